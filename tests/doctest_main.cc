@@ -1,0 +1,3 @@
+// Shared main() for every doctest executable.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
