@@ -1,0 +1,23 @@
+// Evaluation of planned scalar expressions (core/plan.h Expr) over one row.
+//
+// SQL NULL semantics: arithmetic and comparisons with a NULL operand give NULL; AND/OR use
+// three-valued logic; division or modulo by zero gives NULL (PostgreSQL raises an error; a stream
+// processor must not stop, so the row gets NULL and the planner documents it).
+// Thread-safety: pure functions; thread-safe.
+#pragma once
+
+#include "core/plan.h"
+#include "core/value.h"
+
+namespace sluice::ops {
+
+/// Evaluates `e` over `row`. REQUIRES: `e` was planned against `row`'s schema.
+Value Eval(const Expr& e, const Row& row);
+
+/// True only when `e` evaluates to TRUE (NULL and FALSE both filter the row out), as WHERE does.
+bool EvalPredicate(const Expr& e, const Row& row);
+
+/// Casts `v` to `to`. Text parses as the target type; failures give NULL.
+Value CastValue(const Value& v, DataType to);
+
+}  // namespace sluice::ops
