@@ -21,3 +21,43 @@ TEST_CASE("value order") {
   CHECK(Schema({{"x", DataType::kInt64}}).IndexOf("x") == 0);
   CHECK(Schema({{"x", DataType::kInt64}}).IndexOf("X") == -1);
 }
+
+#include "core/base64.h"
+#include "core/metrics.h"
+
+TEST_CASE("base64 round trip and strict decoding (RFC 4648 test vectors)") {
+  const char* plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+  const char* enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+  for (int i = 0; i < 7; ++i) {
+    std::string e, d;
+    Base64Encode(plain[i], &e);
+    CHECK(e == enc[i]);
+    CHECK(Base64Decode(enc[i], &d));
+    CHECK(d == plain[i]);
+  }
+  std::string d;
+  CHECK(Base64Decode("Zm8", &d));
+  CHECK(d == "fo");
+  CHECK_FALSE(Base64Decode("Zm9v!", &d));
+  CHECK_FALSE(Base64Decode("Z", &d));
+  CHECK_FALSE(Base64Decode("Zh==", &d));  // Non-zero leftover bits.
+}
+
+TEST_CASE("metrics registry returns stable series and counts") {
+  MetricsRegistry r;
+  Counter& a = r.GetCounter("x_total", "x", {{"s", "1"}});
+  Counter& b = r.GetCounter("x_total", "x", {{"s", "1"}});
+  CHECK(&a == &b);
+  a.Inc(3);
+  Histogram& h = r.GetHistogram("lat_seconds", "l", {}, {0.1, 1});
+  h.Observe(0.05);
+  h.Observe(5);
+  CHECK(h.BucketCounts() == std::vector<uint64_t>{1, 0, 1});
+  int families = 0;
+  r.ForEach([&](const std::string&, const std::string&, MetricsRegistry::Type, const auto& s) {
+    ++families;
+    CHECK(s.size() == 1);
+  });
+  CHECK(families == 2);
+  CHECK(b.value() == 3);
+}
