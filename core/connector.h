@@ -85,3 +85,18 @@ class Sink {
 };
 
 }  // namespace sluice
+
+namespace sluice {
+
+/// Durable storage for small named blobs (source positions, per-query bookkeeping).
+/// Thread-safety: implementations are thread-safe.
+class MetaStore {
+ public:
+  virtual ~MetaStore() = default;
+  /// Stores `value` under `key` durably (synced) before returning. Errors: IOError.
+  virtual Status PutMeta(const std::string& key, const std::string& value) = 0;
+  /// The value, or NotFound. Errors: IOError.
+  virtual Result<std::string> GetMeta(const std::string& key) = 0;
+};
+
+}  // namespace sluice

@@ -1,0 +1,148 @@
+#include "sinks/kv_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+namespace sluice::sinks {
+namespace {
+
+Status FromRocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return Status::OK();
+  return Status::IOError(what + ": " + s.ToString());
+}
+
+constexpr char kMetaFamily[] = "sluice.meta";
+
+}  // namespace
+
+struct KvStore::Impl {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
+  rocksdb::ColumnFamilyOptions cf_options;
+};
+
+KvStore::KvStore() : impl_(std::make_unique<Impl>()) {}
+
+KvStore::~KvStore() {
+  if (impl_->db) {
+    for (auto* h : impl_->handles) impl_->db->DestroyColumnFamilyHandle(h);
+    impl_->handles.clear();
+    impl_->db->Close().PermitUncheckedError();
+  }
+}
+
+Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path) {
+  std::unique_ptr<KvStore> store(new KvStore());
+  Impl& m = *store->impl_;
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  m.cf_options.OptimizeForPointLookup(8);  // 8 MiB block cache; tables are read by key and prefix.
+  std::vector<std::string> families;
+  rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(db_options, path, &families);
+  if (!ls.ok()) families = {rocksdb::kDefaultColumnFamilyName};
+  bool have_meta = false;
+  for (auto& f : families) have_meta |= f == kMetaFamily;
+  if (!have_meta) families.push_back(kMetaFamily);
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (auto& f : families) descs.emplace_back(f, m.cf_options);
+  rocksdb::DB* db = nullptr;
+  SLUICE_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db_options, path, descs, &m.handles, &db), "open " + path));
+  m.db.reset(db);
+  for (size_t i = 0; i < families.size(); ++i) m.by_name[families[i]] = m.handles[i];
+  return store;
+}
+
+Result<KvTable*> KvStore::OpenTable(const std::string& name, const Schema& schema, const std::vector<int>& pk) {
+  if (pk.empty()) return Status::InvalidArgument("table " + name + " needs a primary key");
+  std::lock_guard lock(mu_);
+  if (auto it = tables_.find(name); it != tables_.end()) return it->second.get();
+  std::string family = "table." + name;
+  rocksdb::ColumnFamilyHandle* h;
+  auto it = impl_->by_name.find(family);
+  if (it != impl_->by_name.end()) {
+    h = it->second;
+  } else {
+    SLUICE_RETURN_IF_ERROR(
+        FromRocks(impl_->db->CreateColumnFamily(impl_->cf_options, family, &h), "create table " + name));
+    impl_->handles.push_back(h);
+    impl_->by_name[family] = h;
+  }
+  auto t = std::unique_ptr<KvTable>(new KvTable(this, h, name, schema, pk));
+  KvTable* raw = t.get();
+  tables_[name] = std::move(t);
+  return raw;
+}
+
+KvTable* KvStore::table(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = tables_.find(name);
+  return it == tables_.end() ? nullptr : it->second.get();
+}
+
+Status KvStore::PutMeta(const std::string& key, const std::string& value) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(impl_->db->Put(wo, impl_->by_name[kMetaFamily], key, value), "put meta " + key);
+}
+
+Result<std::string> KvStore::GetMeta(const std::string& key) {
+  std::string v;
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->by_name[kMetaFamily], key, &v);
+  if (s.IsNotFound()) return Status::NotFound(key);
+  SLUICE_RETURN_IF_ERROR(FromRocks(s, "get meta " + key));
+  return v;
+}
+
+KvTable::KvTable(KvStore* store, void* cf, std::string name, Schema schema, std::vector<int> pk)
+    : store_(store), cf_(cf), name_(std::move(name)), schema_(std::move(schema)), primary_key_(std::move(pk)) {}
+
+std::string KvTable::KeyOf(const Row& row) const {
+  std::string k;
+  for (size_t i = 0; i < primary_key_.size(); ++i) {
+    if (i) k.push_back('|');
+    k += row[static_cast<size_t>(primary_key_[i])].ToString();
+  }
+  return k;
+}
+
+Status KvTable::Write(const std::vector<Row>& rows) {
+  if (rows.empty()) return Status::OK();
+  auto* cf = static_cast<rocksdb::ColumnFamilyHandle*>(cf_);
+  rocksdb::WriteBatch batch;
+  for (const Row& r : rows) batch.Put(cf, KeyOf(r), RowToJson(schema_, r));
+  return FromRocks(store_->impl_->db->Write(rocksdb::WriteOptions(), &batch), "write table " + name_);
+}
+
+Result<std::optional<std::string>> KvTable::Get(const std::string& key) const {
+  std::string v;
+  rocksdb::Status s =
+      store_->impl_->db->Get(rocksdb::ReadOptions(), static_cast<rocksdb::ColumnFamilyHandle*>(cf_), key, &v);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  SLUICE_RETURN_IF_ERROR(FromRocks(s, "get " + name_));
+  return std::optional<std::string>(std::move(v));
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> KvTable::Scan(const std::string& prefix,
+                                                                       const std::string& start,
+                                                                       const std::string& end, size_t limit) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      store_->impl_->db->NewIterator(rocksdb::ReadOptions(), static_cast<rocksdb::ColumnFamilyHandle*>(cf_)));
+  const std::string& from = prefix.empty() ? start : prefix;
+  if (from.empty()) it->SeekToFirst();
+  else it->Seek(from);
+  for (; it->Valid() && out.size() < limit; it->Next()) {
+    rocksdb::Slice k = it->key();
+    if (!prefix.empty() && !k.starts_with(prefix)) break;
+    if (prefix.empty() && !end.empty() && k.compare(end) >= 0) break;
+    out.emplace_back(k.ToString(), it->value().ToString());
+  }
+  SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "scan " + name_));
+  return out;
+}
+
+}  // namespace sluice::sinks
