@@ -1,0 +1,200 @@
+// The `sluice` binary.
+//   sluice run PIPELINE.sql [--data-dir DIR] [--listen HOST:PORT] [--http-threads N]
+//   sluice demo [--unicorns N] [--speedup X] [--out-of-order F] [--late F] [--duration SECONDS]
+//               [--data-dir DIR] [--listen HOST:PORT] [--linger]
+//   sluice explain PIPELINE.sql
+//   sluice version
+// Exit codes: 0 success, 1 runtime failure, 2 bad usage or a pipeline that does not plan.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "app/demo.h"
+#include "app/server.h"
+#include "sql/planner.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop.store(true); }
+
+void Usage(std::FILE* f) {
+  std::fprintf(f,
+               "usage:\n"
+               "  sluice run PIPELINE.sql [--data-dir DIR] [--listen HOST:PORT] [--http-threads N]\n"
+               "  sluice demo [--unicorns N] [--speedup X] [--out-of-order F] [--late F] [--duration SECONDS]\n"
+               "              [--data-dir DIR] [--listen HOST:PORT] [--linger]\n"
+               "  sluice explain PIPELINE.sql\n"
+               "  sluice version\n");
+}
+
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+// Strict number parsing for flags: the whole text must be a number.
+bool ParseDouble(const std::string& s, double* out) {
+  char* end = nullptr;
+  *out = std::strtod(s.c_str(), &end);
+  return !s.empty() && end == s.c_str() + s.size();
+}
+
+std::string Explain(const sluice::Pipeline& p) {
+  using namespace sluice;
+  std::string o;
+  for (const auto& s : p.sources) {
+    o += "source " + s.name + ": stream, " + std::to_string(s.shards) + " shards, " + s.format;
+    if (s.event_time_column >= 0)
+      o += ", event time " + s.schema[static_cast<size_t>(s.event_time_column)].name + ", watermark = max(event time) - " +
+           FormatDuration(s.watermark_delay);
+    if (s.idle_timeout.count()) o += ", idle after " + FormatDuration(s.idle_timeout);
+    o += "\n";
+  }
+  for (const auto& q : p.queries) {
+    const auto& sink = p.sinks[static_cast<size_t>(q.sink)];
+    o += "\nquery " + q.name + ": " + p.sources[static_cast<size_t>(q.source)].name + " -> " + sink.name + " (" +
+         sink.connector + ")\n";
+    o += "  decode json -> rows\n";
+    if (q.where) o += "  filter " + q.where->text + "\n";
+    if (q.window.kind == WindowKind::kTumble) {
+      o += "  tumbling window " + FormatDuration(q.window.size) + " on " +
+           p.sources[static_cast<size_t>(q.source)].schema[static_cast<size_t>(q.window.time_column)].name +
+           ", fires when the watermark passes window_end\n  state key: (";
+      for (size_t i = 0; i < q.group_keys.size(); ++i) o += (i ? ", " : "") + q.group_keys[i].text;
+      o += std::string(q.group_keys.empty() ? "" : ", ") + "window_start)\n  aggregates:";
+      for (const auto& a : q.aggregates) o += " " + a.text;
+      o += "\n";
+    } else {
+      o += "  project " + std::to_string(q.projections.size()) + " columns\n";
+    }
+    o += "  sink columns:";
+    for (const auto& c : sink.schema.columns()) o += " " + c.name + " " + DataTypeName(c.type) + ",";
+    o.pop_back();
+    o += "\n";
+  }
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    Usage(stderr);
+    return 2;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    Usage(stdout);
+    return 0;
+  }
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("sluice 0.1.0\n");
+    return 0;
+  }
+  std::string positional;
+  sluice::app::ServerOptions so;
+  sluice::app::DemoOptions demo;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](std::string* out) {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "sluice: %s needs a value\n", a.c_str());
+        return false;
+      }
+      *out = argv[++i];
+      return true;
+    };
+    std::string v;
+    double d = 0;
+    if (a == "--data-dir") {
+      if (!value(&v)) return 2;
+      so.data_dir = demo.data_dir = v;
+    } else if (a == "--listen") {
+      if (!value(&v)) return 2;
+      auto st = sluice::app::ParseListen(v, &so.host, &so.port);
+      if (!st.ok()) {
+        std::fprintf(stderr, "sluice: %s\n", st.message().c_str());
+        return 2;
+      }
+      demo.host = so.host;
+      demo.port = so.port;
+    } else if (a == "--http-threads" || a == "--unicorns" || a == "--speedup" || a == "--out-of-order" ||
+               a == "--late" || a == "--duration") {
+      if (!value(&v)) return 2;
+      if (!ParseDouble(v, &d) || d < 0) {
+        std::fprintf(stderr, "sluice: %s expects a non-negative number, got '%s'\n", a.c_str(), v.c_str());
+        return 2;
+      }
+      if (a == "--http-threads") so.http_threads = std::max(1, static_cast<int>(d));
+      if (a == "--unicorns") demo.unicorns = std::max(1, static_cast<int>(d));
+      if (a == "--speedup") demo.speedup = d > 0 ? d : 1;
+      if (a == "--out-of-order") demo.out_of_order = std::min(d, 1.0);
+      if (a == "--late") demo.late = std::min(d, 1.0);
+      if (a == "--duration") demo.duration_s = d;
+    } else if (a == "--linger") {
+      demo.linger = true;
+    } else if (!a.empty() && a[0] == '-') {
+      std::fprintf(stderr, "sluice: unknown option %s\n", a.c_str());
+      Usage(stderr);
+      return 2;
+    } else if (positional.empty()) {
+      positional = a;
+    } else {
+      std::fprintf(stderr, "sluice: unexpected argument %s\n", a.c_str());
+      return 2;
+    }
+  }
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  if (cmd == "demo") return sluice::app::RunDemo(demo, g_stop);
+
+  if (cmd == "run" || cmd == "explain") {
+    if (positional.empty()) {
+      std::fprintf(stderr, "sluice %s: which pipeline file?\n", cmd.c_str());
+      Usage(stderr);
+      return 2;
+    }
+    std::string text;
+    if (!ReadFile(positional, &text)) {
+      std::fprintf(stderr, "sluice: cannot read %s\n", positional.c_str());
+      return 2;
+    }
+    if (cmd == "explain") {
+      auto p = sluice::sql::PlanPipeline(text);
+      if (!p.ok()) {
+        std::fprintf(stderr, "%s:%s\n", positional.c_str(), p.status().message().c_str());
+        return 2;
+      }
+      std::fputs(Explain(*p).c_str(), stdout);
+      return 0;
+    }
+    so.pipeline_text = std::move(text);
+    so.pipeline_name = positional;
+    auto server = sluice::app::Server::Start(so);
+    if (!server.ok()) {
+      std::fprintf(stderr, "sluice: %s\n", server.status().ToString().c_str());
+      return server.status().code() == sluice::StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    std::printf("sluice: serving %s on http://%s:%u (data in %s)\n", positional.c_str(), so.host.c_str(),
+                static_cast<unsigned>((*server)->port()), so.data_dir.c_str());
+    std::fflush(stdout);
+    while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::printf("sluice: stopping\n");
+    (*server)->Stop();
+    return 0;
+  }
+  std::fprintf(stderr, "sluice: unknown command %s\n", cmd.c_str());
+  Usage(stderr);
+  return 2;
+}

@@ -1,0 +1,357 @@
+#include "app/server.h"
+
+#include <sys/stat.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+#include "app/prometheus_exporter.h"
+#include "ingest/http/http_server.h"
+#include "ingest/http/kinesis_api.h"
+#include "ingest/http/ndjson_api.h"
+#include "ingest/json_decoder.h"
+#include "ingest/log/log.h"
+#include "ingest/log_source.h"
+#include "runtime/dead_letter.h"
+#include "sinks/archive_sink.h"
+#include "sinks/kv_store.h"
+#include "sql/planner.h"
+
+namespace sluice::app {
+namespace {
+
+// Forwards writes to a KV table and tells the listener (the demo's terminal view).
+class ListeningSink final : public Sink {
+ public:
+  ListeningSink(Sink* inner, const SinkDef* def, RowListener listener)
+      : inner_(inner), def_(def), listener_(std::move(listener)) {}
+  Status Write(const std::vector<Row>& rows) override {
+    Status st = inner_->Write(rows);
+    if (st.ok() && listener_) listener_(*def_, rows);
+    return st;
+  }
+  Status Tick(EventTime now) override { return inner_->Tick(now); }
+  Status Close() override { return inner_->Close(); }
+  size_t buffered_rows() const override { return inner_->buffered_rows(); }
+
+ private:
+  Sink* inner_;
+  const SinkDef* def_;
+  RowListener listener_;
+};
+
+http::HttpResponse Json(int status, std::string body) {
+  http::HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+http::HttpResponse JsonError(int status, const std::string& msg) {
+  std::string b = "{\"error\":";
+  AppendJsonString(msg, &b);
+  b += "}";
+  return Json(status, std::move(b));
+}
+
+std::string OptionOr(const std::map<std::string, std::string>& m, const std::string& k, const std::string& d) {
+  auto it = m.find(k);
+  return it == m.end() ? d : it->second;
+}
+
+}  // namespace
+
+Status ParseListen(const std::string& text, std::string* host, uint16_t* port) {
+  std::string h = *host, p = text;
+  auto colon = text.rfind(':');
+  if (colon != std::string::npos) {
+    h = text.substr(0, colon);
+    p = text.substr(colon + 1);
+  }
+  if (p.empty() || p.size() > 5 || !std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return Status::InvalidArgument("bad listen address '" + text + "': expected HOST:PORT");
+  unsigned long v = std::stoul(p);
+  if (v > 65535) return Status::InvalidArgument("port out of range in '" + text + "'");
+  if (!h.empty()) *host = h;
+  *port = static_cast<uint16_t>(v);
+  return Status::OK();
+}
+
+Result<size_t> ParseByteSize(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  if (i == 0) return Status::InvalidArgument("bad size '" + text + "'");
+  double n = std::strtod(text.substr(0, i).c_str(), nullptr);
+  std::string unit;
+  for (; i < text.size(); ++i)
+    if (text[i] != ' ') unit.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(text[i]))));
+  double mult = 1;
+  if (unit.empty() || unit == "b" || unit == "bytes") mult = 1;
+  else if (unit == "kb" || unit == "kib" || unit == "k") mult = 1024;
+  else if (unit == "mb" || unit == "mib" || unit == "m") mult = 1024.0 * 1024;
+  else if (unit == "gb" || unit == "gib" || unit == "g") mult = 1024.0 * 1024 * 1024;
+  else return Status::InvalidArgument("bad size unit in '" + text + "'");
+  return static_cast<size_t>(n * mult);
+}
+
+struct Server::Impl {
+  ServerOptions options;
+  Pipeline pipeline;
+  MetricsRegistry metrics;
+  std::unique_ptr<log::Log> log;
+  std::unique_ptr<sinks::KvStore> kv;
+  std::unique_ptr<runtime::DeadLetterQueue> dlq;
+  std::vector<std::unique_ptr<Source>> sources;
+  std::vector<std::unique_ptr<Sink>> owned_sinks;
+  std::vector<std::unique_ptr<runtime::QueryRunner>> runners;
+  std::unique_ptr<http::KinesisApi> kinesis;
+  std::unique_ptr<http::NdjsonApi> ndjson;
+  std::unique_ptr<http::HttpServer> http;
+  std::mutex stop_mu;
+  bool stopped = false;
+
+  void Route(const http::HttpRequest& req, http::Responder respond);
+  void Tables(const http::HttpRequest& req, const std::string& name, const http::Responder& respond);
+  std::string StatusPage() const;
+  std::vector<runtime::QueryStatus> QueryStatuses() const;
+  std::string QueriesJson() const;
+};
+
+Server::Server() : impl_(std::make_unique<Impl>()) {}
+Server::~Server() { Stop(); }
+
+Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
+  std::unique_ptr<Server> server(new Server());
+  Impl& m = *server->impl_;
+  m.options = std::move(options);
+  auto planned = sql::PlanPipeline(m.options.pipeline_text);
+  if (!planned.ok()) return Status::InvalidArgument(m.options.pipeline_name + ":" + planned.status().message());
+  m.pipeline = std::move(planned).value();
+
+  std::error_code ec;
+  std::filesystem::create_directories(m.options.data_dir, ec);
+  if (ec) return Status::IOError("create data dir " + m.options.data_dir + ": " + ec.message());
+  const std::string& dd = m.options.data_dir;
+  SLUICE_ASSIGN_OR_RETURN(m.log, log::Log::Open({dd + "/streams", {}}));
+  SLUICE_ASSIGN_OR_RETURN(m.kv, sinks::KvStore::Open(dd + "/kv"));
+  m.dlq = std::make_unique<runtime::DeadLetterQueue>(dd + "/dead-letter", &m.metrics);
+
+  for (const SourceDef& s : m.pipeline.sources) {
+    auto existing = m.log->GetStream(s.name);
+    if (!existing.ok()) {
+      SLUICE_RETURN_IF_ERROR(m.log->CreateStream(s.name, s.shards));
+    } else if ((*existing)->shard_count() != s.shards) {
+      std::fprintf(stderr, "sluice: stream %s exists with %d shards; the pipeline asks for %d (keeping %d)\n",
+                   s.name.c_str(), (*existing)->shard_count(), s.shards, (*existing)->shard_count());
+    }
+  }
+  // KV tables are shared (RocksDB is thread-safe); files sinks get one writer per query.
+  std::map<int, Sink*> kv_tables;
+  for (size_t i = 0; i < m.pipeline.sinks.size(); ++i) {
+    const SinkDef& d = m.pipeline.sinks[i];
+    if (d.connector == "kv") {
+      SLUICE_ASSIGN_OR_RETURN(auto* t, m.kv->OpenTable(d.name, d.schema, d.primary_key));
+      kv_tables[static_cast<int>(i)] = t;
+    }
+  }
+  for (size_t qi = 0; qi < m.pipeline.queries.size(); ++qi) {
+    const QueryDef& q = m.pipeline.queries[qi];
+    const SourceDef& src = m.pipeline.sources[static_cast<size_t>(q.source)];
+    const SinkDef& sd = m.pipeline.sinks[static_cast<size_t>(q.sink)];
+    SLUICE_ASSIGN_OR_RETURN(auto stream, m.log->GetStream(src.name));
+    m.sources.push_back(std::make_unique<ingest::LogSource>(m.log.get(), stream));
+    Sink* sink;
+    if (sd.connector == "kv") {
+      sink = kv_tables.at(q.sink);
+      if (m.options.row_listener) {
+        m.owned_sinks.push_back(std::make_unique<ListeningSink>(sink, &sd, m.options.row_listener));
+        sink = m.owned_sinks.back().get();
+      }
+    } else if (sd.connector == "files") {
+      sinks::ArchiveOptions ao;
+      std::string path = OptionOr(sd.options, "path", "archive/" + sd.name);
+      ao.dir = !path.empty() && path[0] == '/' ? path : dd + "/" + path;
+      ao.compression = OptionOr(sd.options, "compression", "gzip");
+      ao.partition = OptionOr(sd.options, "partition", "hour");
+      ao.file_prefix = q.name;
+      if (sd.options.count("buffer_size")) {
+        SLUICE_ASSIGN_OR_RETURN(ao.buffer_bytes, ParseByteSize(sd.options.at("buffer_size")));
+      }
+      if (sd.options.count("buffer_interval")) {
+        SLUICE_ASSIGN_OR_RETURN(ao.buffer_interval, ParseInterval(sd.options.at("buffer_interval")));
+      }
+      m.owned_sinks.push_back(std::make_unique<sinks::ArchiveSink>(ao, sd.schema));
+      sink = m.owned_sinks.back().get();
+    } else {
+      return Status::InvalidArgument("sink " + sd.name + ": connector '" + sd.connector + "' is not supported");
+    }
+    auto decoder = std::make_unique<ingest::JsonDecoder>(src.schema, src.event_time_column);
+    m.runners.push_back(std::make_unique<runtime::QueryRunner>(&m.pipeline, static_cast<int>(qi), m.sources.back().get(),
+                                                               std::move(decoder), sink, m.kv.get(), m.dlq.get(),
+                                                               &m.metrics));
+  }
+  for (auto& r : m.runners) SLUICE_RETURN_IF_ERROR(r->Start());
+
+  m.kinesis = std::make_unique<http::KinesisApi>(m.log.get(), &m.metrics);
+  m.ndjson = std::make_unique<http::NdjsonApi>(m.log.get(), &m.metrics, m.kinesis.get());
+  http::HttpServerOptions ho;
+  ho.host = m.options.host;
+  ho.port = m.options.port;
+  ho.threads = m.options.http_threads;
+  Impl* impl = &m;
+  SLUICE_ASSIGN_OR_RETURN(m.http, http::HttpServer::Start(ho, [impl](const http::HttpRequest& req, http::Responder r) {
+                            impl->Route(req, std::move(r));
+                          }));
+  return server;
+}
+
+void Server::Stop() {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.stop_mu);
+  if (m.stopped) return;
+  m.stopped = true;
+  if (m.http) m.http->Stop();
+  for (auto& r : m.runners) r->Stop();
+  m.runners.clear();
+  m.http.reset();
+  m.owned_sinks.clear();
+  m.sources.clear();
+  m.log.reset();
+  m.kv.reset();
+}
+
+uint16_t Server::port() const { return impl_->http ? impl_->http->port() : 0; }
+const Pipeline& Server::pipeline() const { return impl_->pipeline; }
+MetricsRegistry& Server::metrics() { return impl_->metrics; }
+
+std::vector<runtime::QueryStatus> Server::QueryStatuses() const { return impl_->QueryStatuses(); }
+std::string Server::QueriesJson() const { return impl_->QueriesJson(); }
+
+std::vector<runtime::QueryStatus> Server::Impl::QueryStatuses() const {
+  std::vector<runtime::QueryStatus> out;
+  for (const auto& r : runners) out.push_back(r->status());
+  return out;
+}
+
+std::string Server::Impl::QueriesJson() const {
+  std::string b = "[";
+  EventTime now = WallNow();
+  bool first = true;
+  for (const auto& s : QueryStatuses()) {
+    if (!first) b += ',';
+    first = false;
+    b += "{\"name\":";
+    AppendJsonString(s.name, &b);
+    b += ",\"source\":";
+    AppendJsonString(s.source, &b);
+    b += ",\"sink\":";
+    AppendJsonString(s.sink, &b);
+    bool have_wm = s.watermark != EventTime::Min();
+    b += ",\"watermark\":" + (have_wm ? "\"" + FormatTimestamp(s.watermark) + "\"" : std::string("null"));
+    if (have_wm) {
+      char lag[32];
+      std::snprintf(lag, sizeof lag, "%.3f", std::chrono::duration<double>(now - s.watermark).count());
+      b += ",\"watermark_lag_seconds\":" + std::string(lag);
+    }
+    b += ",\"held_back_by\":";
+    if (s.holding_split.empty()) b += "null";
+    else AppendJsonString(s.holding_split, &b);
+    b += ",\"open_windows\":" + std::to_string(s.open_windows) + ",\"records_in\":" + std::to_string(s.records_in) +
+         ",\"bad_records\":" + std::to_string(s.bad_records) + ",\"late_records\":" + std::to_string(s.late_records) +
+         ",\"rows_emitted\":" + std::to_string(s.rows_emitted) + ",\"shards\":[";
+    for (size_t i = 0; i < s.splits.size(); ++i) {
+      const auto& sp = s.splits[i];
+      if (i) b += ',';
+      b += "{\"shard\":\"" + sp.id + "\",\"max_event_time\":" +
+           (sp.max_event_time == EventTime::Min() ? std::string("null") : "\"" + FormatTimestamp(sp.max_event_time) + "\"") +
+           ",\"idle\":" + (sp.idle ? "true" : "false") + ",\"next_sequence_number\":\"" +
+           std::to_string(sp.next_position) + "\"}";
+    }
+    b += "],\"last_error\":";
+    if (s.last_error.empty()) b += "null";
+    else AppendJsonString(s.last_error, &b);
+    b += "}";
+  }
+  return b + "]";
+}
+
+void Server::Impl::Tables(const http::HttpRequest& req, const std::string& name, const http::Responder& respond) {
+  sinks::KvTable* t = kv ? kv->table(name) : nullptr;
+  if (!t) return respond(JsonError(404, "table " + name + " not found"));
+  auto p = http::ParseQueryString(req.query);
+  if (p.count("key")) {
+    auto g = t->Get(p["key"]);
+    if (!g.ok()) return respond(JsonError(500, g.status().message()));
+    if (!g->has_value()) return respond(JsonError(404, "no row with key '" + p["key"] + "'"));
+    return respond(Json(200, **g));
+  }
+  size_t limit = 1000;
+  if (p.count("limit")) {
+    const std::string& l = p["limit"];
+    if (l.empty() || l.size() > 7 || !std::all_of(l.begin(), l.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return respond(JsonError(400, "limit must be a number up to 9999999"));
+    limit = std::stoul(l);
+  }
+  auto rows = t->Scan(p["prefix"], p["start"], p["end"], limit);
+  if (!rows.ok()) return respond(JsonError(500, rows.status().message()));
+  std::string b = "{\"table\":";
+  AppendJsonString(name, &b);
+  b += ",\"rows\":[";
+  for (size_t i = 0; i < rows->size(); ++i) {
+    if (i) b += ',';
+    b += (*rows)[i].second;
+  }
+  b += "],\"count\":" + std::to_string(rows->size()) + "}";
+  respond(Json(200, std::move(b)));
+}
+
+std::string Server::Impl::StatusPage() const {
+  std::string h =
+      "<!doctype html><html><head><meta charset=utf-8><title>Sluice</title>"
+      "<style>body{font-family:sans-serif;margin:2em}code{background:#eee;padding:2px 4px}</style></head><body>"
+      "<h1>Sluice</h1><p>Kinesis API on <code>POST /</code>; NDJSON on <code>POST /streams/{name}/records</code>.</p>"
+      "<h2>Streams</h2><ul>";
+  for (const auto& s : pipeline.sources) h += "<li>" + s.name + " (" + std::to_string(s.shards) + " shards)</li>";
+  h += "</ul><h2>Tables</h2><ul>";
+  for (const auto& s : pipeline.sinks)
+    if (s.connector == "kv") h += "<li><a href=\"/tables/" + s.name + "?limit=50\">" + s.name + "</a></li>";
+  h += "</ul><p><a href=\"/queries\">/queries</a> &middot; <a href=\"/metrics\">/metrics</a></p></body></html>";
+  return h;
+}
+
+void Server::Impl::Route(const http::HttpRequest& req, http::Responder respond) {
+  const std::string_view path = req.path;
+  if (path == "/" && req.method == "POST") return kinesis->Handle(req, std::move(respond));
+  if (path == "/" && req.method == "GET") {
+    http::HttpResponse r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = StatusPage();
+    return respond(std::move(r));
+  }
+  if (path == "/metrics") {
+    http::HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = RenderPrometheus(metrics);
+    return respond(std::move(r));
+  }
+  if (path == "/queries") return respond(Json(200, QueriesJson()));
+  constexpr std::string_view kStreams = "/streams/", kTables = "/tables/";
+  if (path.substr(0, kStreams.size()) == kStreams) {
+    std::string_view rest = path.substr(kStreams.size());
+    auto slash = rest.find('/');
+    if (slash != std::string_view::npos && rest.substr(slash) == "/records")
+      return ndjson->Handle(req, http::PercentDecode(rest.substr(0, slash)), std::move(respond));
+    return respond(JsonError(404, "expected /streams/{name}/records"));
+  }
+  if (path.substr(0, kTables.size()) == kTables) {
+    if (req.method != "GET") return respond(JsonError(405, "use GET"));
+    return Tables(req, http::PercentDecode(path.substr(kTables.size())), respond);
+  }
+  respond(JsonError(404, "no route for " + std::string(req.method) + " " + std::string(path)));
+}
+
+}  // namespace sluice::app

@@ -1,0 +1,70 @@
+// Server: one Sluice process. Plans a pipeline file and wires the embedded log, the HTTP port
+// (Kinesis API, NDJSON ingest, table reads, /metrics, /queries, status page), the KV and archive
+// sinks and one QueryRunner per INSERT INTO.
+//
+// Data-dir layout: streams/ (the log), kv/ (RocksDB tables), archive/ (files sinks with relative
+// paths), dead-letter/ (bad and late records).
+// Thread-safety: Start/Stop from one thread; accessors are thread-safe.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/metrics.h"
+#include "core/plan.h"
+#include "core/status.h"
+#include "runtime/query_runner.h"
+
+namespace sluice::app {
+
+/// Called on a query's worker thread with rows just written to a KV sink (used by the demo).
+using RowListener = std::function<void(const SinkDef& sink, const std::vector<Row>& rows)>;
+
+/// Server options. Not changeable after Start().
+struct ServerOptions {
+  /// The pipeline file's text, and a name for it in messages.
+  std::string pipeline_text;
+  std::string pipeline_name = "pipeline.sql";
+  /// Root of all state. Created if missing. Default: "./data".
+  std::string data_dir = "data";
+  /// HTTP address. Default: 127.0.0.1:4567 (the port Kinesis emulators use).
+  std::string host = "127.0.0.1";
+  uint16_t port = 4567;
+  /// HTTP event-loop threads. Default: 1.
+  int http_threads = 1;
+  RowListener row_listener;
+};
+
+class Server {
+ public:
+  /// Plans the pipeline, opens storage, creates missing streams, starts queries and the HTTP port.
+  /// Errors: InvalidArgument with line:column for a bad pipeline; IOError for storage or a port
+  /// in use; Corruption from log recovery.
+  static Result<std::unique_ptr<Server>> Start(ServerOptions options);
+  ~Server();
+
+  /// Stops HTTP first (no new input), then the queries (flushing sinks), then storage. Idempotent.
+  void Stop();
+
+  uint16_t port() const;
+  const Pipeline& pipeline() const;
+  MetricsRegistry& metrics();
+  std::vector<runtime::QueryStatus> QueryStatuses() const;
+  /// GET /queries as JSON.
+  std::string QueriesJson() const;
+
+ private:
+  struct Impl;
+  Server();
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Parses "HOST:PORT" (or ":PORT" / "PORT"). Errors: InvalidArgument.
+Status ParseListen(const std::string& text, std::string* host, uint16_t* port);
+
+/// Parses a byte size: "5 MB", "128KiB", "1048576". Errors: InvalidArgument.
+Result<size_t> ParseByteSize(const std::string& text);
+
+}  // namespace sluice::app

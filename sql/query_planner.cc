@@ -1,0 +1,623 @@
+#include "sql/query_planner.h"
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <set>
+
+#include "sql/expr_binder.h"
+
+namespace sluice::sql {
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool IsPlainNumber(std::string_view s) {
+  bool digit = false;
+  for (char c : s) {
+    if (std::isdigit(static_cast<unsigned char>(c))) {
+      digit = true;
+    } else if (c != '.') {
+      return false;
+    }
+  }
+  return digit;
+}
+
+// The unit of `INTERVAL '1' MINUTE`: libpg_query encodes the field as a typmod bit mask
+// (PostgreSQL's INTERVAL_MASK: DAY = 1 << 3, HOUR = 1 << 10, MINUTE = 1 << 11, SECOND = 1 << 12).
+std::string_view IntervalUnit(int64_t mask) {
+  switch (mask) {
+    case 1 << 3: return "days";
+    case 1 << 10: return "hours";
+    case 1 << 11: return "minutes";
+    case 1 << 12: return "seconds";
+    default: return {};
+  }
+}
+
+void CollectColumns(const Expr& e, std::vector<int>* out) {
+  if (e.op == ExprOp::kColumn) out->push_back(e.column);
+  for (const Expr& a : e.args) CollectColumns(a, out);
+}
+
+// Location of the first ColumnRef in the subtree whose last name is `name`, or -1.
+int FindColumnRef(const Json* j, std::string_view name, int depth) {
+  if (j == nullptr || depth > 1000) return -1;
+  PgNode n = AsNode(j);
+  if (n.Is("ColumnRef")) {
+    auto names = NameList(Field(n.body, "fields"));
+    if (names && !names->empty() && names->back() == name) return LocationOf(n.body);
+  }
+  if (j->is_structured()) {
+    for (const Json& child : *j) {
+      if (!child.is_structured()) continue;
+      int at = FindColumnRef(&child, name, depth + 1);
+      if (at >= 0) return at;
+    }
+  }
+  return -1;
+}
+
+// One SELECT list item, classified.
+struct Target {
+  enum class Kind { kStar, kWindow, kAggregate, kScalar };
+  Kind kind = Kind::kScalar;
+  const Json* val = nullptr;
+  std::string alias;     // AS name, or empty
+  int location = -1;     // start of the item
+  OutputColumn::Kind window = OutputColumn::Kind::kWindowStart;
+};
+
+class SelectPlanner {
+ public:
+  SelectPlanner(const StatementContext& ctx, const ParsedStatement& statement, const PlanState& state)
+      : ctx_(ctx), statement_(statement), state_(state) {}
+
+  Status Plan(const Json* select, QueryDef* q, std::vector<int>* output_locations);
+
+ private:
+  Status CheckClauses(const Json* select) const;
+  Status PlanFrom(const Json* select, QueryDef* q);
+  Status ResolveSource(std::string_view name, int location, int* index) const;
+  Status PlanTumble(const Json* range_function, QueryDef* q);
+  Status ReadTargets(const Json* select);
+  Status PlanGroupBy(const Json* select, const ExprBinder& binder, QueryDef* q);
+  Status AddGroupKey(Expr key, QueryDef* q, int* index) const;
+  Result<AggregateDef> PlanAggregate(const Json* func_call, const ExprBinder& binder) const;
+  Status PlanOutputs(const ExprBinder& binder, QueryDef* q, std::vector<int>* output_locations);
+  int KeywordBefore(std::string_view keyword, const Json* node) const;
+
+  const StatementContext& ctx_;
+  const ParsedStatement& statement_;
+  const PlanState& state_;
+  BindScope scope_;
+  int tumble_location_ = -1;
+  std::vector<Target> targets_;
+  bool grouped_by_window_ = false;
+  int first_group_location_ = -1;
+};
+
+int SelectPlanner::KeywordBefore(std::string_view keyword, const Json* node) const {
+  int loc = MinLocation(node);
+  int at = ctx_.source().FindKeyword(keyword, statement_.start, loc >= 0 ? loc : statement_.end);
+  return at >= 0 ? at : loc;
+}
+
+Status SelectPlanner::CheckClauses(const Json* select) const {
+  if (Field(select, "valuesLists") != nullptr) {
+    return ctx_.Error(KeywordBefore("VALUES", Field(select, "valuesLists")),
+                      "VALUES is not supported; INSERT INTO a sink SELECT … FROM a source");
+  }
+  std::string_view op = StringField(select, "op");
+  if (!op.empty() && op != "SETOP_NONE") {
+    std::string word = op == "SETOP_UNION" ? "UNION" : op == "SETOP_INTERSECT" ? "INTERSECT" : "EXCEPT";
+    return ctx_.Error(KeywordBefore(word, Field(select, "rarg")), word + " is not supported");
+  }
+  if (const Json* with = Field(select, "withClause")) {
+    return ctx_.Error(LocationOf(with), "WITH (common table expressions) is not supported");
+  }
+  if (Field(select, "intoClause") != nullptr) return ctx_.Error(-1, "SELECT INTO is not supported");
+  if (const Json* distinct = Field(select, "distinctClause")) {
+    const Json* targets = Field(select, "targetList");
+    int at = ctx_.source().FindKeyword("DISTINCT", statement_.start,
+                                       targets != nullptr && MinLocation(targets) >= 0 ? MinLocation(targets)
+                                                                                       : statement_.end);
+    return ctx_.Error(at >= 0 ? at : MinLocation(distinct), "DISTINCT is not supported");
+  }
+  if (const Json* sort = Field(select, "sortClause")) {
+    return ctx_.Error(KeywordBefore("ORDER", sort), "ORDER BY is not supported (a stream has no end to sort)");
+  }
+  if (const Json* limit = Field(select, "limitCount")) {
+    return ctx_.Error(KeywordBefore("LIMIT", limit), "LIMIT is not supported");
+  }
+  if (const Json* offset = Field(select, "limitOffset")) {
+    return ctx_.Error(KeywordBefore("OFFSET", offset), "OFFSET is not supported");
+  }
+  if (const Json* locking = Field(select, "lockingClause")) {
+    return ctx_.Error(KeywordBefore("FOR", locking), "FOR UPDATE/SHARE is not supported");
+  }
+  if (const Json* having = Field(select, "havingClause")) {
+    return ctx_.Error(KeywordBefore("HAVING", having), "HAVING is not supported");
+  }
+  if (const Json* window = Field(select, "windowClause")) {
+    return ctx_.Error(KeywordBefore("WINDOW", window), "WINDOW clauses are not supported");
+  }
+  if (BoolField(select, "groupDistinct")) {
+    return ctx_.Error(KeywordBefore("DISTINCT", Field(select, "groupClause")), "GROUP BY DISTINCT is not supported");
+  }
+  return Status::OK();
+}
+
+Status SelectPlanner::ResolveSource(std::string_view name, int location, int* index) const {
+  *index = state_.SourceIndex(name);
+  if (*index >= 0) return Status::OK();
+  if (state_.SinkIndex(name) >= 0) {
+    return ctx_.Error(location, QuoteIdent(name) + " is a sink table; queries read from source streams");
+  }
+  return ctx_.Error(location, "source \"" + std::string(name) + "\" does not exist; known sources: " +
+                                  state_.SourceNames());
+}
+
+Status SelectPlanner::PlanFrom(const Json* select, QueryDef* q) {
+  const Json* from = ListField(select, "fromClause");
+  if (from == nullptr) {
+    return ctx_.Error(MinLocation(Field(select, "targetList")),
+                      "SELECT without FROM is not supported; read from a source: FROM <source>");
+  }
+  if (from->size() > 1) {
+    return ctx_.Error(MinLocation(&(*from)[1]), "joins are not supported (FROM lists more than one table)");
+  }
+  PgNode item = AsNode(&from->front());
+  if (item.Is("RangeVar")) {
+    int loc = LocationOf(item.body);
+    if (!StringField(item.body, "schemaname").empty() || !StringField(item.body, "catalogname").empty()) {
+      return ctx_.Error(loc, "schema-qualified table names are not supported");
+    }
+    std::string_view name = StringField(item.body, "relname");
+    SLUICE_RETURN_IF_ERROR(ResolveSource(name, loc, &q->source));
+    const Json* alias = Field(item.body, "alias");
+    if (ListField(alias, "colnames") != nullptr) return ctx_.Error(loc, "column aliases in FROM are not supported");
+    std::string_view alias_name = StringField(alias, "aliasname");
+    scope_.source = &state_.pipeline.sources[q->source];
+    scope_.qualifier = std::string(alias_name.empty() ? name : alias_name);
+    scope_.windowed = false;
+    return Status::OK();
+  }
+  if (item.Is("RangeFunction")) return PlanTumble(item.body, q);
+  if (item.Is("JoinExpr")) {
+    int left = MinLocation(Field(item.body, "larg"));
+    int right = MinLocation(Field(item.body, "rarg"));
+    int at = ctx_.source().FindKeyword("JOIN", left, right >= 0 ? right : statement_.end);
+    return ctx_.Error(at >= 0 ? at : right, "JOIN is not supported");
+  }
+  if (item.Is("RangeSubselect")) {
+    return ctx_.Error(MinLocation(&from->front()), "subqueries in FROM are not supported");
+  }
+  return ctx_.Error(MinLocation(&from->front()), "this FROM item is not supported; use a source or TUMBLE(...)");
+}
+
+Status SelectPlanner::PlanTumble(const Json* rf, QueryDef* q) {
+  int rf_loc = MinLocation(Field(rf, "functions"));
+  if (BoolField(rf, "lateral")) return ctx_.Error(rf_loc, "LATERAL is not supported");
+  if (BoolField(rf, "ordinality")) return ctx_.Error(rf_loc, "WITH ORDINALITY is not supported");
+  if (BoolField(rf, "is_rowsfrom")) return ctx_.Error(rf_loc, "ROWS FROM is not supported");
+  if (ListField(rf, "coldeflist") != nullptr) return ctx_.Error(rf_loc, "column definition lists are not supported");
+  const Json* functions = ListField(rf, "functions");
+  if (functions == nullptr || functions->size() != 1) {
+    return ctx_.Error(rf_loc, "FROM supports exactly one table function, TUMBLE(...)");
+  }
+  const Json* items = ListField(AsNode(&functions->front()).body, "items");
+  PgNode call = AsNode(items != nullptr ? &items->front() : nullptr);
+  if (!call.Is("FuncCall")) return ctx_.Error(rf_loc, "this FROM item is not supported; use a source or TUMBLE(...)");
+  int loc = LocationOf(call.body);
+  tumble_location_ = loc;
+  auto names = NameList(Field(call.body, "funcname"));
+  std::string name = names && names->size() == 1 ? Lower(names->front()) : "?";
+  if (name == "hop" || name == "session") {
+    return ctx_.Error(loc, Lower(name) == "hop" ? "HOP windows are not supported yet; use TUMBLE"
+                                                : "SESSION windows are not supported yet; use TUMBLE");
+  }
+  if (name != "tumble") {
+    std::string shown = names && !names->empty() ? std::string(names->back()) : "?";
+    return ctx_.Error(loc, "table function " + shown +
+                               "() is not supported; use TUMBLE(source, event_time_column, INTERVAL '1 minute')");
+  }
+  const Json* args = ListField(call.body, "args");
+  if (args == nullptr || args->size() != 3 || BoolField(call.body, "agg_star")) {
+    return ctx_.Error(loc, "TUMBLE takes 3 arguments: TUMBLE(source, event_time_column, INTERVAL '1 minute')");
+  }
+  // Argument 1: the source, written as a bare name.
+  PgNode source_ref = AsNode(&(*args)[0]);
+  auto source_names = NameList(Field(source_ref.body, "fields"));
+  int source_loc = MinLocation(&(*args)[0]);
+  if (!source_ref.Is("ColumnRef") || !source_names || source_names->size() != 1) {
+    return ctx_.Error(source_loc, "TUMBLE's first argument must be the name of a source stream");
+  }
+  SLUICE_RETURN_IF_ERROR(ResolveSource(source_names->front(), source_loc, &q->source));
+  const SourceDef& source = state_.pipeline.sources[q->source];
+  std::string_view alias = StringField(Field(rf, "alias"), "aliasname");
+  if (ListField(Field(rf, "alias"), "colnames") != nullptr) {
+    return ctx_.Error(rf_loc, "column aliases in FROM are not supported");
+  }
+  scope_.source = &source;
+  scope_.qualifier = std::string(alias.empty() ? std::string_view(source.name) : alias);
+  scope_.windowed = true;
+
+  // Argument 2: the event-time column.
+  int time_loc = MinLocation(&(*args)[1]);
+  if (source.event_time_column < 0) {
+    return ctx_.Error(time_loc, "source " + QuoteIdent(source.name) +
+                                    " has no event_time; windows need one (add event_time = '<column>' to its WITH)");
+  }
+  BindScope column_scope = scope_;
+  column_scope.windowed = false;
+  ExprBinder binder(ctx_, column_scope);
+  SLUICE_ASSIGN_OR_RETURN(Expr time, binder.Bind(&(*args)[1], Clause::kWindowArgument));
+  const std::string& event_time = source.schema[source.event_time_column].name;
+  if (time.op != ExprOp::kColumn) {
+    return ctx_.Error(time_loc, "TUMBLE's second argument must be the event_time column " + QuoteIdent(event_time));
+  }
+  if (time.column != source.event_time_column) {
+    return ctx_.Error(time_loc, "TUMBLE must use the event_time column " + QuoteIdent(event_time) + " of " +
+                                    QuoteIdent(source.name) + ", not " + time.text);
+  }
+
+  // Argument 3: the window size, INTERVAL '1 minute' or '1 minute'.
+  const Json* size_node = &(*args)[2];
+  std::string_view unit;
+  PgNode size = AsNode(size_node);
+  if (size.Is("TypeCast")) {
+    const Json* type_name = Field(size.body, "typeName");
+    if (!IsIntervalType(type_name)) {
+      return ctx_.Error(MinLocation(size_node), "the window size must be an interval such as INTERVAL '1 minute'");
+    }
+    if (const Json* typmods = ListField(type_name, "typmods")) {
+      unit = IntervalUnit(IntField(Field(AsNode(&typmods->front()).body, "ival"), "ival", 0));
+    }
+    size = AsNode(Field(size.body, "arg"));
+  }
+  const Json* sval = size.Is("A_Const") ? Field(size.body, "sval") : nullptr;
+  if (sval == nullptr) {
+    return ctx_.Error(MinLocation(size_node), "the window size must be an interval such as INTERVAL '1 minute'");
+  }
+  int size_loc = LocationOf(size.body);
+  std::string text(StringField(sval, "sval"));
+  if (!unit.empty() && IsPlainNumber(text)) text += " " + std::string(unit);
+  auto parsed = ParseInterval(text);
+  if (!parsed.ok()) return ctx_.Error(size_loc, "bad window size: " + parsed.status().message());
+  if (parsed->count() <= 0) return ctx_.Error(size_loc, "the window size must be positive");
+  q->window.kind = WindowKind::kTumble;
+  q->window.time_column = source.event_time_column;
+  q->window.size = *parsed;
+  return Status::OK();
+}
+
+Status SelectPlanner::ReadTargets(const Json* select) {
+  const Json* list = ListField(select, "targetList");
+  if (list == nullptr) return ctx_.Error(-1, "SELECT needs at least one output column");
+  ExprBinder binder(ctx_, scope_);
+  for (const Json& item : *list) {
+    PgNode rt = AsNode(&item);
+    if (!rt.Is("ResTarget")) return ctx_.Error(MinLocation(&item), "unreadable SELECT item");
+    Target t;
+    t.val = Field(rt.body, "val");
+    t.alias = std::string(StringField(rt.body, "name"));
+    t.location = LocationOf(rt.body);
+    if (t.location < 0) t.location = MinLocation(t.val);
+    if (ListField(rt.body, "indirection") != nullptr) {
+      return ctx_.Error(t.location, "subscripts and field selection are not supported");
+    }
+    PgNode val = AsNode(t.val);
+    if (val.Is("ColumnRef")) {
+      const Json* fields = ListField(val.body, "fields");
+      if (fields != nullptr && AsNode(&fields->back()).Is("A_Star")) {
+        if (fields->size() == 2) {
+          auto q = StringNodeValue(&fields->front());
+          if (!q || *q != scope_.qualifier) {
+            return ctx_.Error(t.location, "missing FROM-clause entry for table \"" +
+                                              std::string(q.value_or("?")) + "\"; the query reads from " +
+                                              QuoteIdent(scope_.qualifier));
+          }
+        } else if (fields->size() != 1) {
+          return ctx_.Error(t.location, "unsupported * reference");
+        }
+        t.kind = Target::Kind::kStar;
+      }
+    }
+    if (auto window = binder.WindowColumn(t.val)) {
+      t.kind = Target::Kind::kWindow;
+      t.window = *window;
+    } else if (val.Is("FuncCall") && Field(val.body, "over") == nullptr) {
+      auto names = NameList(Field(val.body, "funcname"));
+      if (names && names->size() == 1 && IsAggregateFunction(names->front())) t.kind = Target::Kind::kAggregate;
+    }
+    targets_.push_back(std::move(t));
+  }
+  return Status::OK();
+}
+
+Status SelectPlanner::AddGroupKey(Expr key, QueryDef* q, int* index) const {
+  for (size_t i = 0; i < q->group_keys.size(); ++i) {
+    if (q->group_keys[i].text == key.text && q->group_keys[i].type == key.type) {
+      *index = static_cast<int>(i);
+      return Status::OK();
+    }
+  }
+  q->group_keys.push_back(std::move(key));
+  *index = static_cast<int>(q->group_keys.size()) - 1;
+  return Status::OK();
+}
+
+Status SelectPlanner::PlanGroupBy(const Json* select, const ExprBinder& binder, QueryDef* q) {
+  const Json* group = ListField(select, "groupClause");
+  if (group == nullptr) return Status::OK();
+  for (const Json& g : *group) {
+    int loc = MinLocation(&g);
+    if (first_group_location_ < 0) first_group_location_ = loc;
+    PgNode node = AsNode(&g);
+    if (node.Is("GroupingSet")) return ctx_.Error(loc, "ROLLUP, CUBE and GROUPING SETS are not supported");
+    if (binder.WindowColumn(&g)) {
+      grouped_by_window_ = true;
+      continue;
+    }
+    const Json* expr_node = &g;
+    const Target* target = nullptr;
+    if (node.Is("A_Const") && Field(node.body, "ival") != nullptr) {
+      // GROUP BY <position in the SELECT list>.
+      int64_t pos = IntField(Field(node.body, "ival"), "ival", 0);
+      if (Field(Field(node.body, "ival"), "ival") == nullptr) pos = RecoverInteger(ctx_.source(), loc).value_or(0);
+      if (pos < 1 || pos > static_cast<int64_t>(targets_.size())) {
+        return ctx_.Error(loc, "GROUP BY position " + std::to_string(pos) + " is not in select list");
+      }
+      target = &targets_[pos - 1];
+    } else if (node.Is("ColumnRef")) {
+      // GROUP BY <output alias>, when it is not also an input column (inputs win, as in PostgreSQL).
+      auto names = NameList(Field(node.body, "fields"));
+      if (names && names->size() == 1 && scope_.source->schema.IndexOf(names->front()) < 0) {
+        for (const Target& t : targets_) {
+          if (!t.alias.empty() && t.alias == names->front()) {
+            target = &t;
+            break;
+          }
+        }
+      }
+    }
+    if (target != nullptr) {
+      switch (target->kind) {
+        case Target::Kind::kStar:
+          return ctx_.Error(loc, "GROUP BY cannot refer to *");
+        case Target::Kind::kWindow:
+          grouped_by_window_ = true;
+          continue;
+        case Target::Kind::kAggregate:
+          return ctx_.Error(loc, "aggregate functions are not allowed in GROUP BY");
+        case Target::Kind::kScalar:
+          expr_node = target->val;
+          break;
+      }
+    }
+    SLUICE_ASSIGN_OR_RETURN(Expr key, binder.Bind(expr_node, Clause::kGroupBy));
+    int index;
+    SLUICE_RETURN_IF_ERROR(AddGroupKey(std::move(key), q, &index));
+  }
+  return Status::OK();
+}
+
+Result<AggregateDef> SelectPlanner::PlanAggregate(const Json* node, const ExprBinder& binder) const {
+  const Json* call = AsNode(node).body;
+  int loc = LocationOf(call);
+  auto names = NameList(Field(call, "funcname"));
+  std::string name(names->front());
+  if (BoolField(call, "agg_distinct")) return ctx_.Error(loc, name + "(DISTINCT …) is not supported");
+  if (Field(call, "agg_filter") != nullptr) return ctx_.Error(loc, "FILTER (WHERE …) is not supported");
+  if (Field(call, "agg_order") != nullptr) return ctx_.Error(loc, "ORDER BY inside an aggregate is not supported");
+  if (BoolField(call, "agg_within_group")) return ctx_.Error(loc, "WITHIN GROUP is not supported");
+  if (BoolField(call, "func_variadic")) return ctx_.Error(loc, "VARIADIC is not supported");
+  const Json* args = ListField(call, "args");
+  AggregateDef agg;
+  if (BoolField(call, "agg_star")) {
+    if (name != "count" || args != nullptr) return ctx_.Error(loc, name + "(*) is not valid; only count(*) takes *");
+    agg.kind = AggKind::kCountStar;
+    agg.result_type = DataType::kInt64;
+    agg.text = "count(*)";
+    return agg;
+  }
+  if (args == nullptr || args->size() != 1) return ctx_.Error(loc, name + "() takes exactly one argument");
+  SLUICE_ASSIGN_OR_RETURN(agg.arg, binder.Bind(&args->front(), Clause::kAggregateArgument));
+  DataType t = agg.arg.type;
+  bool numeric = t == DataType::kInt64 || t == DataType::kFloat64;
+  bool ok = true;
+  if (name == "count") {
+    agg.kind = AggKind::kCount;
+    agg.result_type = DataType::kInt64;
+  } else if (name == "sum") {
+    agg.kind = AggKind::kSum;
+    agg.result_type = t == DataType::kInt64 ? DataType::kInt64 : DataType::kFloat64;
+    ok = numeric;
+  } else if (name == "avg") {
+    agg.kind = AggKind::kAvg;
+    agg.result_type = DataType::kFloat64;
+    ok = numeric;
+  } else {
+    agg.kind = name == "min" ? AggKind::kMin : AggKind::kMax;
+    agg.result_type = t;
+    ok = numeric || t == DataType::kText || t == DataType::kTimestamp;
+  }
+  if (!ok) return ctx_.Error(loc, "function " + name + "(" + DataTypeName(t) + ") does not exist");
+  agg.text = name + "(" + agg.arg.text + ")";
+  return agg;
+}
+
+Status SelectPlanner::PlanOutputs(const ExprBinder& binder, QueryDef* q, std::vector<int>* output_locations) {
+  bool has_aggregates = false;
+  int first_aggregate_location = -1;
+  for (const Target& t : targets_) {
+    if (t.kind == Target::Kind::kAggregate) {
+      has_aggregates = true;
+      if (first_aggregate_location < 0) first_aggregate_location = LocationOf(AsNode(t.val).body);
+    }
+  }
+  const bool aggregating = has_aggregates || !q->group_keys.empty() || grouped_by_window_;
+  if (aggregating && q->window.kind == WindowKind::kNone) {
+    return ctx_.Error(has_aggregates ? first_aggregate_location : first_group_location_,
+                      "aggregation needs a window (TUMBLE) in a streaming query");
+  }
+  if (q->window.kind != WindowKind::kNone && !has_aggregates && q->group_keys.empty()) {
+    return ctx_.Error(tumble_location_,
+                      "a TUMBLE window needs aggregates or GROUP BY keys, e.g. SELECT window_start, count(*) "
+                      "FROM TUMBLE(...) GROUP BY window_start, window_end");
+  }
+  const Schema& schema = scope_.source->schema;
+  std::set<std::string> names;
+  auto add_output = [&](OutputColumn out, int location) -> Status {
+    if (!names.insert(out.name).second) {
+      return ctx_.Error(location, "output column \"" + out.name + "\" appears more than once; rename one with AS");
+    }
+    q->outputs.push_back(std::move(out));
+    output_locations->push_back(location);
+    return Status::OK();
+  };
+  for (const Target& t : targets_) {
+    std::string name = !t.alias.empty() ? t.alias : DefaultOutputName(t.val);
+    switch (t.kind) {
+      case Target::Kind::kStar: {
+        if (aggregating) {
+          return ctx_.Error(t.location,
+                            "SELECT * is not allowed in an aggregating query; list the GROUP BY columns and aggregates");
+        }
+        for (size_t i = 0; i < schema.size(); ++i) {
+          Expr e;
+          e.op = ExprOp::kColumn;
+          e.column = static_cast<int>(i);
+          e.type = schema[i].type;
+          e.text = QuoteIdent(schema[i].name);
+          q->projections.push_back(std::move(e));
+          OutputColumn out{schema[i].name, OutputColumn::Kind::kProjection,
+                           static_cast<int>(q->projections.size()) - 1, schema[i].type};
+          SLUICE_RETURN_IF_ERROR(add_output(std::move(out), t.location));
+        }
+        break;
+      }
+      case Target::Kind::kWindow: {
+        OutputColumn out{name, t.window, -1, DataType::kTimestamp};
+        SLUICE_RETURN_IF_ERROR(add_output(std::move(out), t.location));
+        break;
+      }
+      case Target::Kind::kAggregate: {
+        SLUICE_ASSIGN_OR_RETURN(AggregateDef agg, PlanAggregate(t.val, binder));
+        DataType type = agg.result_type;
+        q->aggregates.push_back(std::move(agg));
+        OutputColumn out{name, OutputColumn::Kind::kAggregate, static_cast<int>(q->aggregates.size()) - 1, type};
+        SLUICE_RETURN_IF_ERROR(add_output(std::move(out), t.location));
+        break;
+      }
+      case Target::Kind::kScalar: {
+        SLUICE_ASSIGN_OR_RETURN(Expr e, binder.Bind(t.val, Clause::kSelect));
+        DataType type = e.type;
+        if (!aggregating) {
+          q->projections.push_back(std::move(e));
+          OutputColumn out{name, OutputColumn::Kind::kProjection, static_cast<int>(q->projections.size()) - 1, type};
+          SLUICE_RETURN_IF_ERROR(add_output(std::move(out), t.location));
+          break;
+        }
+        int index = -1;
+        for (size_t i = 0; i < q->group_keys.size(); ++i) {
+          if (q->group_keys[i].text == e.text && q->group_keys[i].type == e.type) index = static_cast<int>(i);
+        }
+        if (index < 0) {
+          // Allowed when every column it reads is itself a GROUP BY column: grouping by it too
+          // changes nothing, so it becomes an extra group key.
+          std::vector<int> columns;
+          CollectColumns(e, &columns);
+          for (int c : columns) {
+            bool covered = std::any_of(q->group_keys.begin(), q->group_keys.end(), [c](const Expr& k) {
+              return k.op == ExprOp::kColumn && k.column == c;
+            });
+            if (!covered) {
+              int at = FindColumnRef(t.val, schema[c].name, 0);
+              return ctx_.Error(at >= 0 ? at : t.location, "column \"" + schema[c].name +
+                                                               "\" must appear in GROUP BY or be used in an aggregate");
+            }
+          }
+          SLUICE_RETURN_IF_ERROR(AddGroupKey(std::move(e), q, &index));
+        }
+        OutputColumn out{name, OutputColumn::Kind::kGroupKey, index, type};
+        SLUICE_RETURN_IF_ERROR(add_output(std::move(out), t.location));
+        break;
+      }
+    }
+  }
+  return Status::OK();
+}
+
+Status SelectPlanner::Plan(const Json* select, QueryDef* q, std::vector<int>* output_locations) {
+  SLUICE_RETURN_IF_ERROR(CheckClauses(select));
+  SLUICE_RETURN_IF_ERROR(PlanFrom(select, q));
+  ExprBinder binder(ctx_, scope_);
+  if (const Json* where = Field(select, "whereClause")) {
+    SLUICE_ASSIGN_OR_RETURN(Expr filter, binder.Bind(where, Clause::kWhere));
+    if (filter.type != DataType::kBool && filter.type != DataType::kNull) {
+      return ctx_.Error(MinLocation(where), std::string("argument of WHERE must be type BOOLEAN, not type ") +
+                                                DataTypeName(filter.type));
+    }
+    q->where = std::move(filter);
+  }
+  SLUICE_RETURN_IF_ERROR(ReadTargets(select));
+  SLUICE_RETURN_IF_ERROR(PlanGroupBy(select, binder, q));
+  return PlanOutputs(binder, q, output_locations);
+}
+
+}  // namespace
+
+Status PlanInsert(const StatementContext& ctx, const ParsedStatement& statement, const Json* insert,
+                  PlanState* state) {
+  const Json* relation = Field(insert, "relation");
+  int rel_loc = LocationOf(relation);
+  std::string sink_name(StringField(relation, "relname"));
+  if (!StringField(relation, "schemaname").empty() || !StringField(relation, "catalogname").empty()) {
+    return ctx.Error(rel_loc, "schema-qualified table names are not supported");
+  }
+  if (const Json* cols = ListField(insert, "cols")) {
+    return ctx.Error(MinLocation(cols),
+                     "INSERT column lists are not supported; SELECT items map to the sink's columns in order");
+  }
+  if (const Json* conflict = Field(insert, "onConflictClause")) {
+    return ctx.Error(MinLocation(conflict), "ON CONFLICT is not supported");
+  }
+  if (const Json* returning = ListField(insert, "returningList")) {
+    return ctx.Error(MinLocation(returning), "RETURNING is not supported");
+  }
+  if (const Json* with = Field(insert, "withClause")) {
+    return ctx.Error(LocationOf(with), "WITH (common table expressions) is not supported");
+  }
+  int sink = state->SinkIndex(sink_name);
+  if (sink < 0) {
+    if (state->SourceIndex(sink_name) >= 0) {
+      return ctx.Error(rel_loc, QuoteIdent(sink_name) +
+                                    " is a source stream; INSERT INTO needs a sink table (connector 'kv' or 'files')");
+    }
+    return ctx.Error(rel_loc, "sink table \"" + sink_name + "\" does not exist; known sinks: " + state->SinkNames());
+  }
+  PgNode select = AsNode(Field(insert, "selectStmt"));
+  if (!select.Is("SelectStmt")) {
+    return ctx.Error(rel_loc, "INSERT needs a SELECT: INSERT INTO sink SELECT … FROM source");
+  }
+  int ordinal = ++state->inserts;
+  QueryDef q;
+  q.sink = sink;
+  std::vector<int> output_locations;
+  SelectPlanner planner(ctx, statement, *state);
+  SLUICE_RETURN_IF_ERROR(planner.Plan(select.body, &q, &output_locations));
+  q.name = "q" + std::to_string(ordinal) + "_" + sink_name;
+  q.text = std::string(ctx.source().text().substr(statement.start, statement.end - statement.start));
+  state->pipeline.queries.push_back(std::move(q));
+  return ApplyQueryToSink(ctx, state, static_cast<int>(state->pipeline.queries.size()) - 1, rel_loc,
+                          output_locations);
+}
+
+}  // namespace sluice::sql
