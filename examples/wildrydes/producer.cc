@@ -104,7 +104,9 @@ Status RunProducer(const ProducerOptions& o, const std::atomic<bool>& stop, Prod
 
   Fleet fleet(o.unicorns, o.seed);
   uint64_t rng = o.seed * 7919 + 17;
-  const int64_t t0 = o.start_ms ? o.start_ms : WallNow().millis() / 60000 * 60000;
+  // Default start: 6 hours ago, on the hour, so a sped-up fleet replays recent history and event
+  // time stays behind the wall clock (watermark lag stays meaningful) for 6 h / (speedup - 1).
+  const int64_t t0 = o.start_ms ? o.start_ms : (WallNow().millis() / 3600000 - 6) * 3600000;
   const auto wall0 = std::chrono::steady_clock::now();
   auto last_progress = wall0;
   std::multimap<int64_t, std::string> held;  // release second -> (name \t json)

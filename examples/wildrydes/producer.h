@@ -34,7 +34,7 @@ struct ProducerOptions {
   double late = 0.002;
   /// Simulated seconds to run; 0 = until `stop`. Default: 0.
   int64_t simulated_seconds = 0;
-  /// Simulated start time, Unix ms; 0 = now, rounded down to the minute.
+  /// Simulated start time, Unix ms; 0 = six hours ago, rounded down to the hour.
   int64_t start_ms = 0;
   /// Seed of the PRNG, so runs can be reproduced.
   uint64_t seed = 1;

@@ -21,7 +21,7 @@ std::string_view StreamFromArn(std::string_view arn) {
 
 // Parsed PutRecord(s) request. Views point into the parser's buffer or `datas`.
 struct PutRequest {
-  std::string_view stream;
+  std::string stream;  // Owned: simdjson's string buffer is reused by the next iterate().
   std::vector<log::PutEntry> entries;
   std::vector<std::string> datas;  // Decoded Data per record.
   size_t total_bytes = 0;
@@ -82,7 +82,7 @@ HttpResponse ReadRecord(simdjson::ondemand::object obj, PutRequest* req, size_t 
 
 HttpResponse ParsePut(Scratch* s, std::string_view body, bool single, const KinesisLimits& limits) {
   PutRequest& req = s->req;
-  req.stream = {};
+  req.stream.clear();
   req.entries.clear();
   req.total_bytes = 0;
   s->body.assign(body);
@@ -98,7 +98,9 @@ HttpResponse ParsePut(Scratch* s, std::string_view body, bool single, const Kine
     std::string_view name;
     if (f.unescaped_key().get(name)) return AwsError(400, "SerializationException", "malformed JSON key");
     if (name == "StreamName") {
-      if (f.value().get_string().get(req.stream)) return AwsError(400, "SerializationException", "StreamName must be a string");
+      std::string_view name_view;
+      if (f.value().get_string().get(name_view)) return AwsError(400, "SerializationException", "StreamName must be a string");
+      req.stream.assign(name_view);
     } else if (name == "StreamARN") {
       std::string_view arn;
       if (f.value().get_string().get(arn)) return AwsError(400, "SerializationException", "StreamARN must be a string");

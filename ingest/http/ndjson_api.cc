@@ -26,6 +26,7 @@ void NdjsonApi::Handle(const HttpRequest& req, std::string stream, Responder res
     return r;
   };
   if (req.method != "POST") return respond(json_error(405, "use POST"));
+  if (!log_->GetStream(stream).ok()) return respond(json_error(404, "stream " + stream + " not found"));
   auto params = ParseQueryString(req.query);
   std::string key_field = params.count("partition_key") ? params["partition_key"] : "";
   static std::atomic<uint64_t> spread{0};

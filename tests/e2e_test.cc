@@ -1,0 +1,241 @@
+// End to end: `sluice run` on a temporary data dir, a known set of unicorn events posted over
+// the Kinesis API (HTTP/1.1 and h2c) and the NDJSON endpoint, some out of order; every
+// per-minute row in the KV table is checked against values computed here, and the archive, the
+// metrics and /queries are checked too.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "core/time.h"
+#include "tests/test_util.h"
+
+using namespace sluice;
+using namespace sluice::testing;
+using nlohmann::json;
+
+namespace {
+
+struct Event {
+  std::string name;
+  int64_t t_ms;
+  double distance;
+  int magic, health;
+  std::string Json() const {
+    std::string ts = FormatTimestamp(EventTime::FromMillis(t_ms));
+    char b[256];
+    std::snprintf(b, sizeof b,
+                  R"({"Name":"%s","StatusTime":"%s","Latitude":40.7,"Longitude":-73.9,"Distance":%.1f,"MagicPoints":%d,"HealthPoints":%d})",
+                  name.c_str(), ts.c_str(), distance, magic, health);
+    return b;
+  }
+};
+
+struct Expected {
+  int64_t count = 0;
+  double distance = 0, health_sum = 0;
+  int min_magic = 1 << 30, max_magic = -1, min_health = 1 << 30, max_health = -1;
+};
+
+// The demo pipeline, with short timers so the test finishes quickly.
+std::string TestPipeline(const std::string& dir) {
+  std::string p = ReadAndReplace(SLUICE_SOURCE_DIR "/examples/wildrydes/pipeline.sql", "idle_timeout = '10 seconds'",
+                                 "idle_timeout = '1 second'");
+  auto at = p.find("buffer_interval = '60 seconds'");
+  REQUIRE(at != std::string::npos);
+  p.replace(at, 30, "buffer_interval = '1 second'");
+  std::string path = dir + "/pipeline.sql";
+  WriteFile(path, p);
+  return path;
+}
+
+bool WaitFor(const std::function<bool()>& pred, int seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return pred();
+}
+
+}  // namespace
+
+TEST_CASE("wild rydes end to end: per-minute rows equal an independent computation") {
+  TempDir tmp;
+  SluiceProcess server(TestPipeline(tmp.path()), tmp.path() + "/data");
+
+  // 5 unicorns x 180 s from 2026-01-01T00:00:00Z.
+  const char* names[] = {"Shadowfax", "Rocinante", "Bucephalus", "Pegasus", "Silver"};
+  const int64_t t0 = 1767225600000;  // 2026-01-01T00:00:00Z
+  std::mt19937 rng(7);
+  std::vector<Event> events;
+  for (int s = 0; s < 180; ++s)
+    for (const char* n : names)
+      events.push_back({n, t0 + s * 1000, static_cast<double>(rng() % 200) / 10.0, 1 + static_cast<int>(rng() % 200),
+                        1 + static_cast<int>(rng() % 200)});
+  std::map<std::pair<std::string, int64_t>, Expected> expect;
+  for (const Event& e : events) {
+    Expected& x = expect[{e.name, (e.t_ms - t0) / 60000}];
+    x.count++;
+    x.distance += e.distance;
+    x.health_sum += e.health;
+    x.min_magic = std::min(x.min_magic, e.magic);
+    x.max_magic = std::max(x.max_magic, e.magic);
+    x.min_health = std::min(x.min_health, e.health);
+    x.max_health = std::max(x.max_health, e.health);
+  }
+  // Arrival order: event time plus a random delay of up to 3 s (inside the 5 s watermark delay).
+  std::vector<std::pair<int64_t, size_t>> order;
+  for (size_t i = 0; i < events.size(); ++i) order.emplace_back(events[i].t_ms + static_cast<int64_t>(rng() % 3000), i);
+  std::sort(order.begin(), order.end());
+  size_t inversions = 0;
+  for (size_t i = 1; i < order.size(); ++i) inversions += events[order[i].second].t_ms < events[order[i - 1].second].t_ms;
+  CHECK(inversions > 50);
+
+  // First 600 through PutRecords (HTTP/1.1, then h2c), the rest through NDJSON.
+  size_t sent = 0;
+  for (size_t off = 0; off < 600; off += 60) {
+    std::vector<std::pair<std::string, std::string>> batch;
+    for (size_t i = off; i < off + 60; ++i) batch.emplace_back(events[order[i].second].name, events[order[i].second].Json());
+    bool h2 = off >= 300;
+    auto r = HttpPost(server.url() + "/", PutRecordsBody("unicorn_telemetry", batch), KinesisHeaders("PutRecords"), h2);
+    REQUIRE(r.status == 200);
+    if (h2) CHECK(r.http_version == 3);  // CURL_HTTP_VERSION_2_0
+    auto j = json::parse(r.body);
+    CHECK(j["FailedRecordCount"] == 0);
+    REQUIRE(j["Records"].size() == 60);
+    CHECK(j["Records"][0]["ShardId"].get<std::string>().rfind("shardId-", 0) == 0);
+    sent += 60;
+  }
+  std::string ndjson;
+  for (size_t i = 600; i < order.size(); ++i) ndjson += events[order[i].second].Json() + "\n";
+  ndjson += "this line is not json\n";
+  auto nr = HttpPost(server.url() + "/streams/unicorn_telemetry/records?partition_key=Name", ndjson);
+  REQUIRE(nr.status == 200);
+  auto nj = json::parse(nr.body);
+  CHECK(nj["accepted"] == events.size() - 600);
+  CHECK(nj["rejected"] == 1);
+  CHECK(nj["errors"][0]["line"] == events.size() - 600 + 1);
+  sent += events.size() - 600;
+  // A sentinel far ahead moves the watermark past the last minute once the other shards go idle.
+  Event sentinel{"Sentinel", t0 + 600000, 0, 1, 1};
+  REQUIRE(HttpPost(server.url() + "/", PutRecordsBody("unicorn_telemetry", {{"Sentinel", sentinel.Json()}}),
+                   KinesisHeaders("PutRecords"))
+              .status == 200);
+  ++sent;
+
+  json rows;
+  bool complete = WaitFor(
+      [&] {
+        auto r = HttpGet(server.url() + "/tables/unicorn_minutes?limit=100");
+        if (r.status != 200) return false;
+        rows = json::parse(r.body)["rows"];
+        return rows.size() >= expect.size();
+      },
+      30);
+  REQUIRE(complete);
+  REQUIRE(rows.size() == expect.size());
+  for (const json& row : rows) {
+    std::string name = row["name"];
+    auto start = ParseTimestamp(row["window_start"].get<std::string>());
+    REQUIRE(start.ok());
+    int64_t minute = (start->millis() - t0) / 60000;
+    INFO(name << " minute " << minute);
+    auto it = expect.find({name, minute});
+    REQUIRE(it != expect.end());
+    const Expected& x = it->second;
+    CHECK(row["window_end"] == FormatTimestamp(*start + std::chrono::minutes(1)));
+    CHECK(row["readings"] == x.count);
+    CHECK(row["distance"].get<double>() == doctest::Approx(x.distance).epsilon(1e-9));
+    CHECK(row["min_magic"] == x.min_magic);
+    CHECK(row["max_magic"] == x.max_magic);
+    CHECK(row["min_health"] == x.min_health);
+    CHECK(row["max_health"] == x.max_health);
+    CHECK(row["avg_health"].get<double>() == doctest::Approx(x.health_sum / static_cast<double>(x.count)));
+  }
+  // Point lookup by primary key.
+  auto one = HttpGet(server.url() + "/tables/unicorn_minutes?key=Shadowfax%7C2026-01-01T00:01:00.000Z");
+  REQUIRE(one.status == 200);
+  CHECK(json::parse(one.body)["readings"] == 60);
+  CHECK(HttpGet(server.url() + "/tables/unicorn_minutes?key=Nobody").status == 404);
+
+  // Every accepted event reaches the archive, under its hour partition, as gzip JSON lines.
+  std::string archive_dir = tmp.path() + "/data/archive/unicorns";
+  std::string archived;
+  bool archived_all = WaitFor(
+      [&] {
+        archived = ReadGzipTree(archive_dir);
+        return static_cast<size_t>(std::count(archived.begin(), archived.end(), '\n')) >= sent;
+      },
+      30);
+  CHECK(archived_all);
+  CHECK(std::count(archived.begin(), archived.end(), '\n') == static_cast<long>(sent));
+  CHECK(std::filesystem::exists(archive_dir + "/year=2026/month=01/day=01/hour=00"));
+  CHECK(archived.find("\"Name\":\"Shadowfax\",\"StatusTime\":\"2026-01-01T00:02:59.000Z\"") != std::string::npos);
+
+  // Metrics: ingested records per shard add up; the NDJSON bad line is counted.
+  auto m = HttpGet(server.url() + "/metrics");
+  REQUIRE(m.status == 200);
+  double ingested = 0;
+  std::istringstream lines(m.body);
+  std::string line;
+  while (std::getline(lines, line))
+    if (line.rfind("sluice_records_ingested_total{", 0) == 0) ingested += std::stod(line.substr(line.rfind(' ') + 1));
+  CHECK(ingested == static_cast<double>(sent));
+  CHECK(m.body.find("sluice_bad_records_total{stage=\"ingest\",reason=\"ndjson_line\"} 1") != std::string::npos);
+  CHECK(m.body.find("sluice_putrecords_latency_seconds_bucket") != std::string::npos);
+  CHECK(m.body.find("sluice_sink_rows_total{sink=\"unicorn_minutes\",query=\"q1_unicorn_minutes\"} 15") != std::string::npos);
+  CHECK(m.body.find("sluice_watermark_lag_seconds{query=\"q1_unicorn_minutes\"}") != std::string::npos);
+
+  auto q = HttpGet(server.url() + "/queries");
+  REQUIRE(q.status == 200);
+  auto qj = json::parse(q.body);
+  REQUIRE(qj.size() == 2);
+  CHECK(qj[0]["late_records"] == 0);
+  CHECK(qj[0]["bad_records"] == 0);
+  CHECK(qj[0]["watermark"].get<std::string>() >= "2026-01-01T00:09:55.000Z");
+}
+
+TEST_CASE("bad input gets clear errors and never stops the server") {
+  TempDir tmp;
+  SluiceProcess server(TestPipeline(tmp.path()), tmp.path() + "/data");
+  auto post = [&](const std::string& op, const std::string& body) {
+    return HttpPost(server.url() + "/", body, KinesisHeaders(op));
+  };
+  auto r = post("PutRecords", "{not json");
+  CHECK(r.status == 400);
+  CHECK(r.body.find("SerializationException") != std::string::npos);
+  r = post("PutRecords", R"({"StreamName":"nope","Records":[{"Data":"eA==","PartitionKey":"k"}]})");
+  CHECK(r.status == 400);
+  CHECK(r.body.find("ResourceNotFoundException") != std::string::npos);
+  r = post("PutRecords", R"({"StreamName":"unicorn_telemetry","Records":[{"Data":"!!!","PartitionKey":"k"}]})");
+  CHECK(r.status == 400);
+  r = post("PutRecords", R"({"StreamName":"unicorn_telemetry","Records":[{"Data":"eA==","PartitionKey":""}]})");
+  CHECK(r.body.find("ValidationException") != std::string::npos);
+  std::string big = "{\"StreamName\":\"unicorn_telemetry\",\"Records\":[";
+  for (int i = 0; i < 501; ++i) big += std::string(i ? "," : "") + R"({"Data":"eA==","PartitionKey":"k"})";
+  r = post("PutRecords", big + "]}");
+  CHECK(r.status == 400);
+  CHECK(r.body.find("less than or equal to 500") != std::string::npos);
+  r = HttpPost(server.url() + "/", "x", {"Content-Type: application/x-amz-cbor-1.1", "X-Amz-Target: Kinesis_20131202.PutRecords"});
+  CHECK(r.body.find("AWS_CBOR_DISABLE") != std::string::npos);
+  r = post("NoSuchOp", "{}");
+  CHECK(r.body.find("UnknownOperationException") != std::string::npos);
+  // PutRecord with fields at the top level.
+  r = post("PutRecord", R"({"StreamName":"unicorn_telemetry","Data":"eyJ4IjoxfQ==","PartitionKey":"Shadowfax"})");
+  REQUIRE(r.status == 200);
+  CHECK(json::parse(r.body)["ShardId"] == "shardId-000000000001");
+  // A record that is valid Kinesis but not a valid unicorn status goes to the dead-letter file.
+  bool dlq = WaitFor([&] { return std::filesystem::exists(tmp.path() + "/data/dead-letter/unicorn_telemetry.jsonl"); }, 10);
+  CHECK(dlq);
+  CHECK(HttpGet(server.url() + "/nothing").status == 404);
+  CHECK(HttpGet(server.url() + "/tables/nope").status == 404);
+  CHECK(HttpGet(server.url() + "/tables/unicorn_minutes?limit=abc").status == 400);
+  // Still serving.
+  CHECK(HttpGet(server.url() + "/metrics").status == 200);
+}
