@@ -76,7 +76,17 @@ SluiceProcess::SluiceProcess(const std::string& pipeline, const std::string& dat
 }
 
 SluiceProcess::~SluiceProcess() {
-  if (pid_ > 0) Kill(SIGTERM);
+  if (pid_ <= 0) return;
+  // A clean shutdown exits 0; a sanitizer report (leak, UB) at exit makes it non-zero.
+  int status = Kill(SIGTERM);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::ifstream all(log_path_);
+    std::stringstream ss;
+    ss << all.rdbuf();
+    std::string log = ss.str();
+    if (log.size() > 20000) log = log.substr(log.size() - 20000);
+    FAIL_CHECK("sluice did not exit cleanly after SIGTERM (status " << status << "):\n" << log);
+  }
 }
 
 int SluiceProcess::Kill(int sig) {

@@ -26,7 +26,9 @@ class SluiceProcess {
   /// Starts `SLUICE_BINARY run <pipeline> --data-dir <data_dir> --listen 127.0.0.1:0` and waits
   /// (up to 30 s) for it to print its port. Output goes to <data_dir>.log. REQUIRE-fails on error.
   SluiceProcess(const std::string& pipeline_path, const std::string& data_dir);
-  ~SluiceProcess();  // SIGTERM and wait, if still running.
+  /// If still running: SIGTERM, wait, and fail the test unless it exits 0 (catches sanitizer
+  /// reports and crashes at shutdown).
+  ~SluiceProcess();
   int port() const { return port_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   /// Sends `sig` and reaps the child. Returns its wait status.
