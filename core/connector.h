@@ -82,6 +82,9 @@ class Sink {
   virtual Status Tick(EventTime now) = 0;
   /// Flushes everything buffered. Called at shutdown.
   virtual Status Close() = 0;
+  /// Rows taken by Write() that are not yet durable in the sink's destination. 0 for sinks that
+  /// write through.
+  virtual size_t buffered_rows() const { return 0; }
 };
 
 }  // namespace sluice

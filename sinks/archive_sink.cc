@@ -130,9 +130,10 @@ Status ArchiveSink::FlushPartition(const std::string& partition, Buffer* buf) {
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IOError("mkdir " + dir + ": " + ec.message());
   const bool gzip = options_.compression != "none";
-  char name[96];
-  std::snprintf(name, sizeof name, "part-%lld-%llu.jsonl%s", static_cast<long long>(WallNow().millis()),
+  char suffix[64];
+  std::snprintf(suffix, sizeof suffix, "-%lld-%llu.jsonl%s", static_cast<long long>(WallNow().millis()),
                 static_cast<unsigned long long>(file_counter_++), gzip ? ".gz" : "");
+  std::string name = options_.file_prefix + suffix;
   std::string final_path = dir + "/" + name;
   std::string tmp_path = dir + "/." + name + ".inprogress";
   std::string compressed;
