@@ -1,6 +1,6 @@
 // ArchiveSink: Firehose-style archival files. Rows are buffered per time partition, then written
 // as gzip-compressed JSON lines:
-//   <dir>/year=YYYY/month=MM/day=DD/hour=HH/part-<unix_ms>-<n>.jsonl.gz
+//   <dir>/year=YYYY/month=MM/day=DD/hour=HH/<file_prefix>-<unix_ms>-<n>.jsonl.gz
 // (Hive-style partition folders, readable by Athena, Spark, DuckDB). A partition's buffer is
 // flushed when it reaches `buffer_bytes` or has been open for `buffer_interval` (wall clock),
 // whichever comes first, and at Close(). Each file is written as ".part-….inprogress", fsynced,
@@ -33,6 +33,9 @@ struct ArchiveOptions {
   size_t buffer_bytes = 5u << 20;
   /// Flush a partition this long after its first buffered row. Default: 60 s.
   Duration buffer_interval = std::chrono::seconds(60);
+  /// Start of every file name; distinct per writer so two writers never pick the same name.
+  /// Default: "part".
+  std::string file_prefix = "part";
 };
 
 class ArchiveSink final : public Sink {
@@ -50,7 +53,7 @@ class ArchiveSink final : public Sink {
   Status Close() override;
 
   /// Rows buffered and not yet in a published file.
-  size_t buffered_rows() const { return buffered_rows_; }
+  size_t buffered_rows() const override { return buffered_rows_; }
   /// Files published so far by this instance.
   uint64_t files_written() const { return files_written_; }
 
