@@ -98,6 +98,8 @@ struct SinkDef {
 };
 
 /// INSERT INTO sinks[sink] SELECT … FROM sources[source].
+/// An output's type may be narrower than a declared sink column's (BIGINT into FLOAT8); values
+/// are written as computed, and JSON sinks print them as numbers either way.
 /// Windowed and/or grouped queries have aggregates/group_keys; others have projections.
 /// Output column i is written to sink schema column i.
 struct QueryDef {

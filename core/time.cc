@@ -54,7 +54,7 @@ EventTime WallNow() {
 Result<EventTime> ParseTimestamp(std::string_view s) {
   auto bad = [&] { return Status::InvalidArgument("not a timestamp: '" + std::string(s.substr(0, 64)) + "'"); };
   size_t p = 0;
-  int y, mo, d, h = 0, mi = 0, se = 0;
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
   if (!ReadInt(s, &p, 4, &y) || p >= s.size() || s[p++] != '-' || !ReadInt(s, &p, 2, &mo) ||
       p >= s.size() || s[p++] != '-' || !ReadInt(s, &p, 2, &d))
     return bad();

@@ -21,18 +21,6 @@ bool IsNumeric(DataType t) { return t == DataType::kInt64 || t == DataType::kFlo
 
 std::string TypeName(DataType t) { return DataTypeName(t); }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
 int MinStart(int a, int b) {
   if (a < 0) return b;
   if (b < 0) return a;
@@ -127,7 +115,8 @@ std::string_view UnsupportedExpressionName(std::string_view tag) {
   if (tag == "MinMaxExpr") return "GREATEST and LEAST are";
   if (tag == "BooleanTest") return "IS TRUE / IS FALSE / IS UNKNOWN are";
   if (tag == "ParamRef") return "parameters ($1) are";
-  if (tag == "A_ArrayExpr" || tag == "A_Indirection") return "arrays are";
+  if (tag == "A_ArrayExpr") return "arrays are";
+  if (tag == "A_Indirection") return "subscripts and field selection are";
   if (tag == "RowExpr") return "row constructors are";
   if (tag == "SQLValueFunction") return "CURRENT_TIMESTAMP and similar functions are";
   if (tag == "CollateClause") return "COLLATE is";
@@ -155,12 +144,12 @@ Result<Value> ParseLiteral(std::string_view text, DataType type) {
     return Status::InvalidArgument("invalid input syntax for type " + TypeName(type) + ": \"" +
                                    std::string(text.substr(0, 64)) + "\"");
   };
-  std::string_view t = Trim(text);
+  std::string_view t = TrimSpace(text);
   switch (type) {
     case DataType::kNull: return Value::Null();
     case DataType::kText: return Value::Text(std::string(text));
     case DataType::kBool: {
-      std::string l = Lower(t);
+      std::string l = AsciiLower(t);
       if (l == "t" || l == "true" || l == "y" || l == "yes" || l == "on" || l == "1") return Value::Bool(true);
       if (l == "f" || l == "false" || l == "n" || l == "no" || l == "off" || l == "0") return Value::Bool(false);
       return bad();
@@ -173,7 +162,7 @@ Result<Value> ParseLiteral(std::string_view text, DataType type) {
       return Value::Int(v);
     }
     case DataType::kFloat64: {
-      std::string l = Lower(t);
+      std::string l = AsciiLower(t);
       if (l == "infinity" || l == "+infinity") return Value::Float(std::numeric_limits<double>::infinity());
       if (l == "-infinity") return Value::Float(-std::numeric_limits<double>::infinity());
       if (l == "nan") return Value::Float(std::numeric_limits<double>::quiet_NaN());
@@ -199,7 +188,7 @@ bool IsAggregateFunction(std::string_view name) {
 std::string UnknownColumnMessage(std::string_view name, const Schema& schema, bool windowed) {
   std::string msg = "column \"" + std::string(name) + "\" does not exist";
   for (const Column& c : schema.columns()) {
-    if (c.name != name && Lower(c.name) == Lower(name)) {
+    if (c.name != name && AsciiLower(c.name) == AsciiLower(name)) {
       return msg + "; did you mean " + QuoteIdent(c.name) +
              "? (unquoted names are folded to lower case; quote them to keep their case)";
     }
@@ -222,7 +211,7 @@ std::string UnknownColumnMessage(std::string_view name, const Schema& schema, bo
 
 bool IsIntervalType(const Json* type_name_body) {
   auto names = NameList(Field(type_name_body, "names"));
-  return names && !names->empty() && Lower(names->back()) == "interval";
+  return names && !names->empty() && AsciiLower(names->back()) == "interval";
 }
 
 Result<DataType> ResolveTypeName(const StatementContext& ctx, const Json* body) {
@@ -230,9 +219,12 @@ Result<DataType> ResolveTypeName(const StatementContext& ctx, const Json* body) 
   auto names = NameList(Field(body, "names"));
   if (!names || names->empty()) return ctx.Error(loc, "unreadable type name");
   std::string full;
-  for (std::string_view n : *names) full += (full.empty() ? "" : ".") + std::string(n);
+  for (std::string_view n : *names) {
+    if (!full.empty()) full += '.';
+    full += n;
+  }
   if (ListField(body, "arrayBounds") != nullptr) return ctx.Error(loc, "array types are not supported");
-  std::string name = Lower(names->back());
+  std::string name = AsciiLower(names->back());
   bool qualified_ok = names->size() == 1 || (names->size() == 2 && (*names)[0] == "pg_catalog");
   if (qualified_ok) {
     if (name == "text" || name == "varchar" || name == "bpchar" || name == "char" || name == "character" ||
@@ -335,7 +327,10 @@ Result<ExprBinder::Bound> ExprBinder::BindColumnRef(const Json* body, Clause cla
     name = parts[1];
   } else {
     std::string joined;
-    for (std::string_view p : parts) joined += (joined.empty() ? "" : ".") + QuoteIdent(p);
+    for (std::string_view p : parts) {
+      if (!joined.empty()) joined += '.';
+      joined += QuoteIdent(p);
+    }
     return ctx_.Error(loc, "column reference " + joined + " is not supported");
   }
   if (scope_.windowed && (name == "window_start" || name == "window_end")) {
@@ -647,7 +642,7 @@ Status ExprBinder::FuncCallError(const Json* body, Clause clause) const {
     }
   }
   if (name == "tumble" || name == "hop" || name == "session") {
-    return ctx_.Error(loc, Lower(name) + " is a table function: use it in FROM");
+    return ctx_.Error(loc, AsciiLower(name) + " is a table function: use it in FROM");
   }
   return ctx_.Error(loc, "function " + name + "() is not supported");
 }

@@ -6,12 +6,6 @@
 namespace sluice::sql {
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string ColumnList(const Schema& schema) {
   if (schema.empty()) return "(none)";
   std::string out;
@@ -44,13 +38,19 @@ int PlanState::SinkIndex(std::string_view name) const {
 
 std::string PlanState::SourceNames() const {
   std::string out;
-  for (const SourceDef& s : pipeline.sources) out += (out.empty() ? "" : ", ") + QuoteIdent(s.name);
+  for (const SourceDef& s : pipeline.sources) {
+    if (!out.empty()) out += ", ";
+    out += QuoteIdent(s.name);
+  }
   return out.empty() ? "(none)" : out;
 }
 
 std::string PlanState::SinkNames() const {
   std::string out;
-  for (const SinkDef& s : pipeline.sinks) out += (out.empty() ? "" : ", ") + QuoteIdent(s.name);
+  for (const SinkDef& s : pipeline.sinks) {
+    if (!out.empty()) out += ", ";
+    out += QuoteIdent(s.name);
+  }
   return out.empty() ? "(none)" : out;
 }
 
@@ -62,7 +62,7 @@ Status ResolvePrimaryKey(const SourceText& source, PlanState* state, int sink) {
   for (size_t i = 0; i < info.primary_key_names.size(); ++i) {
     const std::string& name = info.primary_key_names[i];
     int index = def.schema.IndexOf(name);
-    if (index < 0 && !info.primary_key_quoted[i]) index = def.schema.IndexOf(Lower(name));
+    if (index < 0 && !info.primary_key_quoted[i]) index = def.schema.IndexOf(AsciiLower(name));
     if (index < 0) {
       std::string msg = "primary_key column \"" + name + "\" does not exist in sink " + QuoteIdent(def.name);
       if (def.schema.empty()) {

@@ -18,18 +18,6 @@
 namespace sluice::sql {
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
 // One WITH (key = value) entry.
 struct Option {
   std::string key;    // lower-cased
@@ -58,7 +46,7 @@ Result<std::vector<Option>> ReadOptions(const StatementContext& ctx, const Json*
       return ctx.Error(loc, "namespaced WITH options are not supported");
     }
     Option opt;
-    opt.key = Lower(StringField(def.body, "defname"));
+    opt.key = AsciiLower(StringField(def.body, "defname"));
     opt.location = loc;
     const Json* arg = Field(def.body, "arg");
     PgNode value = AsNode(arg);
@@ -98,11 +86,14 @@ const Option* FindOption(const std::vector<Option>& options, std::string_view ke
 
 Status CheckChoice(const StatementContext& ctx, const Option* opt, std::initializer_list<std::string_view> choices) {
   if (opt == nullptr) return Status::OK();
-  std::string v = Lower(Trim(opt->value));
+  std::string v = AsciiLower(TrimSpace(opt->value));
   std::string list;
   for (std::string_view c : choices) {
     if (v == c) return Status::OK();
-    list += (list.empty() ? "'" : ", '") + std::string(c) + "'";
+    if (!list.empty()) list += ", ";
+    list += '\'';
+    list += c;
+    list += '\'';
   }
   return ctx.Error(opt->location, "unknown " + opt->key + " '" + opt->value + "'; use " + list);
 }
@@ -116,14 +107,14 @@ Result<Duration> DurationOption(const StatementContext& ctx, const Option& opt) 
 // "5 MB", "512 KiB", "1048576": a byte count with an optional unit (B, KB/MB/GB = 1000^n,
 // KiB/MiB/GiB = 1024^n).
 bool ValidByteSize(std::string_view text) {
-  std::string_view s = Trim(text);
+  std::string_view s = TrimSpace(text);
   size_t i = 0;
   while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
   if (i == 0) return false;
   double n = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + i, n);
   if (ec != std::errc() || ptr != s.data() + i || n <= 0) return false;
-  std::string unit = Lower(Trim(s.substr(i)));
+  std::string unit = AsciiLower(TrimSpace(s.substr(i)));
   return unit.empty() || unit == "b" || unit == "bytes" || unit == "kb" || unit == "mb" || unit == "gb" ||
          unit == "kib" || unit == "mib" || unit == "gib";
 }
@@ -149,7 +140,8 @@ Result<TableColumns> ReadColumns(const StatementContext& ctx, const Json* create
     if (name.empty()) return ctx.Error(loc, "unreadable column definition");
     if (const Json* constraints = ListField(node.body, "constraints")) {
       return ctx.Error(MinLocation(constraints),
-                       "column constraints are not supported; a kv sink takes WITH (primary_key = '…')");
+                       "column constraints (NOT NULL, PRIMARY KEY, …) are not supported; a kv sink names its key "
+                       "in WITH (primary_key = '…')");
     }
     if (Field(node.body, "collClause") != nullptr) return ctx.Error(loc, "COLLATE is not supported");
     const Json* type_name = Field(node.body, "typeName");
@@ -173,7 +165,7 @@ Status PlanSource(const StatementContext& ctx, std::string name, int name_loc, T
   for (const Option& opt : options) {
     src.options[opt.key] = opt.value;
     if (opt.key == "shards") {
-      std::string_view v = Trim(opt.value);
+      std::string_view v = TrimSpace(opt.value);
       int shards = 0;
       auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), shards);
       if (v.empty() || ec != std::errc() || ptr != v.data() + v.size() || shards < 1 || shards > 1024) {
@@ -214,7 +206,7 @@ Status ReadPrimaryKey(const StatementContext& ctx, const Option& opt, SinkState*
   std::string_view rest = opt.value;
   while (true) {
     size_t comma = rest.find(',');
-    std::string_view part = Trim(rest.substr(0, comma));
+    std::string_view part = TrimSpace(rest.substr(0, comma));
     bool quoted = part.size() >= 2 && part.front() == '"' && part.back() == '"';
     if (quoted) part = part.substr(1, part.size() - 2);
     if (part.empty()) return ctx.Error(opt.location, "primary_key has an empty column name: '" + opt.value + "'");
@@ -246,7 +238,7 @@ Status PlanSink(const StatementContext& ctx, std::string connector, std::string 
   } else {
     if (pk != nullptr) return ctx.Error(pk->location, "primary_key is only for kv sinks");
     const Option* path = FindOption(options, "path");
-    if (path == nullptr || Trim(path->value).empty()) {
+    if (path == nullptr || TrimSpace(path->value).empty()) {
       return ctx.Error(path != nullptr ? path->location : name_loc,
                        "files sink " + QuoteIdent(sink.name) + " needs WITH (path = 'directory')");
     }
@@ -299,7 +291,7 @@ Status PlanCreateTable(const StatementContext& ctx, const Json* create, PlanStat
     return ctx.Error(name_loc, "CREATE TABLE " + QuoteIdent(name) +
                                    " needs WITH (connector = 'stream' | 'kv' | 'files')");
   }
-  std::string kind = Lower(Trim(connector->value));
+  std::string kind = AsciiLower(TrimSpace(connector->value));
   if (kind == "stream") return PlanSource(ctx, std::move(name), name_loc, std::move(columns), options, state);
   if (kind == "kv" || kind == "files") {
     return PlanSink(ctx, std::move(kind), std::move(name), name_loc, std::move(columns), options, state);

@@ -363,6 +363,9 @@ TEST_CASE("output names follow PostgreSQL and must be unique") {
   CHECK(q.outputs[0].name == "x");
   CHECK(q.outputs[1].name == "?column?");
   CHECK(q.outputs[2].name == "ok");
+  QueryDef with_null = PlanQuery("INSERT INTO out SELECT NULL AS nothing, 'a' AS letter FROM t;");
+  CHECK(with_null.outputs[0].type == DataType::kText);  // a bare NULL is TEXT, as in PostgreSQL
+  CHECK(with_null.outputs[1].type == DataType::kText);
   std::string err = QueryError("INSERT INTO out SELECT x, y AS x FROM t;");
   CHECK(Headline(err) == "line 5, column 27: output column \"x\" appears more than once; rename one with AS");
   CHECK(Contains(QueryError("INSERT INTO out SELECT x + 1, y + 1 FROM t;"), "output column \"?column?\""));
@@ -514,7 +517,7 @@ TEST_CASE("unsupported constructs are named at their position") {
   CHECK(Contains(QueryError("INSERT INTO out VALUES (1);"), "VALUES is not supported"));
   CHECK(Contains(QueryError("INSERT INTO out (x) SELECT x FROM t;"), "INSERT column lists are not supported"));
   CHECK(Contains(QueryError("CREATE TABLE k (a INT PRIMARY KEY) WITH (connector = 'kv', primary_key = 'a');"),
-                 "column constraints are not supported"));
+                 "column constraints (NOT NULL, PRIMARY KEY, …) are not supported"));
 }
 
 TEST_CASE("table options are validated") {

@@ -10,12 +10,6 @@
 namespace sluice::sql {
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 bool IsPlainNumber(std::string_view s) {
   bool digit = false;
   for (char c : s) {
@@ -87,7 +81,7 @@ class SelectPlanner {
   Status PlanTumble(const Json* range_function, QueryDef* q);
   Status ReadTargets(const Json* select);
   Status PlanGroupBy(const Json* select, const ExprBinder& binder, QueryDef* q);
-  Status AddGroupKey(Expr key, QueryDef* q, int* index) const;
+  int AddGroupKey(Expr key, QueryDef* q) const;
   Result<AggregateDef> PlanAggregate(const Json* func_call, const ExprBinder& binder) const;
   Status PlanOutputs(const ExprBinder& binder, QueryDef* q, std::vector<int>* output_locations);
   int KeywordBefore(std::string_view keyword, const Json* node) const;
@@ -217,9 +211,9 @@ Status SelectPlanner::PlanTumble(const Json* rf, QueryDef* q) {
   int loc = LocationOf(call.body);
   tumble_location_ = loc;
   auto names = NameList(Field(call.body, "funcname"));
-  std::string name = names && names->size() == 1 ? Lower(names->front()) : "?";
+  std::string name = names && names->size() == 1 ? AsciiLower(names->front()) : "?";
   if (name == "hop" || name == "session") {
-    return ctx_.Error(loc, Lower(name) == "hop" ? "HOP windows are not supported yet; use TUMBLE"
+    return ctx_.Error(loc, AsciiLower(name) == "hop" ? "HOP windows are not supported yet; use TUMBLE"
                                                 : "SESSION windows are not supported yet; use TUMBLE");
   }
   if (name != "tumble") {
@@ -341,16 +335,13 @@ Status SelectPlanner::ReadTargets(const Json* select) {
   return Status::OK();
 }
 
-Status SelectPlanner::AddGroupKey(Expr key, QueryDef* q, int* index) const {
+// Index of `key` among the group keys (same text and type), appending it when new.
+int SelectPlanner::AddGroupKey(Expr key, QueryDef* q) const {
   for (size_t i = 0; i < q->group_keys.size(); ++i) {
-    if (q->group_keys[i].text == key.text && q->group_keys[i].type == key.type) {
-      *index = static_cast<int>(i);
-      return Status::OK();
-    }
+    if (q->group_keys[i].text == key.text && q->group_keys[i].type == key.type) return static_cast<int>(i);
   }
   q->group_keys.push_back(std::move(key));
-  *index = static_cast<int>(q->group_keys.size()) - 1;
-  return Status::OK();
+  return static_cast<int>(q->group_keys.size()) - 1;
 }
 
 Status SelectPlanner::PlanGroupBy(const Json* select, const ExprBinder& binder, QueryDef* q) {
@@ -402,8 +393,7 @@ Status SelectPlanner::PlanGroupBy(const Json* select, const ExprBinder& binder, 
       }
     }
     SLUICE_ASSIGN_OR_RETURN(Expr key, binder.Bind(expr_node, Clause::kGroupBy));
-    int index;
-    SLUICE_RETURN_IF_ERROR(AddGroupKey(std::move(key), q, &index));
+    AddGroupKey(std::move(key), q);
   }
   return Status::OK();
 }
@@ -518,6 +508,7 @@ Status SelectPlanner::PlanOutputs(const ExprBinder& binder, QueryDef* q, std::ve
       }
       case Target::Kind::kScalar: {
         SLUICE_ASSIGN_OR_RETURN(Expr e, binder.Bind(t.val, Clause::kSelect));
+        if (e.type == DataType::kNull) e.type = DataType::kText;  // a bare NULL is TEXT, as in PostgreSQL
         DataType type = e.type;
         if (!aggregating) {
           q->projections.push_back(std::move(e));
@@ -544,7 +535,7 @@ Status SelectPlanner::PlanOutputs(const ExprBinder& binder, QueryDef* q, std::ve
                                                                "\" must appear in GROUP BY or be used in an aggregate");
             }
           }
-          SLUICE_RETURN_IF_ERROR(AddGroupKey(std::move(e), q, &index));
+          index = AddGroupKey(std::move(e), q);
         }
         OutputColumn out{name, OutputColumn::Kind::kGroupKey, index, type};
         SLUICE_RETURN_IF_ERROR(add_output(std::move(out), t.location));
@@ -590,7 +581,9 @@ Status PlanInsert(const StatementContext& ctx, const ParsedStatement& statement,
     return ctx.Error(MinLocation(conflict), "ON CONFLICT is not supported");
   }
   if (const Json* returning = ListField(insert, "returningList")) {
-    return ctx.Error(MinLocation(returning), "RETURNING is not supported");
+    int at = MinLocation(returning);
+    int keyword = ctx.source().FindKeyword("RETURNING", statement.start, at >= 0 ? at : statement.end);
+    return ctx.Error(keyword >= 0 ? keyword : at, "RETURNING is not supported");
   }
   if (const Json* with = Field(insert, "withClause")) {
     return ctx.Error(LocationOf(with), "WITH (common table expressions) is not supported");

@@ -8,7 +8,8 @@
 //    than window_start/window_end become group_keys; each output is a group key, the window's
 //    start or end, or an aggregate (count(*), count, sum, min, max, avg). A non-aggregate SELECT
 //    item must equal a GROUP BY item; an expression over plain-column GROUP BY items or
-//    constants only (`name || …`, `1`) is added as an extra group key, which groups identically.
+//    constants only (`x * 2` with GROUP BY x, `1`) becomes an extra group key, which groups
+//    identically.
 //  - GROUP BY also accepts a SELECT position (GROUP BY 1) or alias, as PostgreSQL does.
 //
 // Internal to sql/. Thread-safety: pure; touches only the PlanState passed in.

@@ -89,6 +89,12 @@ int FindInvalidUtf8(std::string_view s);
 /// spelling: "Name" stays quoted, name does not. Doubles embedded '"'.
 std::string QuoteIdent(std::string_view name);
 
+/// ASCII lower-casing, as PostgreSQL folds unquoted identifiers.
+std::string AsciiLower(std::string_view s);
+
+/// `s` without leading and trailing ASCII whitespace.
+std::string_view TrimSpace(std::string_view s);
+
 /// Quotes an SQL string literal: O'Brien → 'O''Brien'.
 std::string QuoteLiteral(std::string_view text);
 
