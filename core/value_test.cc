@@ -61,3 +61,29 @@ TEST_CASE("metrics registry returns stable series and counts") {
   CHECK(families == 2);
   CHECK(b.value() == 3);
 }
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/file_util.h"
+
+TEST_CASE("file helpers: atomic replace, errors name the path") {
+  char tmpl[] = "/tmp/sluice-core-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  std::string p = dir + "/meta.json";
+  REQUIRE(WriteFileAtomically(p, "one").ok());
+  REQUIRE(WriteFileAtomically(p, "two").ok());
+  std::ifstream in(p);
+  std::string s;
+  in >> s;
+  CHECK(s == "two");
+  CHECK_FALSE(std::filesystem::exists(p + ".tmp"));
+  Status bad = WriteFileAtomically(dir + "/no/such/dir/x", "y");
+  CHECK(bad.code() == StatusCode::kIOError);
+  CHECK(bad.message().find("/no/such/dir/x.tmp") != std::string::npos);
+  CHECK(FsyncDir(dir + "/missing").code() == StatusCode::kIOError);
+  std::filesystem::remove_all(dir);
+}

@@ -10,33 +10,9 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/file_util.h"
+
 namespace sluice::sinks {
-namespace {
-
-Status WriteAll(int fd, const std::string& data, const std::string& path) {
-  const char* p = data.data();
-  size_t left = data.size();
-  while (left > 0) {
-    ssize_t w = ::write(fd, p, left);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return Status::IOError("write " + path + ": " + std::strerror(errno));
-    }
-    p += w;
-    left -= static_cast<size_t>(w);
-  }
-  return Status::OK();
-}
-
-Status FsyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError("open " + dir + ": " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  return rc == 0 ? Status::OK() : Status::IOError("fsync " + dir + ": " + std::strerror(errno));
-}
-
-}  // namespace
 
 Status GzipCompress(const std::string& in, std::string* out) {
   z_stream zs{};
