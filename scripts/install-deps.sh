@@ -14,6 +14,11 @@ PACKAGES=(
   # tools the tests and demo use
   curl procps
 )
+# Node.js 18+ and npm run the AWS SDK compatibility tests (tests/compat). Only when missing from
+# PATH: a Node.js installed another way (NodeSource, nvm) is kept, not replaced by Debian's.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
