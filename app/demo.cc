@@ -69,9 +69,11 @@ int RunDemo(const DemoOptions& o, const std::atomic<bool>& stop) {
       "  queries:   %s/queries   (watermarks, late counts)\n"
       "  table:     curl '%s/tables/unicorn_minutes?prefix=Shadowfax'\n"
       "  archive:   %s/year=*/month=*/day=*/hour=*/*.jsonl.gz  (zcat to read; files publish every 60 s)\n"
+      "  rejects:   %s/dead-letter/unicorn_telemetry.jsonl  (malformed and late records, with the reason)\n"
       "Per-minute rows appear below as each window closes. Ctrl-C stops.\n",
       o.unicorns, o.speedup, 60.0 / o.speedup, o.out_of_order * 100, base.c_str(), base.c_str(), base.c_str(),
-      base.c_str(), archive.c_str());
+      base.c_str(), archive.c_str(),
+      std::filesystem::absolute(o.data_dir).lexically_normal().string().c_str());
   std::fflush(stdout);
 
   wildrydes::ProducerOptions po;
@@ -80,6 +82,7 @@ int RunDemo(const DemoOptions& o, const std::atomic<bool>& stop) {
   po.speedup = o.speedup;
   po.out_of_order = o.out_of_order;
   po.late = o.late;
+  po.bad = o.bad;
   std::atomic<bool> producer_stop{false};
   wildrydes::ProducerStats stats;
   Status producer_status;

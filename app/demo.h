@@ -17,6 +17,8 @@ struct DemoOptions {
   double speedup = 10;
   double out_of_order = 0.05;
   double late = 0.002;
+  /// Share of malformed records (dead-lettered with the reason).
+  double bad = 0.001;
   /// Wall seconds to run; 0 = until Ctrl-C.
   double duration_s = 0;
   /// Keep the server up after the producer stops (with --duration), until Ctrl-C.

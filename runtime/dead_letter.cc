@@ -17,6 +17,14 @@ DeadLetterQueue::~DeadLetterQueue() {
 
 Status DeadLetterQueue::Write(std::string_view stage, const std::string& source, const std::string& shard,
                               uint64_t position, std::string_view reason, std::string_view data) {
+  if (stage == "decode") {
+    std::lock_guard lock(mu_);
+    auto [it, fresh] = decode_high_.try_emplace({source, shard}, position);
+    if (!fresh) {
+      if (position <= it->second) return Status::OK();  // Another query already wrote it.
+      it->second = position;
+    }
+  }
   metrics_->GetCounter("sluice_bad_records_total", "Records rejected or sent to a dead-letter destination",
                        {{"stage", std::string(stage)}, {"source", source}})
       .Inc();

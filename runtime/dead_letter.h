@@ -4,6 +4,11 @@
 //    "reason":"field \"MagicPoints\": expected BIGINT, got \"many\"","data":"<payload as text>",
 //    "at":"2026-11-21T10:00:00.000Z"}
 // Each entry is also counted in sluice_bad_records_total{stage, source}.
+// Decode failures are the same for every query reading a source, so a "decode" entry is written
+// once: readers go through a shard in sequence order, and an entry at or below the highest
+// sequence number already written for that (source, shard) is a repeat and is dropped. (After a
+// restart, a replaying query may write an entry again; exactly-once dead-letters come with
+// checkpoints.) "late" entries are per query and always written.
 // Thread-safety: Write() is thread-safe.
 #pragma once
 
@@ -37,6 +42,7 @@ class DeadLetterQueue {
   MetricsRegistry* metrics_;
   std::mutex mu_;
   std::map<std::string, std::FILE*> files_;  // GUARDED_BY(mu_)
+  std::map<std::pair<std::string, std::string>, uint64_t> decode_high_;  // (source, shard) -> seq. GUARDED_BY(mu_)
 };
 
 }  // namespace sluice::runtime

@@ -169,6 +169,15 @@ Status RunProducer(const ProducerOptions& o, const std::atomic<bool>& stop, Prod
     for (auto& s : statuses) {
       double u = Uniform(&rng);
       std::string json = s.ToJson();
+      if (Uniform(&rng) < o.bad) {
+        // A faulty sensor: alternately a non-numeric field and a truncated document.
+        if (Next(&rng) % 2 == 0) {
+          auto p = json.find("\"MagicPoints\":");
+          if (p != std::string::npos) json.replace(p + 14, json.find(',', p) - (p + 14), "\"lots\"");
+        } else {
+          json.resize(json.size() / 2);
+        }
+      }
       if (u < o.late) held.emplace(sec + 75, s.name + "\t" + json);
       else if (u < o.late + o.out_of_order) held.emplace(sec + 1 + static_cast<int64_t>(Next(&rng) % 3), s.name + "\t" + json);
       else ready.emplace_back(s.name, std::move(json));

@@ -6,7 +6,7 @@
 // sent with Kinesis PutRecords over HTTP (JSON 1.1, PartitionKey = Name), up to 500 records per
 // call. `speedup` simulated seconds pass per wall second. A share of events is held back and sent
 // 1-3 simulated seconds late (out of order, within a 5 s watermark delay), and a smaller share is
-// held back 75 s (late: its minute has already been emitted).
+// held back 75 s (late: its minute has already been emitted), and a few are malformed.
 // Thread-safety: RunProducer() may run on any thread; stop it with `stop`.
 #pragma once
 
@@ -32,6 +32,9 @@ struct ProducerOptions {
   double out_of_order = 0.05;
   /// Share of events sent 75 simulated seconds late (after their window fired). Default: 0.002.
   double late = 0.002;
+  /// Share of records sent malformed, as faulty sensors do (a non-numeric MagicPoints, or JSON
+  /// cut short); Sluice dead-letters them. Range 0..1. Default: 0.001.
+  double bad = 0.001;
   /// Simulated seconds to run; 0 = until `stop`. Default: 0.
   int64_t simulated_seconds = 0;
   /// Simulated start time, Unix ms; 0 = six hours ago, rounded down to the hour.
