@@ -3,20 +3,38 @@
 #include <simdjson.h>
 
 #include <chrono>
+#include <cinttypes>
+#include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/base64.h"
 #include "core/value.h"
+#include "ingest/http/kinesis_api_internal.h"
 
 namespace sluice::http {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using kinesis::Validation;
 
 std::string_view StreamFromArn(std::string_view arn) {
   auto p = arn.rfind("stream/");
   return p == std::string_view::npos ? std::string_view() : arn.substr(p + 7);
+}
+
+// Operations, in the order of KinesisApi::requests_ (index = position).
+constexpr std::string_view kOperationNames[] = {
+    "PutRecord",   "PutRecords",  "GetShardIterator", "GetRecords",
+    "CreateStream", "DeleteStream", "DescribeStream", "DescribeStreamSummary",
+    "ListStreams", "ListShards",  "IncreaseStreamRetentionPeriod", "DecreaseStreamRetentionPeriod",
+    "other"};
+constexpr size_t kOtherOperation = std::size(kOperationNames) - 1;
+
+size_t OperationIndex(std::string_view op) {
+  for (size_t i = 0; i < kOtherOperation; ++i)
+    if (kOperationNames[i] == op) return i;
+  return kOtherOperation;
 }
 
 // Parsed PutRecord(s) request. Views point into the parser's buffer or `datas`.
@@ -40,8 +58,6 @@ HttpResponse NoError() {
   r.status = 0;
   return r;
 }
-
-HttpResponse Validation(std::string_view message) { return AwsError(400, "ValidationException", message); }
 
 // Reads one record object ({"Data","PartitionKey","ExplicitHashKey"}) into the request.
 // Returns an empty response status (0) on success.
@@ -69,11 +85,20 @@ HttpResponse ReadRecord(simdjson::ondemand::object obj, PutRequest* req, size_t 
                       " bytes (data plus partition key) exceeds the limit of " + std::to_string(limits.max_record_bytes));
   req->total_bytes += data.size() + key.size();
   log::PutEntry e;
-  e.partition_key = key;
-  e.data = data;
+  e.partition_key = key;  // e.data is set by ParsePut once every record is decoded.
   if (!ehk.empty()) {
     auto k = log::ParseHashKey(ehk);
-    if (!k) return Validation("ExplicitHashKey '" + std::string(ehk.substr(0, 50)) + "' is not an integer in [0, 2^128 - 1]");
+    if (!k) {
+      const bool digits = ehk.find_first_not_of("0123456789") == std::string_view::npos;
+      std::string shown(ehk.substr(0, 50));
+      if (!digits)  // The model's pattern is 0|([1-9]\d{0,38}).
+        return Validation("1 validation error detected: Value '" + shown +
+                          "' at 'explicitHashKey' failed to satisfy constraint: Member must satisfy regular "
+                          "expression pattern: 0|([1-9]\\d{0,38})");
+      return AwsError(400, "InvalidArgumentException",
+                      "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was " +
+                          shown);
+    }
     e.explicit_hash_key = *k;
   }
   req->entries.push_back(e);
@@ -135,6 +160,9 @@ HttpResponse ParsePut(Scratch* s, std::string_view body, bool single, const Kine
   } else if (req.entries.empty()) {
     return Validation("1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length greater than or equal to 1");
   }
+  // Point each entry at its decoded data only now: `datas` may have reallocated while it grew, which
+  // moves short (SSO) strings and would leave earlier views dangling.
+  for (size_t i = 0; i < req.entries.size(); ++i) req.entries[i].data = req.datas[i];
   if (req.stream.empty()) return Validation("1 validation error detected: Value null at 'streamName' failed to satisfy constraint: Member must not be null");
   if (req.total_bytes > limits.max_request_data_bytes)
     return AwsError(400, "InvalidArgumentException", "Records size exceeds " + std::to_string(limits.max_request_data_bytes) + " bytes");
@@ -156,12 +184,192 @@ HttpResponse AwsError(int status, std::string_view type, std::string_view messag
   return r;
 }
 
+namespace kinesis {
+
+std::string StreamArn(std::string_view name) {
+  return "arn:aws:kinesis:us-east-1:" + std::string(kAccount) + ":stream/" + std::string(name);
+}
+
+HttpResponse JsonOk(std::string body) {
+  HttpResponse r;
+  r.content_type = "application/x-amz-json-1.1";
+  r.body = std::move(body);
+  return r;
+}
+
+HttpResponse Validation(std::string_view message) { return AwsError(400, "ValidationException", message); }
+HttpResponse InvalidArgument(std::string_view message) { return AwsError(400, "InvalidArgumentException", message); }
+HttpResponse Serialization(std::string_view message) { return AwsError(400, "SerializationException", message); }
+
+HttpResponse StreamNotFound(std::string_view name) {
+  return AwsError(400, "ResourceNotFoundException",
+                  "Stream " + std::string(name) + " under account " + std::string(kAccount) + " not found.");
+}
+
+HttpResponse FromStatus(const Status& st) {
+  switch (st.code()) {
+    case StatusCode::kNotFound: return AwsError(400, "ResourceNotFoundException", st.message());
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kOutOfRange: return InvalidArgument(st.message());
+    case StatusCode::kAlreadyExists: return AwsError(400, "ResourceInUseException", st.message());
+    case StatusCode::kResourceExhausted: return AwsError(400, "ProvisionedThroughputExceededException", st.message());
+    default: return AwsError(500, "InternalFailure", st.message());
+  }
+}
+
+std::string NullMember(std::string_view member) {
+  return "1 validation error detected: Value null at '" + std::string(member) +
+         "' failed to satisfy constraint: Member must not be null";
+}
+
+bool ParseBody(std::string_view body, nlohmann::json* out, HttpResponse* err) {
+  *out = nlohmann::json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (out->is_object()) return true;
+  *err = Serialization("request body is not a JSON object");
+  return false;
+}
+
+bool ReadString(const nlohmann::json& j, const char* key, std::string* out, bool* present, HttpResponse* err) {
+  auto it = j.find(key);
+  *present = it != j.end() && !it->is_null();
+  if (!*present) return true;
+  if (!it->is_string()) {
+    *err = Serialization(std::string(key) + " must be a string");
+    return false;
+  }
+  *out = it->get<std::string>();
+  return true;
+}
+
+bool ReadStreamName(const nlohmann::json& j, bool required, std::string* name, HttpResponse* err) {
+  bool have_name = false, have_arn = false;
+  std::string arn;
+  if (!ReadString(j, "StreamName", name, &have_name, err) || !ReadString(j, "StreamARN", &arn, &have_arn, err))
+    return false;
+  if (!have_name && have_arn) {
+    *name = std::string(StreamFromArn(arn));
+    if (name->empty()) {
+      *err = Validation("1 validation error detected: Value '" + arn.substr(0, 100) +
+                        "' at 'streamARN' failed to satisfy constraint: Member must satisfy regular expression "
+                        "pattern: arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+");
+      return false;
+    }
+    have_name = true;
+  }
+  if (!have_name && required) {
+    *err = Validation(NullMember("streamName"));
+    return false;
+  }
+  if (have_name && (name->empty() || name->size() > 128)) {
+    *err = Validation("1 validation error detected: Value '" + name->substr(0, 200) +
+                      "' at 'streamName' failed to satisfy constraint: Member must have length between 1 and 128");
+    return false;
+  }
+  if (have_name && !log::IsValidStreamName(*name)) {
+    *err = Validation("1 validation error detected: Value '" + *name +
+                      "' at 'streamName' failed to satisfy constraint: Member must satisfy regular expression "
+                      "pattern: [a-zA-Z0-9_.-]+");
+    return false;
+  }
+  return true;
+}
+
+bool ReadInt(const nlohmann::json& j, const char* key, const char* member, int64_t min, int64_t max, int64_t* out,
+             HttpResponse* err) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return true;
+  if (!it->is_number_integer()) {
+    *err = Serialization(std::string(key) + " must be an integer");
+    return false;
+  }
+  // Unsigned values above INT64_MAX read as huge; anything that big is out of every range.
+  int64_t v = it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)
+                  ? INT64_MAX
+                  : it->get<int64_t>();
+  if (v < min || v > max) {
+    *err = Validation("1 validation error detected: Value '" + std::to_string(v) + "' at '" + member +
+                      "' failed to satisfy constraint: Member must have value " +
+                      (v < min ? "greater than or equal to " + std::to_string(min)
+                               : "less than or equal to " + std::to_string(max)));
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+void AppendEpochSeconds(int64_t ms, std::string* out) {
+  char buf[40];
+  const int64_t sec = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+  const int64_t frac = ms - sec * 1000;
+  std::snprintf(buf, sizeof buf, "%" PRId64 ".%03" PRId64, sec, frac);
+  out->append(buf);
+}
+
+nlohmann::json ShardJson(const log::Stream& stream, int shard) {
+  const log::HashKeyRange& r = stream.ranges()[static_cast<size_t>(shard)];
+  return {{"ShardId", log::Stream::ShardIdFor(shard)},
+          {"HashKeyRange",
+           {{"StartingHashKey", log::HashKeyToString(r.start)}, {"EndingHashKey", log::HashKeyToString(r.end)}}},
+          // Sequence numbers of every shard start at 1 (the log's first record); see docs/kinesis-api.md.
+          {"SequenceNumberRange", {{"StartingSequenceNumber", "1"}}}};
+}
+
+}  // namespace kinesis
+
 KinesisApi::KinesisApi(log::Log* log, MetricsRegistry* metrics, KinesisLimits limits)
     : log_(log), metrics_(metrics), limits_(limits) {
+  static_assert(std::size(kOperationNames) <= kOperations);
   put_latency_ = &metrics->GetHistogram("sluice_putrecords_latency_seconds",
                                         "PutRecord(s) latency from request to durable acknowledgement", {},
                                         LatencyBucketsSeconds());
   bytes_in_ = &metrics->GetCounter("sluice_ingested_bytes_total", "Payload bytes made durable by the ingest API");
+  bytes_out_ = &metrics->GetCounter("sluice_getrecords_bytes_total", "Payload bytes returned by GetRecords");
+  records_out_ = &metrics->GetCounter("sluice_getrecords_records_total", "Records returned by GetRecords");
+  reader_ = std::thread([this] { ReaderLoop(); });
+}
+
+KinesisApi::~KinesisApi() {
+  {
+    std::lock_guard lock(reader_mu_);
+    reader_stopping_ = true;
+  }
+  reader_cv_.notify_all();
+  if (reader_.joinable()) reader_.join();
+}
+
+void KinesisApi::RunOnReader(std::function<void()> task) {
+  {
+    std::lock_guard lock(reader_mu_);
+    reader_tasks_.push_back(std::move(task));
+  }
+  reader_cv_.notify_one();
+}
+
+void KinesisApi::ReaderLoop() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock lock(reader_mu_);
+      reader_cv_.wait(lock, [&] { return reader_stopping_ || !reader_tasks_.empty(); });
+      if (reader_tasks_.empty()) return;  // Stopping, and everything queued has run.
+      task = std::move(reader_tasks_.front());
+      reader_tasks_.pop_front();
+    }
+    task();
+  }
+}
+
+void KinesisApi::CountRequest(size_t op, int http_version) {
+  const bool h2 = http_version >= 0x200;
+  std::atomic<Counter*>& slot = requests_[op * 2 + (h2 ? 1 : 0)];
+  Counter* c = slot.load(std::memory_order_acquire);
+  if (!c) {
+    // The registry returns the same counter for the same labels, so racing threads agree.
+    c = &metrics_->GetCounter("sluice_kinesis_requests_total", "Kinesis API requests by operation and HTTP version",
+                              {{"operation", std::string(kOperationNames[op])}, {"http_version", h2 ? "2" : "1.1"}});
+    slot.store(c, std::memory_order_release);
+  }
+  c->Inc();
 }
 
 void KinesisApi::CountIngested(const std::string& stream, int shard, uint64_t n) {
@@ -189,12 +397,20 @@ void KinesisApi::Handle(const HttpRequest& req, Responder respond) {
   if (target.substr(0, kPrefix.size()) != kPrefix)
     return respond(AwsError(400, "UnknownOperationException", "missing or unknown X-Amz-Target header"));
   std::string_view op = target.substr(kPrefix.size());
+  CountRequest(OperationIndex(op), req.http_version);
   if (op == "PutRecords") return PutRecords(req, std::move(respond), false);
   if (op == "PutRecord") return PutRecords(req, std::move(respond), true);
+  if (op == "GetRecords") return GetRecords(req.body, std::move(respond));
+  if (op == "GetShardIterator") return GetShardIterator(req.body, std::move(respond));
   if (op == "CreateStream") return respond(CreateStream(req.body));
+  if (op == "DeleteStream") return respond(DeleteStream(req.body));
+  if (op == "DescribeStream") return respond(DescribeStream(req.body));
   if (op == "DescribeStreamSummary") return respond(DescribeStreamSummary(req.body));
-  if (op == "ListStreams") return respond(ListStreams());
-  respond(AwsError(400, "UnknownOperationException", "operation " + std::string(op) + " is not supported yet"));
+  if (op == "ListStreams") return respond(ListStreams(req.body));
+  if (op == "ListShards") return respond(ListShards(req.body));
+  if (op == "IncreaseStreamRetentionPeriod") return respond(ChangeRetention(req.body, log::RetentionChange::kIncrease));
+  if (op == "DecreaseStreamRetentionPeriod") return respond(ChangeRetention(req.body, log::RetentionChange::kDecrease));
+  respond(AwsError(400, "UnknownOperationException", "operation " + std::string(op) + " is not supported"));
 }
 
 void KinesisApi::PutRecords(const HttpRequest& req, Responder respond, bool single) {
@@ -243,72 +459,9 @@ void KinesisApi::PutRecords(const HttpRequest& req, Responder respond, bool sing
     respond(std::move(r));
   });
   if (!st.ok()) {
-    if (st.code() == StatusCode::kNotFound)
-      return respond(AwsError(400, "ResourceNotFoundException", "Stream " + std::string(pr.stream) + " under account 000000000000 not found."));
+    if (st.code() == StatusCode::kNotFound) return respond(kinesis::StreamNotFound(pr.stream));
     return respond(AwsError(500, "InternalFailure", st.message()));
   }
-}
-
-namespace {
-// Control-plane requests are small: nlohmann is fine here. Returns null on a parse error.
-nlohmann::json ParseControl(std::string_view body) {
-  return nlohmann::json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-}
-}  // namespace
-
-HttpResponse KinesisApi::CreateStream(std::string_view body) {
-  auto j = ParseControl(body);
-  if (!j.is_object()) return AwsError(400, "SerializationException", "request body is not a JSON object");
-  if (!j.contains("StreamName") || !j["StreamName"].is_string())
-    return Validation("1 validation error detected: Value null at 'streamName' failed to satisfy constraint: Member must not be null");
-  int shards = 4;  // On-demand streams get 4 shards, as Kinesis on-demand starts with.
-  if (j.contains("ShardCount")) {
-    if (!j["ShardCount"].is_number_integer()) return AwsError(400, "SerializationException", "ShardCount must be an integer");
-    shards = j["ShardCount"].get<int>();
-  }
-  Status st = log_->CreateStream(j["StreamName"].get<std::string>(), shards);
-  if (st.code() == StatusCode::kAlreadyExists) return AwsError(400, "ResourceInUseException", st.message());
-  if (st.code() == StatusCode::kInvalidArgument) return Validation(st.message());
-  if (!st.ok()) return AwsError(500, "InternalFailure", st.message());
-  HttpResponse r;
-  r.content_type = "application/x-amz-json-1.1";
-  r.body = "{}";
-  return r;
-}
-
-HttpResponse KinesisApi::DescribeStreamSummary(std::string_view body) {
-  auto j = ParseControl(body);
-  if (!j.is_object() || !j.contains("StreamName") || !j["StreamName"].is_string())
-    return Validation("1 validation error detected: Value null at 'streamName' failed to satisfy constraint: Member must not be null");
-  std::string name = j["StreamName"].get<std::string>();
-  auto s = log_->GetStream(name);
-  if (!s.ok()) return AwsError(400, "ResourceNotFoundException", "Stream " + name + " under account 000000000000 not found.");
-  nlohmann::json out;
-  out["StreamDescriptionSummary"] = {
-      {"StreamName", name},
-      {"StreamARN", "arn:aws:kinesis:us-east-1:000000000000:stream/" + name},
-      {"StreamStatus", "ACTIVE"},
-      {"StreamModeDetails", {{"StreamMode", "PROVISIONED"}}},
-      {"RetentionPeriodHours", 24},
-      {"StreamCreationTimestamp", static_cast<double>((*s)->created_ms()) / 1000.0},
-      {"EnhancedMonitoring", nlohmann::json::array({{{"ShardLevelMetrics", nlohmann::json::array()}}})},
-      {"EncryptionType", "NONE"},
-      {"OpenShardCount", (*s)->shard_count()},
-      {"ConsumerCount", 0}};
-  HttpResponse r;
-  r.content_type = "application/x-amz-json-1.1";
-  r.body = out.dump();
-  return r;
-}
-
-HttpResponse KinesisApi::ListStreams() {
-  nlohmann::json out;
-  out["StreamNames"] = log_->ListStreams();
-  out["HasMoreStreams"] = false;
-  HttpResponse r;
-  r.content_type = "application/x-amz-json-1.1";
-  r.body = out.dump();
-  return r;
 }
 
 }  // namespace sluice::http

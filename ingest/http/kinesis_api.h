@@ -1,23 +1,48 @@
 // KinesisApi: the Kinesis Data Streams JSON 1.1 protocol on `POST /`, over the embedded log.
 //
 // Requests carry `X-Amz-Target: Kinesis_20131202.<Operation>` and a JSON body
-// (Content-Type application/x-amz-json-1.1). Implemented operations: PutRecord, PutRecords,
-// CreateStream, DescribeStreamSummary, ListStreams. Signatures (SigV4) are accepted unchecked:
-// Sluice is a local endpoint, like kinesalite.
+// (Content-Type application/x-amz-json-1.1). Signatures (SigV4) are accepted unchecked: Sluice is
+// a local endpoint, like kinesalite. Operations, with AWS's request and response shapes:
+//   - data plane: PutRecord, PutRecords, GetShardIterator, GetRecords;
+//   - control plane: CreateStream, DeleteStream, DescribeStream, DescribeStreamSummary,
+//     ListStreams, ListShards, IncreaseStreamRetentionPeriod, DecreaseStreamRetentionPeriod.
+// Every operation that names a stream accepts StreamName or StreamARN
+// (`arn:aws:kinesis:us-east-1:000000000000:stream/<name>`). docs/kinesis-api.md lists the fields
+// each operation reads and answers, and where Sluice differs from AWS.
 //
 // PutRecord(s) answers only after every record is durable (fsynced by the log's group commit).
+// GetRecords and AT_TIMESTAMP GetShardIterator read segment files, so they run on the API's own
+// reader thread, never on the HTTP loop; everything else answers on the calling thread.
+// Shard iterators and ListShards/ListStreams NextTokens are opaque, CRC-protected strings
+// (kinesis_token_format.h) that expire after KinesisLimits::iterator_ttl.
+//
 // Errors use AWS's shape, `{"__type": "<Exception>", "message": "..."}` (SerializationException
 // uses a capital "Message", as AWS does), with HTTP 400 for client errors and 500 for
-// InternalFailure. Limits: 500 records and 5 MiB per PutRecords, 1 MiB per record (data plus
-// partition key), partition keys of 1-256 characters.
-// Sources: Amazon Kinesis Data Streams API Reference (PutRecord, PutRecords, CreateStream,
-// DescribeStreamSummary, ListStreams, Common Errors).
+// InternalFailure: ResourceNotFoundException (unknown stream or shard), ResourceInUseException
+// (stream exists), InvalidArgumentException (a value AWS rejects by rule: bad iterator, sequence
+// number, retention change, parameter combination), ValidationException (a value outside the
+// model's constraints: lengths, ranges, enums, missing required members), LimitExceededException
+// (too many shards), ExpiredIteratorException / ExpiredNextTokenException (older than the TTL),
+// SerializationException (not JSON, wrong JSON types, bad base64), UnknownOperationException.
+// Limits: 500 records and 5 MiB per PutRecords, 1 MiB per record (data plus partition key),
+// partition keys of 1-256 characters; GetRecords returns at most 10,000 records and about
+// 10 MiB.
+// Sources: Amazon Kinesis Data Streams API Reference (PutRecord, PutRecords, GetShardIterator,
+// GetRecords, CreateStream, DeleteStream, DescribeStream, DescribeStreamSummary, ListStreams,
+// ListShards, IncreaseStreamRetentionPeriod, DecreaseStreamRetentionPeriod, Common Errors).
 // Thread-safety: Handle() is thread-safe.
 #pragma once
 
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/metrics.h"
@@ -26,41 +51,88 @@
 
 namespace sluice::http {
 
-/// Limits of the API. Unit: bytes or records, as named. Defaults are AWS's.
+/// Limits of the API. Defaults are AWS's. Not changeable after construction.
 struct KinesisLimits {
+  /// Most records in one PutRecords. Unit: records. Default: 500.
   size_t max_records_per_request = 500;
+  /// Most payload (data plus partition keys) in one PutRecords. Unit: bytes. Default: 5 MiB.
   size_t max_request_data_bytes = 5u << 20;
+  /// Most payload of one record (data plus partition key). Unit: bytes. Default: 1 MiB.
   size_t max_record_bytes = 1u << 20;
+  /// GetRecords' Limit maximum, and its default. Unit: records. Default: 10,000.
+  size_t max_get_records = 10000;
+  /// A GetRecords response stops adding records once their data and keys reach this (at least one
+  /// record is always returned). Unit: bytes. Default: 10 MiB.
+  size_t max_get_bytes = 10u << 20;
+  /// Shard iterators and pagination NextTokens are refused this long after they were issued.
+  /// Trade-off: longer lets slow consumers keep an iterator, but a stale one reads on from an old
+  /// position. Unit: milliseconds. Default: 5 minutes (AWS's value).
+  std::chrono::milliseconds iterator_ttl{5 * 60 * 1000};
+  /// Shards of a stream created in ON_DEMAND mode. Unit: shards. Default: 4 (as AWS starts one).
+  int on_demand_shards = 4;
 };
 
-/// Builds an AWS JSON error response.
+/// Builds an AWS JSON error response: `status`, `__type` = `type`, and the message (under
+/// "Message" for SerializationException, "message" otherwise), plus the x-amzn-ErrorType header.
 HttpResponse AwsError(int status, std::string_view type, std::string_view message);
 
+/// The Kinesis API handler: parses requests, calls the log, builds AWS-shaped answers. Owns one
+/// reader thread for disk reads. Thread-safety: Handle() and CountIngested() are thread-safe.
 class KinesisApi {
  public:
-  /// `log` and `metrics` must outlive this object.
+  /// `log` and `metrics` must outlive this object. Starts the reader thread.
   KinesisApi(log::Log* log, MetricsRegistry* metrics, KinesisLimits limits = {});
+  /// Runs the reads already queued, then stops the reader thread. Queued reads hold their stream
+  /// (shared_ptr), never the log, so the log may already be gone.
+  ~KinesisApi();
+  KinesisApi(const KinesisApi&) = delete;
+  KinesisApi& operator=(const KinesisApi&) = delete;
 
-  /// Serves one `POST /` request. Always answers through `respond`, possibly later from the log's
-  /// sync thread.
+  /// Serves one `POST /` request. Always answers through `respond`: at once, later from the log's
+  /// sync thread (puts), or from the reader thread (GetRecords, AT_TIMESTAMP iterators).
+  /// Counts the request in sluice_kinesis_requests_total{operation, http_version}.
   void Handle(const HttpRequest& req, Responder respond);
 
   /// Counts `n` durable records for (stream, shard) in sluice_records_ingested_total.
   void CountIngested(const std::string& stream, int shard, uint64_t n);
 
  private:
+  // Data plane (kinesis_api.cc, kinesis_read_api.cc).
   void PutRecords(const HttpRequest& req, Responder respond, bool single);
+  void GetShardIterator(std::string_view body, Responder respond);
+  void GetRecords(std::string_view body, Responder respond);
+  // Control plane (kinesis_control_api.cc).
   HttpResponse CreateStream(std::string_view body);
+  HttpResponse DeleteStream(std::string_view body);
+  HttpResponse DescribeStream(std::string_view body);
   HttpResponse DescribeStreamSummary(std::string_view body);
-  HttpResponse ListStreams();
+  HttpResponse ListStreams(std::string_view body);
+  HttpResponse ListShards(std::string_view body);
+  HttpResponse ChangeRetention(std::string_view body, log::RetentionChange change);
+
+  void CountRequest(size_t op, int http_version);
+  // Runs `task` on the reader thread.
+  void RunOnReader(std::function<void()> task);
+  void ReaderLoop();
 
   log::Log* log_;
   MetricsRegistry* metrics_;
   const KinesisLimits limits_;
   Histogram* put_latency_;
   Counter* bytes_in_;
+  Counter* bytes_out_;
+  Counter* records_out_;
   std::mutex counters_mu_;
   std::map<std::pair<std::string, int>, Counter*> ingested_;  // GUARDED_BY(counters_mu_)
+  // sluice_kinesis_requests_total per (operation, HTTP/1.x or HTTP/2), registered on first use.
+  static constexpr size_t kOperations = 16;
+  std::array<std::atomic<Counter*>, kOperations * 2> requests_{};
+
+  std::mutex reader_mu_;
+  std::condition_variable reader_cv_;
+  std::deque<std::function<void()>> reader_tasks_;  // GUARDED_BY(reader_mu_)
+  bool reader_stopping_ = false;                    // GUARDED_BY(reader_mu_)
+  std::thread reader_;
 };
 
 }  // namespace sluice::http

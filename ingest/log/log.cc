@@ -8,27 +8,27 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "core/file_util.h"
 #include "core/time.h"
 
 namespace sluice::log {
 namespace {
 
-Status WriteFileDurably(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IOError("create " + tmp + ": " + std::strerror(errno));
-  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
-    return Status::IOError("write " + path + ": " + std::strerror(errno));
-  return Status::OK();
-}
+// stream.json is a tiny fixed-shape control file, written by WriteStreamMeta():
+// {"name":"x","shard_count":4,"created_ms":123,"retention_hours":24,"mode":"PROVISIONED"}
+// Files written before retention and mode existed lack them; they get the defaults.
+struct StreamMeta {
+  int shards = 0;
+  int64_t created_ms = 0;
+  int retention_hours = kDefaultRetentionHours;
+  StreamMode mode = StreamMode::kProvisioned;
+};
 
-// stream.json is a tiny fixed-shape control file: {"name":"x","shard_count":4,"created_ms":123}
-bool ParseStreamMeta(const std::string& text, int* shards, int64_t* created) {
+bool ParseStreamMeta(const std::string& text, StreamMeta* meta) {
   auto num = [&](const char* key, int64_t* out) {
     auto p = text.find(key);
     if (p == std::string::npos) return false;
@@ -38,11 +38,18 @@ bool ParseStreamMeta(const std::string& text, int* shards, int64_t* created) {
     return true;
   };
   int64_t n = 0;
-  if (!num("\"shard_count\"", &n) || n < 1 || n > 1024) return false;
-  *shards = static_cast<int>(n);
-  if (!num("\"created_ms\"", created)) *created = 0;
+  if (!num("\"shard_count\"", &n) || n < 1 || n > kMaxShardsPerStream) return false;
+  meta->shards = static_cast<int>(n);
+  if (!num("\"created_ms\"", &meta->created_ms)) meta->created_ms = 0;
+  if (num("\"retention_hours\"", &n)) {
+    if (n < kMinRetentionHours || n > kMaxRetentionHours) return false;
+    meta->retention_hours = static_cast<int>(n);
+  }
+  meta->mode = text.find("\"ON_DEMAND\"") != std::string::npos ? StreamMode::kOnDemand : StreamMode::kProvisioned;
   return true;
 }
+
+constexpr std::string_view kTrashMarker = "~deleted-";
 
 }  // namespace
 
@@ -56,10 +63,34 @@ bool IsValidStreamName(std::string_view name) {
   return name != "." && name != "..";
 }
 
+const char* StreamModeName(StreamMode mode) {
+  return mode == StreamMode::kOnDemand ? "ON_DEMAND" : "PROVISIONED";
+}
+
 std::string Stream::ShardIdFor(int i) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "shardId-%012d", i);
   return buf;
+}
+
+int Stream::ShardIndex(std::string_view id) const {
+  constexpr std::string_view kPrefix = "shardId-";
+  if (id.substr(0, kPrefix.size()) == kPrefix) id.remove_prefix(kPrefix.size());
+  if (id.empty() || id.size() > 12) return -1;
+  int64_t n = 0;
+  for (char c : id) {
+    if (c < '0' || c > '9') return -1;
+    n = n * 10 + (c - '0');
+  }
+  return n < shard_count() ? static_cast<int>(n) : -1;
+}
+
+Stream::~Stream() {
+  if (trash_dir_.empty()) return;
+  shards_.clear();  // Close every segment before removing the files.
+  std::error_code ec;
+  std::filesystem::remove_all(trash_dir_, ec);
+  if (ec) std::fprintf(stderr, "sluice: removing deleted stream %s: %s\n", trash_dir_.c_str(), ec.message().c_str());
 }
 
 Log::Log(LogOptions options) : options_(std::move(options)) {}
@@ -71,22 +102,28 @@ Result<std::unique_ptr<Log>> Log::Open(LogOptions options) {
   std::unique_ptr<Log> log(new Log(std::move(options)));
   DIR* d = ::opendir(log->options_.dir.c_str());
   if (!d) return Status::IOError("opendir " + log->options_.dir + ": " + std::strerror(errno));
-  std::vector<std::string> names;
+  std::vector<std::string> names, trash;
   while (dirent* e = ::readdir(d)) {
     std::string n = e->d_name;
     if (IsValidStreamName(n)) names.push_back(n);
+    else if (n.find(kTrashMarker) != std::string::npos) trash.push_back(n);
   }
   ::closedir(d);
+  for (const auto& n : trash) {  // Deleted streams whose removal a crash or shutdown interrupted.
+    std::error_code ec;
+    std::filesystem::remove_all(log->options_.dir + "/" + n, ec);
+  }
   for (const auto& n : names) {
     std::ifstream in(log->options_.dir + "/" + n + "/stream.json");
     if (!in) continue;  // Not a stream directory (or a CreateStream that never finished).
     std::stringstream ss;
     ss << in.rdbuf();
-    int shards = 0;
-    int64_t created = 0;
-    if (!ParseStreamMeta(ss.str(), &shards, &created))
+    StreamMeta meta;
+    if (!ParseStreamMeta(ss.str(), &meta))
       return Status::Corruption(log->options_.dir + "/" + n + "/stream.json is not valid");
-    SLUICE_ASSIGN_OR_RETURN(auto s, log->OpenStream(n, shards, created));
+    SLUICE_ASSIGN_OR_RETURN(auto s, log->OpenStream(n, meta.shards, meta.created_ms));
+    s->retention_hours_.store(meta.retention_hours);
+    s->mode_ = meta.mode;
     log->streams_[n] = std::move(s);
   }
   log->sync_thread_ = std::thread([l = log.get()] { l->SyncLoop(); });
@@ -116,23 +153,111 @@ Result<std::shared_ptr<Stream>> Log::OpenStream(const std::string& name, int sha
   return s;
 }
 
-Status Log::CreateStream(const std::string& name, int shard_count) {
+Status Log::WriteStreamMeta(const Stream& s, int retention_hours) const {
+  std::string meta = "{\"name\":\"" + s.name_ + "\",\"shard_count\":" + std::to_string(s.shard_count()) +
+                     ",\"created_ms\":" + std::to_string(s.created_ms_) +
+                     ",\"retention_hours\":" + std::to_string(retention_hours) + ",\"mode\":\"" +
+                     StreamModeName(s.mode_) + "\"}\n";
+  return WriteFileAtomically(s.dir_ + "/stream.json", meta);
+}
+
+Status Log::CreateStream(const std::string& name, int shard_count, StreamMode mode) {
   if (!IsValidStreamName(name))
     return Status::InvalidArgument("stream name '" + name + "' must be 1-128 characters of [a-zA-Z0-9_.-]");
-  if (shard_count < 1 || shard_count > 1024)
-    return Status::InvalidArgument("shard count " + std::to_string(shard_count) + " is outside 1..1024");
-  std::lock_guard lock(streams_mu_);
-  if (streams_.count(name)) return Status::AlreadyExists("stream " + name + " already exists");
+  if (shard_count < 1 || shard_count > kMaxShardsPerStream)
+    return Status::InvalidArgument("shard count " + std::to_string(shard_count) + " is outside 1.." +
+                                   std::to_string(kMaxShardsPerStream));
+  std::lock_guard meta_lock(meta_mu_);
+  {
+    std::lock_guard lock(streams_mu_);
+    if (streams_.count(name)) return Status::AlreadyExists("stream " + name + " already exists");
+  }
   std::string dir = options_.dir + "/" + name;
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
     return Status::IOError("mkdir " + dir + ": " + std::strerror(errno));
   int64_t now = WallNow().millis();
   SLUICE_ASSIGN_OR_RETURN(auto s, OpenStream(name, shard_count, now));
-  std::string meta = "{\"name\":\"" + name + "\",\"shard_count\":" + std::to_string(shard_count) +
-                     ",\"created_ms\":" + std::to_string(now) + "}\n";
-  SLUICE_RETURN_IF_ERROR(WriteFileDurably(dir + "/stream.json", meta));
+  s->mode_ = mode;
+  SLUICE_RETURN_IF_ERROR(WriteStreamMeta(*s, kDefaultRetentionHours));
+  std::lock_guard lock(streams_mu_);
   streams_[name] = std::move(s);
   return Status::OK();
+}
+
+Status Log::DeleteStream(std::string_view name) {
+  std::lock_guard meta_lock(meta_mu_);
+  std::shared_ptr<Stream> s;
+  {
+    std::lock_guard lock(streams_mu_);
+    auto it = streams_.find(name);
+    if (it == streams_.end()) return Status::NotFound("stream " + std::string(name) + " not found");
+    s = it->second;
+  }
+  std::string trash = s->dir_ + std::string(kTrashMarker) + std::to_string(WallNow().millis()) + "-" +
+                      std::to_string(++trash_counter_);
+  if (::rename(s->dir_.c_str(), trash.c_str()) != 0)
+    return Status::IOError("rename " + s->dir_ + " to " + trash + ": " + std::strerror(errno));
+  Status synced = FsyncDir(options_.dir);
+  s->trash_dir_ = trash;
+  s->deleted_.store(true, std::memory_order_release);
+  {
+    std::lock_guard lock(streams_mu_);
+    streams_.erase(streams_.find(name));
+  }
+  if (!synced.ok()) std::fprintf(stderr, "sluice: delete stream %s: %s\n", s->name_.c_str(), synced.ToString().c_str());
+  return Status::OK();  // `s` may be the last reference: the files go now, else with the last reader.
+}
+
+Status Log::SetRetentionHours(std::string_view name, int hours, RetentionChange change) {
+  std::lock_guard meta_lock(meta_mu_);
+  SLUICE_ASSIGN_OR_RETURN(auto s, GetStream(name));
+  const int current = s->retention_hours();
+  if (hours < kMinRetentionHours)
+    return Status::InvalidArgument("Minimum allowed retention period is " + std::to_string(kMinRetentionHours) +
+                                   " hours. Requested retention period (" + std::to_string(hours) +
+                                   " hours) is too short.");
+  if (hours > kMaxRetentionHours)
+    return Status::InvalidArgument("Maximum allowed retention period is " + std::to_string(kMaxRetentionHours) +
+                                   " hours. Requested retention period (" + std::to_string(hours) +
+                                   " hours) is too long.");
+  if (change == RetentionChange::kIncrease && hours < current)
+    return Status::InvalidArgument("Requested retention period (" + std::to_string(hours) + " hours) for stream " +
+                                   s->name_ + " can not be shorter than existing retention period (" +
+                                   std::to_string(current) + " hours). Use DecreaseRetentionPeriod API.");
+  if (change == RetentionChange::kDecrease && hours > current)
+    return Status::InvalidArgument("Requested retention period (" + std::to_string(hours) + " hours) for stream " +
+                                   s->name_ + " can not be longer than existing retention period (" +
+                                   std::to_string(current) + " hours). Use IncreaseRetentionPeriod API.");
+  if (hours == current) return Status::OK();
+  SLUICE_RETURN_IF_ERROR(WriteStreamMeta(*s, hours));
+  s->retention_hours_.store(hours, std::memory_order_relaxed);
+  return Status::OK();
+}
+
+Result<RetentionReport> Log::EnforceRetention(int64_t now_ms) {
+  std::lock_guard retention_lock(retention_mu_);
+  std::vector<std::shared_ptr<Stream>> streams;
+  {
+    std::lock_guard lock(streams_mu_);
+    for (const auto& [n, s] : streams_) streams.push_back(s);
+  }
+  RetentionReport report;
+  Status first_error;
+  for (const auto& s : streams) {
+    const int64_t cutoff = now_ms - static_cast<int64_t>(s->retention_hours()) * 3600 * 1000;
+    for (int i = 0; i < s->shard_count(); ++i) {
+      auto r = s->shard(i).Trim(cutoff, options_.retention_bytes_per_shard);
+      if (!r.ok()) {
+        if (first_error.ok()) first_error = r.status();
+        continue;
+      }
+      report.segments += r->segments;
+      report.bytes += r->bytes;
+      report.records += r->records;
+    }
+  }
+  if (!first_error.ok()) return first_error;
+  return report;
 }
 
 Result<std::shared_ptr<Stream>> Log::GetStream(std::string_view name) const {
@@ -187,15 +312,25 @@ void Log::SyncLoop() {
   std::set<ShardLog*> dirty;
   std::vector<std::shared_ptr<Stream>> keep;
   std::vector<DurableCallback> callbacks;
+  const auto interval = options_.retention_check_interval;
+  auto next_retention = std::chrono::steady_clock::now() + interval;
   for (;;) {
     {
       std::unique_lock lock(commit_mu_);
-      commit_cv_.wait(lock, [&] { return stopping_ || !callbacks_.empty() || !dirty_.empty(); });
+      auto ready = [&] { return stopping_ || !callbacks_.empty() || !dirty_.empty(); };
+      if (interval.count() > 0) commit_cv_.wait_until(lock, next_retention, ready);
+      else commit_cv_.wait(lock, ready);
       if (stopping_ && callbacks_.empty() && dirty_.empty()) return;
       dirty.swap(dirty_);
       keep.swap(dirty_streams_);
       callbacks.swap(callbacks_);
     }
+    if (interval.count() > 0 && std::chrono::steady_clock::now() >= next_retention) {
+      auto r = EnforceRetention(WallNow().millis());
+      if (!r.ok()) std::fprintf(stderr, "sluice: log retention: %s\n", r.status().ToString().c_str());
+      next_retention = std::chrono::steady_clock::now() + interval;
+    }
+    if (dirty.empty() && callbacks.empty()) continue;  // Woken only for retention.
     Status round_status;
     for (ShardLog* s : dirty) {
       Status st = s->Commit();

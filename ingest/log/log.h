@@ -1,7 +1,15 @@
 // Log: the embedded ingest log. Streams hold shards; shards hold ordered, durable records.
 //
 // Layout under LogOptions::dir: one directory per stream holding `stream.json` (name, shard count,
-// creation time) and one ShardLog directory per shard (`shardId-000000000000`, ...).
+// creation time, retention, capacity mode) and one ShardLog directory per shard
+// (`shardId-000000000000`, ...). A deleted stream's directory is first renamed to
+// `<name>~deleted-<ms>-<n>` (not a valid stream name, so Open() never loads it) and removed when
+// the last reader drops its shared_ptr<Stream>; Open() removes any such leftovers.
+//
+// Retention: the sync thread calls EnforceRetention() at most once per
+// LogOptions::retention_check_interval. It deletes whole sealed segments whose newest record is
+// older than the stream's retention period, and the oldest sealed segments of a shard above
+// LogOptions::retention_bytes_per_shard.
 //
 // Writes use group commit: Put() appends to shards' pending batches and registers a callback; one
 // sync thread commits every dirty shard (write + fdatasync) and then runs all callbacks registered
@@ -12,6 +20,8 @@
 // block for long.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -38,12 +48,47 @@ struct LogOptions {
   std::string dir;
   /// Options for every shard.
   ShardLogOptions shard;
+  /// Size cap per shard: once a shard holds more than this, its oldest sealed segments are
+  /// deleted (at the next retention check) even if they are younger than the stream's retention
+  /// period. Trade-off: bounds disk use, but a slow reader can lose records it has not read yet
+  /// (it continues at the oldest retained record). Works in whole segments, so a shard may hold
+  /// up to one segment (ShardLogOptions::segment_bytes) more than this.
+  /// Unit: bytes. Default: 0 (unlimited; only the retention period applies).
+  uint64_t retention_bytes_per_shard = 0;
+  /// How often the sync thread enforces retention (age and size). Trade-off: a shorter interval
+  /// frees disk sooner but lists every shard's segments more often. 0 disables the automatic
+  /// check (EnforceRetention() can still be called). Unit: milliseconds. Default: 60 s.
+  std::chrono::milliseconds retention_check_interval{60000};
 };
 
+/// Retention limits, as Kinesis Data Streams sets them. Unit: hours.
+/// Source: AWS Kinesis Data Streams API Reference, IncreaseStreamRetentionPeriod.
+inline constexpr int kMinRetentionHours = 24;
+inline constexpr int kMaxRetentionHours = 8760;
+inline constexpr int kDefaultRetentionHours = 24;
+
+/// A stream's capacity mode (Kinesis StreamModeDetails). Sluice does not meter throughput; the mode
+/// is recorded and reported.
+enum class StreamMode { kProvisioned, kOnDemand };
+
+/// "PROVISIONED" or "ON_DEMAND".
+const char* StreamModeName(StreamMode mode);
+
+/// How SetRetentionHours() may move the retention period (Kinesis has one call for each way).
+enum class RetentionChange { kIncrease, kDecrease };
+
 /// One stream: a fixed set of shards with their hash-key ranges. Shared by readers and writers;
-/// lives until the last shared_ptr goes, even after DeleteStream().
+/// lives until the last shared_ptr goes, even after DeleteStream(): a reader holding one keeps
+/// reading the records it had, and the directory is removed when it lets go.
+/// Thread-safety: all accessors are thread-safe.
 class Stream {
  public:
+  Stream() = default;
+  /// Removes the stream's directory if the stream was deleted.
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
   const std::string& name() const { return name_; }
   int shard_count() const { return static_cast<int>(shards_.size()); }
   /// Kinesis-style id of shard `i`: "shardId-000000000000". REQUIRES: 0 <= i < shard_count().
@@ -54,14 +99,33 @@ class Stream {
   int64_t created_ms() const { return created_ms_; }
   /// The shard whose hash-key range holds `k`.
   int ShardFor(HashKey k) const { return ShardForHashKey(ranges_, k); }
+  /// Index of the shard with Kinesis id `shard_id` ("shardId-000000000003", or the bare number
+  /// "3" as some clients send), or -1 when the stream has no such shard.
+  int ShardIndex(std::string_view shard_id) const;
+  /// Retention period. Unit: hours. Changed by Log::SetRetentionHours().
+  int retention_hours() const { return retention_hours_.load(std::memory_order_relaxed); }
+  StreamMode mode() const { return mode_; }
+  /// True once Log::DeleteStream() removed the stream.
+  bool deleted() const { return deleted_.load(std::memory_order_acquire); }
 
  private:
   friend class Log;
   std::string name_;
   std::string dir_;
   int64_t created_ms_ = 0;
+  StreamMode mode_ = StreamMode::kProvisioned;
+  std::atomic<int> retention_hours_{kDefaultRetentionHours};
+  std::atomic<bool> deleted_{false};
+  std::string trash_dir_;  // Set (before the log drops its reference) by DeleteStream().
   std::vector<HashKeyRange> ranges_;
   std::vector<std::unique_ptr<ShardLog>> shards_;
+};
+
+/// What one EnforceRetention() removed, summed over all shards.
+struct RetentionReport {
+  uint64_t segments = 0;
+  uint64_t bytes = 0;
+  uint64_t records = 0;
 };
 
 /// One record to put. Views are borrowed for the duration of Put().
@@ -91,14 +155,31 @@ class Log {
   /// Commits anything pending, runs outstanding callbacks, stops the sync thread.
   ~Log();
 
-  /// Creates a stream with `shard_count` shards split evenly over the hash-key space.
+  /// Creates a stream with `shard_count` shards split evenly over the hash-key space, the default
+  /// retention (24 hours) and capacity mode `mode`.
   /// Errors: InvalidArgument for a bad name (Kinesis rule: 1-128 of [a-zA-Z0-9_.-]) or a shard
-  /// count outside 1..1024; AlreadyExists when the stream exists; IOError on disk failure.
-  Status CreateStream(const std::string& name, int shard_count);
+  /// count outside 1..kMaxShardsPerStream; AlreadyExists when the stream exists; IOError on disk
+  /// failure.
+  Status CreateStream(const std::string& name, int shard_count, StreamMode mode = StreamMode::kProvisioned);
+  /// Deletes a stream: it disappears from GetStream()/ListStreams() at once, and a new stream of
+  /// the same name may be created right away. Readers holding a shared_ptr<Stream> keep working
+  /// until they drop it; its files are removed then (see the file comment).
+  /// Errors: NotFound for an unknown stream; IOError when the directory can't be renamed (the
+  /// stream then stays).
+  Status DeleteStream(std::string_view name);
   /// The stream, or NotFound.
   Result<std::shared_ptr<Stream>> GetStream(std::string_view name) const;
   /// Names of all streams, sorted.
   std::vector<std::string> ListStreams() const;
+  /// Sets a stream's retention period and stores it in stream.json before returning.
+  /// Errors: NotFound for an unknown stream; InvalidArgument when `hours` is outside
+  /// kMinRetentionHours..kMaxRetentionHours, or is shorter than the current period for
+  /// kIncrease, or longer for kDecrease (equal is accepted either way); IOError on disk failure.
+  Status SetRetentionHours(std::string_view name, int hours, RetentionChange change);
+  /// Deletes expired segments of every stream now; `now_ms` is the wall clock (Unix ms), a
+  /// parameter so tests can move time. The sync thread calls this periodically (LogOptions).
+  /// Errors: the first IOError from a shard (the other shards are still trimmed).
+  Result<RetentionReport> EnforceRetention(int64_t now_ms);
 
   /// Appends `entries` to `stream`'s shards (per entry: explicit hash key, else MD5 of the
   /// partition key) and fills `results` in entry order. `done` runs once every appended record
@@ -117,9 +198,15 @@ class Log {
  private:
   explicit Log(LogOptions options);
   Result<std::shared_ptr<Stream>> OpenStream(const std::string& name, int shard_count, int64_t created_ms);
+  Status WriteStreamMeta(const Stream& stream, int retention_hours) const;
   void SyncLoop();
 
   const LogOptions options_;
+  // Serializes control-plane changes (create, delete, retention) so stream.json writes never race
+  // a delete or re-create of the same name. Lock order: meta_mu_ before streams_mu_.
+  std::mutex meta_mu_;
+  uint64_t trash_counter_ = 0;  // GUARDED_BY(meta_mu_)
+  std::mutex retention_mu_;     // One EnforceRetention() at a time.
   mutable std::mutex streams_mu_;
   std::map<std::string, std::shared_ptr<Stream>, std::less<>> streams_;  // GUARDED_BY(streams_mu_)
 
@@ -136,5 +223,8 @@ class Log {
 
 /// True when `name` is a valid Kinesis stream name: 1-128 characters of [a-zA-Z0-9_.-].
 bool IsValidStreamName(std::string_view name);
+
+/// Most shards one stream may have. CreateStream() refuses more.
+inline constexpr int kMaxShardsPerStream = 1024;
 
 }  // namespace sluice::log

@@ -8,6 +8,8 @@
 #include <future>
 #include <thread>
 
+#include "core/time.h"
+
 using namespace sluice;
 using namespace sluice::log;
 
@@ -58,4 +60,163 @@ TEST_CASE("streams: create, route by MD5, group-committed puts, reopen") {
   CHECK((*s)->shard(3).durable_end() == 201);
   CHECK((*s)->shard(0).durable_end() == 1);
   std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+std::string MakeTempDir() {
+  char tmpl[] = "/tmp/sluice-streams-XXXXXX";
+  return ::mkdtemp(tmpl);
+}
+
+// Puts `n` records with distinct keys to `stream` and waits until they are durable.
+void PutAndWait(Log* log, const std::string& stream, int n, const std::string& tag = "r") {
+  std::vector<std::string> keys, datas;
+  for (int i = 0; i < n; ++i) {
+    keys.push_back("key-" + std::to_string(i));
+    datas.push_back(tag + std::to_string(i) + std::string(40, 'x'));
+  }
+  std::vector<PutEntry> entries;
+  for (int i = 0; i < n; ++i) entries.push_back({keys[static_cast<size_t>(i)], datas[static_cast<size_t>(i)], {}});
+  std::vector<PutResult> res;
+  std::promise<Status> p;
+  REQUIRE(log->Put(stream, entries, &res, [&](Status st) { p.set_value(st); }).ok());
+  REQUIRE(p.get_future().get().ok());
+}
+
+size_t CountRecords(const Stream& s) {
+  size_t n = 0;
+  for (int i = 0; i < s.shard_count(); ++i) {
+    LogCursor c;
+    ReadBatch b;
+    for (;;) {
+      REQUIRE(s.shard(i).Read(&c, 1000, 1 << 20, &b).ok());
+      if (b.records.empty()) break;
+      n += b.records.size();
+    }
+  }
+  return n;
+}
+
+LogOptions SmallSegments(const std::string& dir) {
+  LogOptions o;
+  o.dir = dir;
+  o.shard.segment_bytes = 1500;
+  o.shard.index_interval_bytes = 200;
+  o.retention_check_interval = std::chrono::milliseconds(0);
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("retention: periods are validated and stored; expired segments are deleted") {
+  std::string dir = MakeTempDir();
+  {
+    auto log = Log::Open(SmallSegments(dir));
+    REQUIRE(log.ok());
+    REQUIRE((*log)->CreateStream("short", 1).ok());
+    REQUIRE((*log)->CreateStream("long", 1, StreamMode::kOnDemand).ok());
+    auto s = *(*log)->GetStream("short");
+    CHECK(s->retention_hours() == 24);
+    CHECK(s->mode() == StreamMode::kProvisioned);
+    CHECK((*(*log)->GetStream("long"))->mode() == StreamMode::kOnDemand);
+
+    CHECK((*log)->SetRetentionHours("short", 23, RetentionChange::kIncrease).code() == StatusCode::kInvalidArgument);
+    CHECK((*log)->SetRetentionHours("short", 8761, RetentionChange::kIncrease).code() == StatusCode::kInvalidArgument);
+    CHECK((*log)->SetRetentionHours("nope", 48, RetentionChange::kIncrease).code() == StatusCode::kNotFound);
+    REQUIRE((*log)->SetRetentionHours("long", 48, RetentionChange::kIncrease).ok());
+    CHECK((*log)->SetRetentionHours("long", 47, RetentionChange::kIncrease).code() == StatusCode::kInvalidArgument);
+    CHECK((*log)->SetRetentionHours("long", 49, RetentionChange::kDecrease).code() == StatusCode::kInvalidArgument);
+    CHECK((*log)->SetRetentionHours("long", 48, RetentionChange::kDecrease).ok());  // Equal is fine.
+    CHECK((*(*log)->GetStream("long"))->retention_hours() == 48);
+
+    // Ten separate commits of 10 records: several segments per stream.
+    for (int i = 0; i < 10; ++i) {
+      PutAndWait(log->get(), "short", 10);
+      PutAndWait(log->get(), "long", 10);
+    }
+    CHECK(CountRecords(*s) == 100);
+    const int64_t now = WallNow().millis();
+    auto r = (*log)->EnforceRetention(now);
+    REQUIRE(r.ok());
+    CHECK(r->segments == 0);
+    // 25 hours later: "short" (24 h) loses every sealed segment; "long" (48 h) keeps everything.
+    r = (*log)->EnforceRetention(now + 25 * 3600 * 1000LL);
+    REQUIRE(r.ok());
+    CHECK(r->segments > 0);
+    CHECK(CountRecords(*s) == 100 - r->records);
+    CHECK(s->shard(0).first_sequence() == 1 + r->records);
+    CHECK(s->shard(0).durable_end() == 101);
+    CHECK(CountRecords(**(*log)->GetStream("long")) == 100);
+  }
+  // Retention periods and modes survive a restart.
+  auto log = Log::Open(SmallSegments(dir));
+  REQUIRE(log.ok());
+  CHECK((*(*log)->GetStream("long"))->retention_hours() == 48);
+  CHECK((*(*log)->GetStream("long"))->mode() == StreamMode::kOnDemand);
+  CHECK((*(*log)->GetStream("short"))->retention_hours() == 24);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("retention: the size cap is enforced by the sync thread") {
+  std::string dir = MakeTempDir();
+  LogOptions o = SmallSegments(dir);
+  o.retention_bytes_per_shard = 3000;
+  o.retention_check_interval = std::chrono::milliseconds(20);
+  auto log = Log::Open(o);
+  REQUIRE(log.ok());
+  REQUIRE((*log)->CreateStream("capped", 1).ok());
+  for (int i = 0; i < 10; ++i) PutAndWait(log->get(), "capped", 10);
+  auto s = *(*log)->GetStream("capped");
+  bool trimmed = false;
+  for (int i = 0; i < 200 && !trimmed; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    trimmed = s->shard(0).size_bytes() <= 3000;
+  }
+  CHECK(trimmed);
+  CHECK(s->shard(0).first_sequence() > 1);
+  CHECK(s->shard(0).durable_end() == 101);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("DeleteStream: gone at once, readers keep reading, files removed with the last reader") {
+  namespace fs = std::filesystem;
+  std::string dir = MakeTempDir();
+  {
+    auto log = Log::Open(SmallSegments(dir));
+    REQUIRE(log.ok());
+    CHECK((*log)->DeleteStream("nope").code() == StatusCode::kNotFound);
+    REQUIRE((*log)->CreateStream("doomed", 2).ok());
+    REQUIRE((*log)->CreateStream("kept", 1).ok());
+    PutAndWait(log->get(), "doomed", 30);
+    auto reader = *(*log)->GetStream("doomed");
+    REQUIRE((*log)->DeleteStream("doomed").ok());
+    CHECK(reader->deleted());
+    CHECK((*log)->GetStream("doomed").status().code() == StatusCode::kNotFound);
+    CHECK((*log)->ListStreams() == std::vector<std::string>{"kept"});
+    CHECK((*log)->DeleteStream("doomed").code() == StatusCode::kNotFound);
+    std::vector<PutResult> res;
+    PutEntry e{"k", "v", {}};
+    CHECK((*log)->Put("doomed", {&e, 1}, &res, nullptr).code() == StatusCode::kNotFound);
+    CHECK(!fs::exists(dir + "/doomed"));
+    // The reader still has every record.
+    CHECK(CountRecords(*reader) == 30);
+    // The name is free again, for a new, empty stream.
+    REQUIRE((*log)->CreateStream("doomed", 1).ok());
+    CHECK(CountRecords(**(*log)->GetStream("doomed")) == 0);
+    size_t trash = 0;
+    for (auto& d : fs::directory_iterator(dir)) trash += d.path().filename().string().find("~deleted-") != std::string::npos;
+    CHECK(trash == 1);
+    reader.reset();  // The last reference: the deleted stream's files go.
+    trash = 0;
+    for (auto& d : fs::directory_iterator(dir)) trash += d.path().filename().string().find("~deleted-") != std::string::npos;
+    CHECK(trash == 0);
+  }
+  // Leftovers of an interrupted removal are cleaned up by Open().
+  fs::create_directories(dir + "/old~deleted-1-1/shardId-000000000000");
+  auto log = Log::Open(SmallSegments(dir));
+  REQUIRE(log.ok());
+  CHECK(!fs::exists(dir + "/old~deleted-1-1"));
+  CHECK((*log)->ListStreams() == std::vector<std::string>{"doomed", "kept"});
+  fs::remove_all(dir);
 }

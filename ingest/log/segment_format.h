@@ -24,8 +24,10 @@
 //   u32 data_length, data bytes (opaque, 0..1 MiB)
 //   i64 arrival_ms (ApproximateArrivalTimestamp, Unix ms)
 //
-// A batch is written with one write(2) and made durable by fdatasync before any of its records is
-// acknowledged. Recovery reads batches in order; the first batch whose magic, version, length or
+// One commit (one or more batches of at most ShardLogOptions::max_batch_bytes each, a larger record
+// alone in its batch) is written with one write(2) and made durable by fdatasync before any of its
+// records is acknowledged. Arrival times never decrease within a shard (ShardLog::Append keeps
+// them so); readers still tolerate files written before that rule. Recovery reads batches in order; the first batch whose magic, version, length or
 // CRC fails ends the good prefix. In the newest segment, the bytes after it are a torn tail and
 // are truncated; anywhere else it is reported as corruption.
 #pragma once

@@ -99,15 +99,26 @@ bool ForEachRecord(const char* b, uint32_t len, Fn&& fn) {
 
 }  // namespace
 
+// One sparse-index entry: a batch start. `max_before_ms` is the largest arrival time of any record
+// of the same segment before this batch (0 for the first), so it never decreases along the index
+// and AT_TIMESTAMP lookups can binary-search it even over data whose arrival times step back.
+struct IndexEntry {
+  uint64_t first_sequence = 0;
+  uint64_t offset = 0;
+  int64_t max_before_ms = 0;
+};
+
 struct ShardLog::Segment {
   uint64_t base = 0;
   std::string path;
   int fd = -1;
   std::atomic<uint64_t> durable_bytes{0};
   bool sealed = false;  // GUARDED_BY(ShardLog::segments_mu_)
-  // Sparse index: (first sequence of a batch, its offset), ascending. GUARDED_BY(segments_mu_).
-  std::vector<std::pair<uint64_t, uint64_t>> index;
+  // Sparse index, ascending. GUARDED_BY(segments_mu_).
+  std::vector<IndexEntry> index;
   uint64_t last_indexed_offset = 0;
+  // Largest arrival time of a durable record in this segment; 0 when empty. GUARDED_BY(segments_mu_).
+  int64_t max_arrival_ms = 0;
   ~Segment() {
     if (fd >= 0) ::close(fd);
   }
@@ -188,17 +199,20 @@ Status ShardLog::ScanSegment(Segment* seg, bool newest, uint64_t* expected, Reco
       why = "sequence " + std::to_string(first) + " where " + std::to_string(*expected) + " was expected";
       break;
     }
-    int64_t last_ms = 0;
+    int64_t last_ms = 0, batch_max_ms = 0;
     if (!ForEachRecord(buf.data(), len, [&](uint64_t, int64_t ms, std::string_view, std::string_view) {
           last_ms = ms;
+          batch_max_ms = std::max(batch_max_ms, ms);
         })) {
       why = "record overruns its batch";
       break;
     }
     if (seg->index.empty() || off - seg->last_indexed_offset >= options_.index_interval_bytes) {
-      seg->index.emplace_back(first, off);
+      seg->index.push_back({first, off, seg->max_arrival_ms});
       seg->last_indexed_offset = off;
     }
+    seg->max_arrival_ms = std::max(seg->max_arrival_ms, batch_max_ms);
+    last_appended_ms_ = std::max(last_appended_ms_, batch_max_ms);
     uint32_t count = GetU32(h + 16);
     *expected += count;
     report->batches++;
@@ -236,13 +250,14 @@ Status ShardLog::StartSegment(uint64_t base) {
 Result<uint64_t> ShardLog::Append(std::string_view key, std::string_view data, int64_t arrival_ms) {
   std::lock_guard lock(append_mu_);
   if (!broken_.ok()) return broken_;
+  // Keep arrival times non-decreasing within the shard (see the class comment).
+  arrival_ms = std::max(arrival_ms, last_appended_ms_);
+  last_appended_ms_ = arrival_ms;
   AppendU32(&pending_, static_cast<uint32_t>(key.size()));
   pending_.append(key);
   AppendU32(&pending_, static_cast<uint32_t>(data.size()));
   pending_.append(data);
   AppendU64(&pending_, static_cast<uint64_t>(arrival_ms));
-  if (pending_count_ == 0) pending_first_ms_ = arrival_ms;
-  pending_last_ms_ = arrival_ms;
   ++pending_count_;
   return next_sequence_++;
 }
@@ -260,31 +275,58 @@ uint64_t ShardLog::next_sequence() const {
 Status ShardLog::Commit() {
   uint32_t count;
   uint64_t first;
-  int64_t first_ms, last_ms;
-  batch_.resize(kBatchHeaderSize);
   {
     std::lock_guard lock(append_mu_);
     if (!broken_.ok()) return broken_;
     if (pending_count_ == 0) return Status::OK();
     count = pending_count_;
     first = next_sequence_ - count;
-    first_ms = pending_first_ms_;
-    last_ms = pending_last_ms_;
-    batch_.append(pending_);
+    records_.swap(pending_);
     pending_.clear();
     pending_count_ = 0;
   }
-  char* h = batch_.data();
-  PutU32(h, kBatchMagic);
-  h[4] = static_cast<char>(kBatchVersion);
-  h[5] = 0;
-  h[6] = h[7] = 0;
-  PutU32(h + 12, static_cast<uint32_t>(batch_.size()));
-  PutU32(h + 16, count);
-  PutU64(h + 20, first);
-  PutU64(h + 28, static_cast<uint64_t>(first_ms));
-  PutU64(h + 36, static_cast<uint64_t>(last_ms));
-  PutU32(h + 8, crc32c::Value(batch_.data() + kBatchCrcStart, batch_.size() - kBatchCrcStart));
+  // Frame the records as batches of at most max_batch_bytes (a bigger record gets a batch of its
+  // own), so no batch outgrows what readers accept and a reader never copies much more than it
+  // asked for. All of them go out with one write(2) and one fdatasync.
+  const uint64_t limit = std::min<uint64_t>(options_.max_batch_bytes, kMaxBatchBytes);
+  batch_.clear();
+  framed_.clear();
+  int64_t last_ms = 0;
+  uint64_t seq = first;
+  for (size_t p = 0; p < records_.size();) {
+    const size_t start = batch_.size();
+    batch_.resize(start + kBatchHeaderSize);
+    uint32_t n = 0;
+    int64_t first_ms = 0, max_ms = 0;
+    while (p < records_.size()) {
+      const char* r = records_.data() + p;
+      const uint32_t kl = GetU32(r);
+      const uint32_t dl = GetU32(r + 4 + kl);
+      const size_t size = kRecordOverhead + kl + dl;
+      if (n > 0 && batch_.size() - start + size > limit) break;
+      const int64_t ms = static_cast<int64_t>(GetU64(r + 8 + kl + dl));
+      if (n == 0) first_ms = ms;
+      last_ms = ms;
+      max_ms = std::max(max_ms, ms);
+      batch_.append(r, size);
+      p += size;
+      ++n;
+    }
+    char* h = batch_.data() + start;
+    const size_t len = batch_.size() - start;
+    PutU32(h, kBatchMagic);
+    h[4] = static_cast<char>(kBatchVersion);
+    h[5] = 0;
+    h[6] = h[7] = 0;
+    PutU32(h + 12, static_cast<uint32_t>(len));
+    PutU32(h + 16, n);
+    PutU64(h + 20, seq);
+    PutU64(h + 28, static_cast<uint64_t>(first_ms));
+    PutU64(h + 36, static_cast<uint64_t>(last_ms));
+    PutU32(h + 8, crc32c::Value(h + kBatchCrcStart, len - kBatchCrcStart));
+    framed_.push_back({seq, start, max_ms});
+    seq += n;
+  }
 
   auto fail = [&](Status st) {
     std::lock_guard lock(append_mu_);
@@ -320,9 +362,13 @@ Status ShardLog::Commit() {
   if (::fdatasync(seg->fd) != 0) return fail(Errno("fdatasync", seg->path));
   {
     std::unique_lock lock(segments_mu_);
-    if (seg->index.empty() || size - seg->last_indexed_offset >= options_.index_interval_bytes) {
-      seg->index.emplace_back(first, size);
-      seg->last_indexed_offset = size;
+    for (const Framed& f : framed_) {
+      const uint64_t off = size + f.offset;
+      if (seg->index.empty() || off - seg->last_indexed_offset >= options_.index_interval_bytes) {
+        seg->index.push_back({f.first_sequence, off, seg->max_arrival_ms});
+        seg->last_indexed_offset = off;
+      }
+      seg->max_arrival_ms = std::max(seg->max_arrival_ms, f.max_arrival_ms);
     }
   }
   seg->durable_bytes.store(size + batch_.size(), std::memory_order_release);
@@ -355,8 +401,8 @@ Status ShardLog::Position(LogCursor* c) const {
   {
     std::shared_lock lock(segments_mu_);
     auto it = std::upper_bound(seg->index.begin(), seg->index.end(), c->next_sequence,
-                               [](uint64_t s, const std::pair<uint64_t, uint64_t>& e) { return s < e.first; });
-    if (it != seg->index.begin()) off = std::prev(it)->second;
+                               [](uint64_t s, const IndexEntry& e) { return s < e.first_sequence; });
+    if (it != seg->index.begin()) off = std::prev(it)->offset;
   }
   c->segment_base = seg->base;
   c->offset = off;
@@ -380,8 +426,13 @@ Status ShardLog::Read(LogCursor* c, size_t max_records, size_t max_bytes, ReadBa
     bool last = false;
     auto seg = FindSegment(c->segment_base, &last);
     if (!seg || seg->base != c->segment_base) {
+      // The cached segment was trimmed. Return what we have; else re-find the wanted record.
+      if (!batches.empty()) break;
+      c->next_sequence = want_seq;
       c->positioned = false;
       SLUICE_RETURN_IF_ERROR(Position(c));
+      want_seq = c->next_sequence;
+      if (want_seq >= end_seq) break;
       continue;
     }
     uint64_t durable = seg->durable_bytes.load(std::memory_order_acquire);
@@ -432,6 +483,98 @@ Status ShardLog::Read(LogCursor* c, size_t max_records, size_t max_bytes, ReadBa
   }
   c->next_sequence = want_seq;
   return Status::OK();
+}
+
+uint64_t ShardLog::first_sequence() const {
+  std::shared_lock lock(segments_mu_);
+  return segments_.empty() ? durable_end() : segments_.front()->base;
+}
+
+uint64_t ShardLog::size_bytes() const {
+  std::shared_lock lock(segments_mu_);
+  uint64_t total = 0;
+  for (const auto& seg : segments_) total += seg->durable_bytes.load(std::memory_order_acquire);
+  return total;
+}
+
+Result<uint64_t> ShardLog::FirstAtOrAfter(const std::shared_ptr<Segment>& seg, uint64_t off,
+                                          int64_t arrival_ms) const {
+  const uint64_t durable = seg->durable_bytes.load(std::memory_order_acquire);
+  std::string buf;
+  while (off < durable) {
+    char h[kBatchHeaderSize];
+    SLUICE_RETURN_IF_ERROR(PreadFull(seg->fd, h, kBatchHeaderSize, off, seg->path));
+    std::string why = CheckHeader(h, durable - off);
+    if (!why.empty()) return Status::Corruption(seg->path + ": " + why + " at offset " + std::to_string(off));
+    const uint32_t len = GetU32(h + 12);
+    // The header's arrival times can't rule a batch out (data written before arrival times were
+    // kept non-decreasing may be unordered inside a batch), so look at the records. The sparse
+    // index bounds this scan to about index_interval_bytes.
+    buf.resize(len);
+    SLUICE_RETURN_IF_ERROR(PreadFull(seg->fd, buf.data(), len, off, seg->path));
+    if (crc32c::Value(buf.data() + kBatchCrcStart, len - kBatchCrcStart) != GetU32(buf.data() + kBatchCrcOffset))
+      return Status::Corruption(seg->path + ": CRC mismatch at offset " + std::to_string(off));
+    uint64_t found = 0;
+    bool ok = ForEachRecord(buf.data(), len, [&](uint64_t seq, int64_t ms, std::string_view, std::string_view) {
+      if (found == 0 && ms >= arrival_ms) found = seq;
+    });
+    if (!ok) return Status::Corruption(seg->path + ": record overruns its batch at offset " + std::to_string(off));
+    if (found != 0) return found;
+    off += len;
+  }
+  return uint64_t{0};
+}
+
+Result<uint64_t> ShardLog::SequenceAtTimestamp(int64_t arrival_ms) const {
+  const uint64_t end = durable_end();
+  std::vector<std::shared_ptr<Segment>> candidates;
+  std::vector<uint64_t> start_offsets;
+  {
+    std::shared_lock lock(segments_mu_);
+    for (const auto& seg : segments_) {
+      if (seg->max_arrival_ms < arrival_ms) continue;  // Every record in it is older.
+      // The last index entry whose preceding records are all older than `arrival_ms`.
+      auto it = std::partition_point(seg->index.begin(), seg->index.end(),
+                                     [&](const IndexEntry& e) { return e.max_before_ms < arrival_ms; });
+      candidates.push_back(seg);
+      start_offsets.push_back(it == seg->index.begin() ? 0 : std::prev(it)->offset);
+    }
+  }
+  // Normally the first candidate holds the answer; later ones only matter when a commit raced us.
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    SLUICE_ASSIGN_OR_RETURN(uint64_t seq, FirstAtOrAfter(candidates[i], start_offsets[i], arrival_ms));
+    if (seq != 0) return seq;
+  }
+  return end;
+}
+
+Result<ShardLog::TrimResult> ShardLog::Trim(int64_t cutoff_ms, uint64_t max_bytes) {
+  TrimResult result;
+  std::vector<std::shared_ptr<Segment>> victims;
+  {
+    std::unique_lock lock(segments_mu_);
+    uint64_t total = 0;
+    for (const auto& seg : segments_) total += seg->durable_bytes.load(std::memory_order_acquire);
+    while (segments_.size() > 1 && segments_.front()->sealed) {
+      const Segment& oldest = *segments_.front();
+      const bool expired = cutoff_ms > 0 && oldest.max_arrival_ms < cutoff_ms;
+      const bool too_big = max_bytes > 0 && total > max_bytes;
+      if (!expired && !too_big) break;
+      const uint64_t bytes = oldest.durable_bytes.load(std::memory_order_acquire);
+      total -= bytes;
+      result.segments++;
+      result.bytes += bytes;
+      result.records += segments_[1]->base - oldest.base;
+      victims.push_back(segments_.front());
+      segments_.erase(segments_.begin());
+    }
+  }
+  if (victims.empty()) return result;
+  // Oldest first, so a crash in between leaves a contiguous set of segments.
+  for (const auto& v : victims)
+    if (::unlink(v->path.c_str()) != 0 && errno != ENOENT) return Errno("unlink", v->path);
+  SLUICE_RETURN_IF_ERROR(FsyncDir(dir_));
+  return result;
 }
 
 }  // namespace sluice::log

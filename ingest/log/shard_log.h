@@ -5,9 +5,17 @@
 // are its records "durable": visible to readers and safe to acknowledge. Segment files roll at
 // ShardLogOptions::segment_bytes. The byte layout is in segment_format.h.
 //
+// Arrival times are non-decreasing within a shard: Append() raises an arrival time that is older
+// than the previous record's (the wall clock can step back, and concurrent Put() calls can reach
+// the shard out of order) to the previous one. SequenceAtTimestamp() relies on it, and still
+// copes with older data that broke the rule by using a running maximum.
+//
+// Retention is by whole segments: Trim() deletes the oldest sealed segments (never the one being
+// written). A reader positioned before the oldest retained record continues at the oldest.
+//
 // Thread-safety: Append() is thread-safe. Commit() must be called by one thread at a time (the
-// log's sync thread). Read()/Seek() are thread-safe and may run concurrently with both; each
-// caller owns its LogCursor.
+// log's sync thread). Read(), SequenceAtTimestamp(), Trim() and the accessors are thread-safe and
+// may run concurrently with both; each caller owns its LogCursor.
 #pragma once
 
 #include <atomic>
@@ -31,6 +39,11 @@ struct ShardLogOptions {
   /// The sparse index keeps one entry per this many bytes of segment, so a seek reads at most
   /// about this much before reaching its record. Unit: bytes. Default: 64 KiB.
   uint64_t index_interval_bytes = 64u << 10;
+  /// Commit() writes what is pending as batches of at most this size (a record larger than this
+  /// gets a batch of its own). Trade-off: a reader copies whole batches, so smaller batches mean
+  /// less copying for short reads, but one more 44-byte header each. Capped at kMaxBatchBytes.
+  /// Unit: bytes. Default: 1 MiB.
+  uint64_t max_batch_bytes = 1u << 20;
 };
 
 /// A record read back. The views point into the ReadBatch that holds it.
@@ -100,11 +113,40 @@ class ShardLog {
   /// Arrival time of the newest durable record, Unix ms; 0 when empty.
   int64_t last_arrival_ms() const { return last_arrival_ms_.load(std::memory_order_acquire); }
 
+  /// Sequence number of the oldest retained record (the trim horizon). Equals durable_end() when
+  /// the shard holds no record. Thread-safe.
+  uint64_t first_sequence() const;
+  /// Bytes of durable segment data the shard holds (all segments). Thread-safe.
+  uint64_t size_bytes() const;
+
   /// Reads durable records starting at cursor->next_sequence, up to `max_records` records or about
   /// `max_bytes` bytes (at least one record when any is available), and advances the cursor.
+  /// A cursor before the oldest retained record moves to it first (TRIM_HORIZON semantics).
   /// An empty result means the reader is at the durable end.
   /// Errors: Corruption when a stored batch fails its checks; IOError from pread.
   Status Read(LogCursor* cursor, size_t max_records, size_t max_bytes, ReadBatch* out) const;
+
+  /// The sequence number of the first durable record whose arrival time is >= `arrival_ms`
+  /// (Unix ms), or durable_end() when there is none yet. Records before the trim horizon are not
+  /// considered. Cost: a scan of the per-segment maxima, a binary search of one segment's sparse
+  /// index, then reading at most about ShardLogOptions::index_interval_bytes plus one batch.
+  /// Used for Kinesis AT_TIMESTAMP iterators.
+  /// Errors: Corruption when a stored batch fails its checks; IOError from pread.
+  Result<uint64_t> SequenceAtTimestamp(int64_t arrival_ms) const;
+
+  /// What one Trim() removed.
+  struct TrimResult {
+    uint64_t segments = 0;
+    uint64_t bytes = 0;
+    uint64_t records = 0;
+  };
+  /// Deletes whole sealed segments, oldest first, while the oldest one's newest record arrived
+  /// before `cutoff_ms` (Unix ms; 0 disables the age rule) or the shard holds more than
+  /// `max_bytes` (0 disables the size rule). The segment being written is never deleted, so the
+  /// sequence continues after a restart. Readers that hold a deleted segment open finish reading
+  /// it (the file is unlinked; its descriptor lives until the last reader lets go).
+  /// Errors: IOError when a file can't be unlinked (segments before it are already gone).
+  Result<TrimResult> Trim(int64_t cutoff_ms, uint64_t max_bytes);
 
  private:
   struct Segment;
@@ -115,6 +157,7 @@ class ShardLog {
   Status StartSegment(uint64_t base_sequence);
   std::shared_ptr<Segment> FindSegment(uint64_t sequence, bool* is_last) const;
   Status Position(LogCursor* cursor) const;
+  Result<uint64_t> FirstAtOrAfter(const std::shared_ptr<Segment>& seg, uint64_t offset, int64_t arrival_ms) const;
 
   const std::string dir_;
   const ShardLogOptions options_;
@@ -122,9 +165,8 @@ class ShardLog {
   mutable std::mutex append_mu_;
   std::string pending_;             // Encoded records of the pending batch. GUARDED_BY(append_mu_)
   uint32_t pending_count_ = 0;      // GUARDED_BY(append_mu_)
-  int64_t pending_first_ms_ = 0;    // GUARDED_BY(append_mu_)
-  int64_t pending_last_ms_ = 0;     // GUARDED_BY(append_mu_)
   uint64_t next_sequence_ = 1;      // GUARDED_BY(append_mu_)
+  int64_t last_appended_ms_ = 0;    // Floor for the next arrival time. GUARDED_BY(append_mu_)
   Status broken_;                   // GUARDED_BY(append_mu_)
 
   mutable std::shared_mutex segments_mu_;
@@ -132,7 +174,15 @@ class ShardLog {
 
   std::atomic<uint64_t> durable_end_{1};
   std::atomic<int64_t> last_arrival_ms_{0};
-  std::string batch_;  // Commit()'s reusable write buffer; only the committing thread touches it.
+  // Commit()'s reusable buffers; only the committing thread touches them.
+  struct Framed {
+    uint64_t first_sequence;
+    uint64_t offset;  // In batch_.
+    int64_t max_arrival_ms;
+  };
+  std::string records_;         // The records taken from pending_.
+  std::string batch_;           // The framed batches, written with one write(2).
+  std::vector<Framed> framed_;  // One per batch in batch_.
 };
 
 }  // namespace sluice::log

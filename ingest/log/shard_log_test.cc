@@ -167,3 +167,156 @@ TEST_CASE("segments roll; corruption inside a sealed segment is reported, not sk
   CHECK(log.status().message().find(segs[1]) != std::string::npos);
   fs::remove_all(dir);
 }
+
+TEST_CASE("AT_TIMESTAMP lookup: first record at or after a time, across segments and after reopen") {
+  auto dir = TempDir();
+  ShardLogOptions opt;
+  opt.segment_bytes = 2000;
+  opt.index_interval_bytes = 300;
+  auto check = [](ShardLog* log) {
+    // Record i arrived at 1000 + i ms (AppendN), so the answer for t is t - 1000 within range.
+    for (int64_t t : {1001, 1002, 1050, 1137, 1250, 1399, 1400}) {
+      auto seq = log->SequenceAtTimestamp(t);
+      REQUIRE(seq.ok());
+      CHECK(*seq == static_cast<uint64_t>(t - 1000));
+    }
+    CHECK(*log->SequenceAtTimestamp(0) == 1);
+    CHECK(*log->SequenceAtTimestamp(-5) == 1);
+    CHECK(*log->SequenceAtTimestamp(1401) == 401);  // Nothing that new yet: the durable end.
+    CHECK(*log->SequenceAtTimestamp(1LL << 50) == 401);
+  };
+  {
+    auto log = ShardLog::Open(dir, opt, nullptr);
+    REQUIRE(log.ok());
+    AppendN(log->get(), 1, 400, 9);
+    check(log->get());
+  }
+  auto log = ShardLog::Open(dir, opt, nullptr);  // The index is rebuilt by recovery.
+  REQUIRE(log.ok());
+  check(log->get());
+  // An arrival time older than the previous record's is raised to it, so times never go back.
+  REQUIRE((*log)->Append("k", "late clock", 700).ok());
+  REQUIRE((*log)->Commit().ok());
+  LogCursor c;
+  c.next_sequence = 401;
+  ReadBatch b;
+  REQUIRE((*log)->Read(&c, 10, 1 << 20, &b).ok());
+  REQUIRE(b.records.size() == 1);
+  CHECK(b.records[0].arrival_ms == 1400);
+  CHECK(*(*log)->SequenceAtTimestamp(1400) == 400);
+  CHECK(*(*log)->SequenceAtTimestamp(1401) == 402);
+  // Uncommitted records are not found.
+  REQUIRE((*log)->Append("k", "pending", 5000).ok());
+  CHECK(*(*log)->SequenceAtTimestamp(5000) == 402);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("Trim deletes whole sealed segments by age or size; readers move to the oldest record") {
+  auto dir = TempDir();
+  ShardLogOptions opt;
+  opt.segment_bytes = 2000;
+  opt.index_interval_bytes = 300;
+  auto log = ShardLog::Open(dir, opt, nullptr);
+  REQUIRE(log.ok());
+  AppendN(log->get(), 1, 400, 9);
+  const size_t files_before = static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+  REQUIRE(files_before > 4);
+  CHECK((*log)->first_sequence() == 1);
+  // A reader positioned inside the first segment, mid-way.
+  LogCursor reader;
+  reader.next_sequence = 3;
+  ReadBatch b;
+  REQUIRE((*log)->Read(&reader, 2, 1 << 20, &b).ok());
+  REQUIRE(b.records.size() == 2);
+
+  SUBCASE("nothing is old enough") {
+    auto r = (*log)->Trim(1000, 0);
+    REQUIRE(r.ok());
+    CHECK(r->segments == 0);
+    CHECK((*log)->first_sequence() == 1);
+  }
+  SUBCASE("by age") {
+    // Records up to sequence 120 arrived before 1121: segments whose newest record is older go.
+    auto r = (*log)->Trim(1121, 0);
+    REQUIRE(r.ok());
+    CHECK(r->segments >= 1);
+    const uint64_t first = (*log)->first_sequence();
+    CHECK(first > 1);
+    CHECK(first <= 121);
+    CHECK(r->records == first - 1);
+    CHECK(static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator())) ==
+          files_before - r->segments);
+    // The reader's segment is gone: it continues at the oldest retained record.
+    REQUIRE((*log)->Read(&reader, 1, 1 << 20, &b).ok());
+    REQUIRE(b.records.size() == 1);
+    CHECK(b.records[0].sequence == first);
+    auto rest = ReadAll(log->get(), first);
+    CHECK(rest.size() == 400 - first + 1);
+    // A fresh cursor at 1 starts at the trim horizon too.
+    LogCursor fresh;
+    REQUIRE((*log)->Read(&fresh, 1, 1 << 20, &b).ok());
+    CHECK(b.records[0].sequence == first);
+    // Timestamp lookups never return a trimmed record.
+    CHECK(*(*log)->SequenceAtTimestamp(0) == first);
+  }
+  SUBCASE("everything is expired: the segment being written stays") {
+    auto r = (*log)->Trim(1LL << 50, 0);
+    REQUIRE(r.ok());
+    CHECK(static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator())) == 1);
+    CHECK((*log)->durable_end() == 401);
+    CHECK((*log)->first_sequence() == 1 + r->records);
+  }
+  SUBCASE("by size") {
+    auto r = (*log)->Trim(0, 4000);
+    REQUIRE(r.ok());
+    CHECK(r->segments > 0);
+    CHECK((*log)->size_bytes() <= 4000);
+    CHECK((*log)->size_bytes() + r->bytes > 4000);  // It stopped as soon as the shard fit.
+  }
+  // Whatever was trimmed, a restart recovers the rest and continues the sequence.
+  const uint64_t first = (*log)->first_sequence();
+  log->reset();
+  RecoveryReport rep;
+  auto again = ShardLog::Open(dir, opt, &rep);
+  REQUIRE(again.ok());
+  CHECK((*again)->first_sequence() == first);
+  CHECK(rep.records == 400 - first + 1);
+  CHECK((*again)->next_sequence() == 401);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("one commit of many records is framed as batches of at most max_batch_bytes") {
+  auto dir = TempDir();
+  ShardLogOptions opt;
+  opt.max_batch_bytes = 300;
+  opt.index_interval_bytes = 100;
+  {
+    auto log = ShardLog::Open(dir, opt, nullptr);
+    REQUIRE(log.ok());
+    for (int i = 1; i <= 60; ++i) REQUIRE((*log)->Append("k", Data(static_cast<uint64_t>(i)), 1000 + i).ok());
+    // A record bigger than the limit gets a batch of its own.
+    REQUIRE((*log)->Append("big", std::string(1000, 'B'), 2000).ok());
+    REQUIRE((*log)->Append("k", Data(62), 2001).ok());
+    REQUIRE((*log)->Commit().ok());
+    CHECK((*log)->durable_end() == 63);
+    auto all = ReadAll(log->get(), 1, 5);
+    REQUIRE(all.size() == 62);
+    CHECK(all[60] == std::string(1000, 'B'));
+    CHECK(all[61] == Data(62));
+    CHECK(*(*log)->SequenceAtTimestamp(1030) == 30);
+    CHECK(*(*log)->SequenceAtTimestamp(2000) == 61);
+    // Reading one record copies one small batch, not the whole commit.
+    LogCursor c;
+    c.next_sequence = 20;
+    ReadBatch b;
+    REQUIRE((*log)->Read(&c, 1, 1 << 20, &b).ok());
+    CHECK(b.buffer.size() <= 300);
+  }
+  RecoveryReport rep;
+  auto log = ShardLog::Open(dir, opt, &rep);
+  REQUIRE(log.ok());
+  CHECK(rep.records == 62);
+  CHECK(rep.batches > 62 * 30 / 300);  // Each batch holds at most ~300 bytes of ~30-byte records.
+  CHECK(ReadAll(log->get()).size() == 62);
+  fs::remove_all(dir);
+}
