@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -126,6 +127,7 @@ Result<std::unique_ptr<Log>> Log::Open(LogOptions options) {
     s->mode_ = meta.mode;
     log->streams_[n] = std::move(s);
   }
+  log->commit_pool_ = std::make_unique<CommitPool>(std::max(0, log->options_.commit_threads));
   log->sync_thread_ = std::thread([l = log.get()] { l->SyncLoop(); });
   return log;
 }
@@ -310,6 +312,8 @@ Status Log::Put(std::string_view stream_name, std::span<const PutEntry> entries,
 
 void Log::SyncLoop() {
   std::set<ShardLog*> dirty;
+  std::vector<ShardLog*> shards;
+  std::vector<Status> statuses;
   std::vector<std::shared_ptr<Stream>> keep;
   std::vector<DurableCallback> callbacks;
   const auto interval = options_.retention_check_interval;
@@ -332,8 +336,10 @@ void Log::SyncLoop() {
     }
     if (dirty.empty() && callbacks.empty()) continue;  // Woken only for retention.
     Status round_status;
-    for (ShardLog* s : dirty) {
-      Status st = s->Commit();
+    shards.assign(dirty.begin(), dirty.end());
+    statuses.assign(shards.size(), Status::OK());
+    commit_pool_->ParallelFor(shards.size(), [&](size_t i) { statuses[i] = shards[i]->Commit(); });
+    for (const Status& st : statuses) {
       if (!st.ok()) {
         std::fprintf(stderr, "sluice: log commit failed: %s\n", st.ToString().c_str());
         if (round_status.ok()) round_status = st;
