@@ -323,6 +323,8 @@ KinesisApi::KinesisApi(log::Log* log, MetricsRegistry* metrics, KinesisLimits li
                                         "PutRecord(s) latency from request to durable acknowledgement", {},
                                         LatencyBucketsSeconds());
   bytes_in_ = &metrics->GetCounter("sluice_ingested_bytes_total", "Payload bytes made durable by the ingest API");
+  throttled_ = &metrics->GetCounter("sluice_throttled_records_total",
+                                    "Records refused with ProvisionedThroughputExceededException (shard limit or budget)");
   bytes_out_ = &metrics->GetCounter("sluice_getrecords_bytes_total", "Payload bytes returned by GetRecords");
   records_out_ = &metrics->GetCounter("sluice_getrecords_records_total", "Records returned by GetRecords");
   reader_ = std::thread([this] { ReaderLoop(); });
@@ -427,14 +429,18 @@ void KinesisApi::PutRecords(const HttpRequest& req, Responder respond, bool sing
     HttpResponse r;
     r.content_type = "application/x-amz-json-1.1";
     std::map<int, uint64_t> per_shard;
-    int failed = 0;
+    int failed = 0, throttled_count = 0;
     std::string recs;
     for (size_t i = 0; i < results->size(); ++i) {
       const log::PutResult& pr = (*results)[i];
       if (i) recs += ',';
       if (!pr.status.ok() || !commit.ok()) {
         ++failed;
-        recs += "{\"ErrorCode\":\"InternalFailure\",\"ErrorMessage\":";
+        // Over a limit or budget: Kinesis' throttling error, which SDKs retry with backoff.
+        const bool throttled = pr.status.code() == StatusCode::kResourceExhausted;
+        if (throttled) ++throttled_count;
+        recs += throttled ? "{\"ErrorCode\":\"ProvisionedThroughputExceededException\",\"ErrorMessage\":"
+                          : "{\"ErrorCode\":\"InternalFailure\",\"ErrorMessage\":";
         AppendJsonString(!pr.status.ok() ? pr.status.message() : commit.message(), &recs);
         recs += '}';
         continue;
@@ -446,7 +452,9 @@ void KinesisApi::PutRecords(const HttpRequest& req, Responder respond, bool sing
     for (auto [shard, n] : per_shard) CountIngested(*stream, shard, n);
     if (failed == 0) bytes_in_->Inc(bytes);
     if (single) {
-      if (failed) {
+      if (throttled_count) {
+        r = AwsError(400, "ProvisionedThroughputExceededException", (*results)[0].status.message());
+      } else if (failed) {
         r = AwsError(500, "InternalFailure", commit.ok() ? (*results)[0].status.message() : commit.message());
       } else {
         r.body = "{" + recs.substr(1, recs.size() - 2) + ",\"EncryptionType\":\"NONE\"}";
@@ -455,6 +463,7 @@ void KinesisApi::PutRecords(const HttpRequest& req, Responder respond, bool sing
       r.body = "{\"FailedRecordCount\":" + std::to_string(failed) + ",\"Records\":[" + recs +
                "],\"EncryptionType\":\"NONE\"}";
     }
+    if (throttled_count) throttled_->Inc(static_cast<uint64_t>(throttled_count));
     put_latency_->Observe(std::chrono::duration<double>(Clock::now() - start).count());
     respond(std::move(r));
   });

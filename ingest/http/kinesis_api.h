@@ -120,6 +120,7 @@ class KinesisApi {
   const KinesisLimits limits_;
   Histogram* put_latency_;
   Counter* bytes_in_;
+  Counter* throttled_;
   Counter* bytes_out_;
   Counter* records_out_;
   std::mutex counters_mu_;

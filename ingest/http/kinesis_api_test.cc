@@ -32,12 +32,13 @@ struct Reply {
 // A log in a fresh folder plus the API over it.
 class Fixture {
  public:
-  explicit Fixture(KinesisLimits limits = {}) {
+  explicit Fixture(KinesisLimits limits = {}, uint64_t shard_records_per_second = 0) {
     char tmpl[] = "/tmp/sluice-kinesis-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
     log::LogOptions o;
     o.dir = dir_;
     o.retention_check_interval = std::chrono::milliseconds(0);
+    o.shard_records_per_second = shard_records_per_second;
     auto l = log::Log::Open(o);
     REQUIRE(l.ok());
     log_ = std::move(*l);
@@ -559,4 +560,21 @@ TEST_CASE("DeleteStream, unknown operations and protocol errors") {
             .type() == "InvalidArgumentException");
   std::vector<std::pair<std::string, std::string>> many(501, {"k", "v"});
   CHECK(f.Call("PutRecords", PutRecordsBody("e", many)).type() == "ValidationException");
+}
+
+TEST_CASE("throttled records fail alone with ProvisionedThroughputExceededException") {
+  Fixture f({}, /*shard_records_per_second=*/5);
+  REQUIRE(f.Call("CreateStream", json{{"StreamName", "t"}, {"ShardCount", 1}}).status == 200);
+  std::vector<std::pair<std::string, std::string>> recs;
+  for (int i = 0; i < 20; ++i) recs.emplace_back("k", "r" + std::to_string(i));
+  Reply r = f.Call("PutRecords", PutRecordsBody("t", recs));
+  REQUIRE(r.status == 200);
+  CHECK(r.body["FailedRecordCount"] == 15);
+  CHECK(r.body["Records"][0].contains("SequenceNumber"));
+  CHECK(r.body["Records"][19]["ErrorCode"] == "ProvisionedThroughputExceededException");
+  CHECK(r.body["Records"][19]["ErrorMessage"].get<std::string>().find("Rate exceeded for shard shardId-000000000000") !=
+        std::string::npos);
+  Reply one = f.Call("PutRecord", json{{"StreamName", "t"}, {"PartitionKey", "k"}, {"Data", B64("x")}});
+  CHECK(one.status == 400);
+  CHECK(one.type() == "ProvisionedThroughputExceededException");
 }

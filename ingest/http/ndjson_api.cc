@@ -104,19 +104,21 @@ void NdjsonApi::Handle(const HttpRequest& req, std::string stream, Responder res
   size_t rejected = errors.size();
   Status st = log_->Put(stream, entries, results.get(), [this, results, stream, respond, rejected, err_json](Status commit) {
     std::map<int, uint64_t> per_shard;
-    size_t failed = 0;
+    size_t failed = 0, throttled = 0;
     for (const auto& r : *results) {
       if (!r.status.ok() || !commit.ok()) {
         ++failed;
+        throttled += r.status.code() == StatusCode::kResourceExhausted;
         continue;
       }
       per_shard[r.shard]++;
     }
     for (auto [shard, n] : per_shard) kinesis_->CountIngested(stream, shard, n);
     HttpResponse r;
-    r.status = failed == results->size() ? 500 : 200;
+    // All refused by a limit or budget: 429, retry later. All failed otherwise: 500.
+    r.status = failed < results->size() ? 200 : throttled == failed ? 429 : 500;
     r.body = "{\"accepted\":" + std::to_string(results->size() - failed) + ",\"rejected\":" + std::to_string(rejected) +
-             (failed ? ",\"failed\":" + std::to_string(failed) : "") + ",\"errors\":" + err_json + "}";
+             (failed ? ",\"failed\":" + std::to_string(failed) + ",\"throttled\":" + std::to_string(throttled) : "") + ",\"errors\":" + err_json + "}";
     respond(std::move(r));
   });
   if (!st.ok()) {

@@ -8,7 +8,9 @@
 // listed in the answer; the good lines are still stored. The answer comes after every stored line
 // is durable:
 //   200 {"accepted":N,"rejected":M,"errors":[{"line":L,"message":"..."}]}  (errors: first 100)
-//   400 when no line was accepted; 404 for an unknown stream.
+//   400 when no line was valid; 404 for an unknown stream; when lines were valid but could not be
+//   stored, "failed" and "throttled" counts are added, and the status is 429 when every line was
+//   refused by a write limit or budget (retry later), 500 when none could be stored otherwise.
 // Thread-safety: Handle() is thread-safe.
 #pragma once
 

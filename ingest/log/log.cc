@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 
 #include "core/file_util.h"
 #include "core/time.h"
+#include "ingest/log/segment_format.h"
 
 namespace sluice::log {
 namespace {
@@ -151,6 +153,8 @@ Result<std::shared_ptr<Stream>> Log::OpenStream(const std::string& name, int sha
     RecoveryReport report;
     SLUICE_ASSIGN_OR_RETURN(auto shard, ShardLog::Open(s->dir_ + "/" + Stream::ShardIdFor(i), options_.shard, &report));
     s->shards_.push_back(std::move(shard));
+    s->throttles_.push_back(
+        std::make_unique<WriteThrottle>(options_.shard_records_per_second, options_.shard_bytes_per_second));
   }
   return s;
 }
@@ -281,6 +285,8 @@ Status Log::Put(std::string_view stream_name, std::span<const PutEntry> entries,
   SLUICE_ASSIGN_OR_RETURN(auto stream, GetStream(stream_name));
   results->assign(entries.size(), PutResult{});
   const int64_t now_ms = WallNow().millis();
+  const int64_t now_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
   std::vector<ShardLog*> touched;
   for (size_t i = 0; i < entries.size(); ++i) {
     const PutEntry& e = entries[i];
@@ -288,8 +294,28 @@ Status Log::Put(std::string_view stream_name, std::span<const PutEntry> entries,
     int shard = stream->ShardFor(hk);
     PutResult& r = (*results)[i];
     r.shard = shard;
+    // Backpressure: over a budget or a shard limit, this record fails alone and may be retried.
+    const uint64_t bytes = e.partition_key.size() + e.data.size() + kRecordOverhead;
+    if (disk_low_.load(std::memory_order_relaxed)) {
+      r.status = Status::ResourceExhausted("the log's disk is nearly full (under " +
+                                           std::to_string(options_.min_free_disk_bytes) + " bytes free)");
+      continue;
+    }
+    // Reserve before appending, so the sync thread never subtracts bytes not yet counted.
+    if (pending_bytes_.fetch_add(bytes, std::memory_order_relaxed) + bytes > options_.max_pending_bytes) {
+      pending_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+      r.status = Status::ResourceExhausted("the log's memory budget for unsynced records is full");
+      continue;
+    }
+    if (!stream->throttles_[static_cast<size_t>(shard)]->TryTake(e.partition_key.size() + e.data.size(), now_us)) {
+      pending_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+      r.status = Status::ResourceExhausted("Rate exceeded for shard " + Stream::ShardIdFor(shard) + " in stream " +
+                                           stream->name() + " under account 000000000000.");
+      continue;
+    }
     auto seq = stream->shard(shard).Append(e.partition_key, e.data, now_ms);
     if (!seq.ok()) {
+      pending_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
       r.status = seq.status();
       continue;
     }
@@ -314,6 +340,7 @@ void Log::SyncLoop() {
   std::set<ShardLog*> dirty;
   std::vector<ShardLog*> shards;
   std::vector<Status> statuses;
+  std::vector<uint64_t> taken;
   std::vector<std::shared_ptr<Stream>> keep;
   std::vector<DurableCallback> callbacks;
   const auto interval = options_.retention_check_interval;
@@ -338,7 +365,12 @@ void Log::SyncLoop() {
     Status round_status;
     shards.assign(dirty.begin(), dirty.end());
     statuses.assign(shards.size(), Status::OK());
-    commit_pool_->ParallelFor(shards.size(), [&](size_t i) { statuses[i] = shards[i]->Commit(); });
+    taken.assign(shards.size(), 0);
+    commit_pool_->ParallelFor(shards.size(), [&](size_t i) { statuses[i] = shards[i]->Commit(&taken[i]); });
+    uint64_t taken_total = 0;
+    for (uint64_t t : taken) taken_total += t;
+    pending_bytes_.fetch_sub(taken_total, std::memory_order_relaxed);
+    CheckDisk();
     for (const Status& st : statuses) {
       if (!st.ok()) {
         std::fprintf(stderr, "sluice: log commit failed: %s\n", st.ToString().c_str());
@@ -356,6 +388,16 @@ void Log::SyncLoop() {
     keep.clear();
     callbacks.clear();
   }
+}
+
+void Log::CheckDisk() {
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_disk_check_) return;
+  next_disk_check_ = now + std::chrono::seconds(1);
+  struct statvfs v;
+  if (::statvfs(options_.dir.c_str(), &v) != 0) return;  // Unknown: keep the last verdict.
+  const uint64_t free_bytes = static_cast<uint64_t>(v.f_bavail) * v.f_frsize;
+  disk_low_.store(free_bytes < options_.min_free_disk_bytes, std::memory_order_relaxed);
 }
 
 uint64_t Log::WaitForCommit(uint64_t seen, std::chrono::milliseconds timeout) const {

@@ -39,6 +39,7 @@
 #include "core/status.h"
 #include "ingest/log/commit_pool.h"
 #include "ingest/log/hash_key.h"
+#include "ingest/log/write_throttle.h"
 #include "ingest/log/shard_log.h"
 
 namespace sluice::log {
@@ -65,6 +66,23 @@ struct LogOptions {
   /// more fsyncs (lower acknowledgement latency with many shards) but sit idle between rounds.
   /// Unit: threads (0 = commit shards one after another on the sync thread). Default: 3.
   int commit_threads = 3;
+
+  // Backpressure, Kinesis style: a record over a limit fails alone, with
+  // ProvisionedThroughputExceededException on the API, and the caller retries it later.
+  /// Per-shard write limit in records per second (Kinesis' default quota is 1,000). Trade-off: caps
+  /// a hot shard so others keep their share. Unit: records/s. Default: 0 (unlimited).
+  uint64_t shard_records_per_second = 0;
+  /// Per-shard write limit in payload bytes (data plus partition key) per second (Kinesis: 1 MiB).
+  /// Unit: bytes/s. Default: 0 (unlimited).
+  uint64_t shard_bytes_per_second = 0;
+  /// Memory budget: the most record bytes appended but not yet written and fsynced, over all
+  /// shards. Records past it are refused until the sync thread catches up, so memory stays bounded
+  /// however fast clients send. Trade-off: a larger budget absorbs bursts; a smaller one bounds
+  /// memory tighter. Unit: bytes. Default: 256 MiB.
+  uint64_t max_pending_bytes = 256u << 20;
+  /// Disk budget: refuse records while the log's file system has less free space than this
+  /// (checked about once a second). Unit: bytes. Default: 256 MiB.
+  uint64_t min_free_disk_bytes = 256u << 20;
 };
 
 /// Retention limits, as Kinesis Data Streams sets them. Unit: hours.
@@ -125,6 +143,7 @@ class Stream {
   std::string trash_dir_;  // Set (before the log drops its reference) by DeleteStream().
   std::vector<HashKeyRange> ranges_;
   std::vector<std::unique_ptr<ShardLog>> shards_;
+  std::vector<std::unique_ptr<WriteThrottle>> throttles_;  // One per shard.
 };
 
 /// What one EnforceRetention() removed, summed over all shards.
@@ -146,7 +165,9 @@ struct PutEntry {
 struct PutResult {
   int shard = -1;
   uint64_t sequence = 0;
-  Status status;  ///< Per-record failure (the shard refuses writes), else OK.
+  /// Per-record failure, else OK: ResourceExhausted over a shard limit or the memory/disk budget
+  /// (retry later); IOError when the shard refuses writes after a disk error.
+  Status status;
 };
 
 /// Called once, on the sync thread, when the records of one Put() are durable (status OK) or the
@@ -198,6 +219,8 @@ class Log {
   /// Blocks until a commit round newer than `seen` finishes or `timeout` passes, and returns the
   /// current round number. Readers use it to wait for new data without polling.
   uint64_t WaitForCommit(uint64_t seen, std::chrono::milliseconds timeout) const;
+  /// Record bytes appended and not yet committed (what the memory budget limits). Thread-safe.
+  uint64_t pending_bytes() const { return pending_bytes_.load(std::memory_order_relaxed); }
   /// The number of finished commit rounds.
   uint64_t commit_round() const;
 
@@ -206,6 +229,7 @@ class Log {
   Result<std::shared_ptr<Stream>> OpenStream(const std::string& name, int shard_count, int64_t created_ms);
   Status WriteStreamMeta(const Stream& stream, int retention_hours) const;
   void SyncLoop();
+  void CheckDisk();  // Sync thread: refreshes disk_low_ at most once a second.
 
   const LogOptions options_;
   // Serializes control-plane changes (create, delete, retention) so stream.json writes never race
@@ -225,6 +249,9 @@ class Log {
   uint64_t round_ = 0;                            // GUARDED_BY(commit_mu_)
   bool stopping_ = false;                         // GUARDED_BY(commit_mu_)
   std::unique_ptr<CommitPool> commit_pool_;  // Used only by the sync thread.
+  std::atomic<uint64_t> pending_bytes_{0};     // Appended, not yet committed (memory budget).
+  std::atomic<bool> disk_low_{false};          // Free space under min_free_disk_bytes.
+  std::chrono::steady_clock::time_point next_disk_check_;  // Sync thread only.
   std::thread sync_thread_;
 };
 

@@ -220,3 +220,71 @@ TEST_CASE("DeleteStream: gone at once, readers keep reading, files removed with 
   CHECK((*log)->ListStreams() == std::vector<std::string>{"doomed", "kept"});
   fs::remove_all(dir);
 }
+
+TEST_CASE("backpressure: shard write limits and the memory budget fail just the records over them") {
+  char tmpl[] = "/tmp/sluice-bp-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  SUBCASE("records per second per shard") {
+    LogOptions o{dir, {}};
+    o.shard_records_per_second = 10;
+    auto log = Log::Open(o);
+    REQUIRE(log.ok());
+    REQUIRE((*log)->CreateStream("s", 2).ok());
+    std::vector<PutEntry> e(50, PutEntry{"Shadowfax", "x", {}});  // All on one shard.
+    e.push_back({"Rocinante", "y", {}});                          // Another shard: unaffected.
+    std::vector<PutResult> res;
+    std::promise<Status> p;
+    REQUIRE((*log)->Put("s", e, &res, [&](Status st) { p.set_value(st); }).ok());
+    REQUIRE(p.get_future().get().ok());
+    int ok = 0, throttled = 0;
+    for (size_t i = 0; i < 50; ++i) {
+      if (res[i].status.ok()) ++ok;
+      else if (res[i].status.code() == StatusCode::kResourceExhausted) ++throttled;
+    }
+    CHECK(ok == 10);  // The bucket starts with one second's worth.
+    CHECK(throttled == 40);
+    CHECK(res[0].status.ok());
+    CHECK(res[49].status.message().find("Rate exceeded for shard") != std::string::npos);
+    CHECK(res[50].status.ok());
+    // Accepted records got consecutive sequence numbers; refused ones got none.
+    CHECK(res[9].sequence == 10);
+  }
+  SUBCASE("memory budget for unsynced bytes") {
+    LogOptions o{dir, {}};
+    o.max_pending_bytes = 1000;  // Room for about 8 records of 100 bytes plus overhead.
+    auto log = Log::Open(o);
+    REQUIRE(log.ok());
+    REQUIRE((*log)->CreateStream("s", 1).ok());
+    std::string data(100, 'd');
+    std::vector<PutEntry> e(100, PutEntry{"k", data, {}});
+    std::vector<PutResult> res;
+    std::promise<Status> p;
+    REQUIRE((*log)->Put("s", e, &res, [&](Status st) { p.set_value(st); }).ok());
+    REQUIRE(p.get_future().get().ok());
+    size_t ok = 0;
+    for (auto& r : res) ok += r.status.ok();
+    CHECK(ok == 1000 / (100 + 1 + 16));
+    CHECK(res.back().status.code() == StatusCode::kResourceExhausted);
+    // Once committed, the budget is free again: memory never grows past it, and nothing leaks.
+    CHECK((*log)->pending_bytes() == 0);
+    std::promise<Status> p2;
+    REQUIRE((*log)->Put("s", std::span(e).subspan(0, 3), &res, [&](Status st) { p2.set_value(st); }).ok());
+    REQUIRE(p2.get_future().get().ok());
+    for (auto& r : res) CHECK(r.status.ok());
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("write throttle refills at its rate") {
+  WriteThrottle t(100, 0);
+  int took = 0;
+  for (int i = 0; i < 200; ++i) took += t.TryTake(10, 0);
+  CHECK(took == 100);
+  CHECK_FALSE(t.TryTake(10, 5000));    // 5 ms later: half a token.
+  CHECK(t.TryTake(10, 10000));         // 10 ms later: one token.
+  WriteThrottle bytes(0, 1000);
+  CHECK(bytes.TryTake(600, 0));
+  CHECK_FALSE(bytes.TryTake(600, 0));
+  CHECK(bytes.TryTake(600, 200000));   // 0.2 s refills 200 bytes: 400 + 200 = 600.
+  CHECK(WriteThrottle(0, 0).unlimited());
+}

@@ -272,7 +272,8 @@ uint64_t ShardLog::next_sequence() const {
   return next_sequence_;
 }
 
-Status ShardLog::Commit() {
+Status ShardLog::Commit(uint64_t* taken_bytes) {
+  if (taken_bytes) *taken_bytes = 0;
   uint32_t count;
   uint64_t first;
   {
@@ -285,6 +286,7 @@ Status ShardLog::Commit() {
     pending_.clear();
     pending_count_ = 0;
   }
+  if (taken_bytes) *taken_bytes = records_.size();
   // Frame the records as batches of at most max_batch_bytes (a bigger record gets a batch of its
   // own), so no batch outgrows what readers accept and a reader never copies much more than it
   // asked for. All of them go out with one write(2) and one fdatasync.

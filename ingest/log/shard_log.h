@@ -101,7 +101,9 @@ class ShardLog {
   /// Writes the pending batch (if any) and fdatasyncs it; rolls the segment when it is full.
   /// On OK every record appended before the call is durable and readable.
   /// Errors: IOError from write/fdatasync/open; the shard then refuses further appends.
-  Status Commit();
+  /// `taken_bytes` (optional) receives the encoded size of the records this call took from the
+  /// pending batch (record bytes: lengths, key, data, arrival), whether or not it then succeeded.
+  Status Commit(uint64_t* taken_bytes = nullptr);
 
   /// True when records were appended since the last Commit().
   bool HasPending() const;
