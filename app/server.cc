@@ -136,7 +136,13 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   std::filesystem::create_directories(m.options.data_dir, ec);
   if (ec) return Status::IOError("create data dir " + m.options.data_dir + ": " + ec.message());
   const std::string& dd = m.options.data_dir;
-  SLUICE_ASSIGN_OR_RETURN(m.log, log::Log::Open({dd + "/streams", {}}));
+  log::LogOptions lo;
+  lo.dir = dd + "/streams";
+  lo.shard_records_per_second = m.options.shard_records_per_second;
+  lo.shard_bytes_per_second = m.options.shard_bytes_per_second;
+  lo.max_pending_bytes = m.options.max_pending_bytes;
+  lo.min_free_disk_bytes = m.options.min_free_disk_bytes;
+  SLUICE_ASSIGN_OR_RETURN(m.log, log::Log::Open(lo));
   SLUICE_ASSIGN_OR_RETURN(m.kv, sinks::KvStore::Open(dd + "/kv"));
   m.dlq = std::make_unique<runtime::DeadLetterQueue>(dd + "/dead-letter", &m.metrics);
 

@@ -35,6 +35,12 @@ struct ServerOptions {
   /// HTTP event-loop threads. Default: 1.
   int http_threads = 1;
   RowListener row_listener;
+  /// Backpressure (see log::LogOptions): per-shard write limits, records/s and bytes/s (0 = none);
+  /// memory budget for unsynced record bytes; disk free-space floor. Unit: as named.
+  uint64_t shard_records_per_second = 0;
+  uint64_t shard_bytes_per_second = 0;
+  uint64_t max_pending_bytes = 256u << 20;
+  uint64_t min_free_disk_bytes = 256u << 20;
 };
 
 class Server {
