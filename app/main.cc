@@ -3,6 +3,7 @@
 //   sluice demo [--unicorns N] [--speedup X] [--out-of-order F] [--late F] [--duration SECONDS]
 //               [--data-dir DIR] [--listen HOST:PORT] [--linger]
 //   sluice explain PIPELINE.sql
+//   sluice test [--print] FILE.sql.test|DIR...   (golden SQL tests, docs/golden-tests.md)
 //   sluice version
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or a pipeline that does not plan.
 #include <csignal>
@@ -12,8 +13,11 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "app/demo.h"
+#include "app/explain.h"
+#include "app/golden_test_runner.h"
 #include "app/server.h"
 #include "sql/planner.h"
 
@@ -29,6 +33,7 @@ void Usage(std::FILE* f) {
                "  sluice demo [--unicorns N] [--speedup X] [--out-of-order F] [--late F] [--duration SECONDS]\n"
                "              [--data-dir DIR] [--listen HOST:PORT] [--linger]\n"
                "  sluice explain PIPELINE.sql\n"
+               "  sluice test [--print] FILE.sql.test|DIR...\n"
                "  sluice version\n");
 }
 
@@ -48,42 +53,6 @@ bool ParseDouble(const std::string& s, double* out) {
   return !s.empty() && end == s.c_str() + s.size();
 }
 
-std::string Explain(const sluice::Pipeline& p) {
-  using namespace sluice;
-  std::string o;
-  for (const auto& s : p.sources) {
-    o += "source " + s.name + ": stream, " + std::to_string(s.shards) + " shards, " + s.format;
-    if (s.event_time_column >= 0)
-      o += ", event time " + s.schema[static_cast<size_t>(s.event_time_column)].name + ", watermark = max(event time) - " +
-           FormatDuration(s.watermark_delay);
-    if (s.idle_timeout.count()) o += ", idle after " + FormatDuration(s.idle_timeout);
-    o += "\n";
-  }
-  for (const auto& q : p.queries) {
-    const auto& sink = p.sinks[static_cast<size_t>(q.sink)];
-    o += "\nquery " + q.name + ": " + p.sources[static_cast<size_t>(q.source)].name + " -> " + sink.name + " (" +
-         sink.connector + ")\n";
-    o += "  decode json -> rows\n";
-    if (q.where) o += "  filter " + q.where->text + "\n";
-    if (q.window.kind == WindowKind::kTumble) {
-      o += "  tumbling window " + FormatDuration(q.window.size) + " on " +
-           p.sources[static_cast<size_t>(q.source)].schema[static_cast<size_t>(q.window.time_column)].name +
-           ", fires when the watermark passes window_end\n  state key: (";
-      for (size_t i = 0; i < q.group_keys.size(); ++i) o += (i ? ", " : "") + q.group_keys[i].text;
-      o += std::string(q.group_keys.empty() ? "" : ", ") + "window_start)\n  aggregates:";
-      for (const auto& a : q.aggregates) o += " " + a.text;
-      o += "\n";
-    } else {
-      o += "  project " + std::to_string(q.projections.size()) + " columns\n";
-    }
-    o += "  sink columns:";
-    for (const auto& c : sink.schema.columns()) o += " " + c.name + " " + DataTypeName(c.type) + ",";
-    o.pop_back();
-    o += "\n";
-  }
-  return o;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -100,6 +69,7 @@ int main(int argc, char** argv) {
     std::printf("sluice 0.1.0\n");
     return 0;
   }
+  if (cmd == "test") return sluice::app::RunGoldenMain(std::vector<std::string>(argv + 2, argv + argc));
   std::string positional;
   sluice::app::ServerOptions so;
   sluice::app::DemoOptions demo;
@@ -176,7 +146,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s:%s\n", positional.c_str(), p.status().message().c_str());
         return 2;
       }
-      std::fputs(Explain(*p).c_str(), stdout);
+      std::fputs(sluice::app::ExplainPipeline(*p).c_str(), stdout);
       return 0;
     }
     so.pipeline_text = std::move(text);

@@ -26,11 +26,46 @@ enum class ExprOp : uint8_t {
   kAnd, kOr, kNot,
   kIsNull, kIsNotNull,
   kCast,      ///< Cast args[0] to `type`.
+  kCase,      ///< args = [when1, then1, when2, then2, ..., (else)]: an odd count means the last is ELSE.
+              ///< The first WHEN that is TRUE picks its THEN; none (or NULL) → ELSE, or NULL without one.
+  kCoalesce,  ///< The first non-NULL argument, else NULL.
+  kNullIf,    ///< NULL when args[0] = args[1], else args[0].
+  kLike,      ///< args[0] LIKE args[1] (TEXT; '%' any run, '_' one character, '\' escapes).
+              ///< `fn` = kILike for ILIKE (ASCII case-insensitive). NOT LIKE is kNot over kLike.
+  kCall,      ///< A scalar function, `fn`, over args (see ScalarFn).
+};
+
+/// Scalar functions for ExprOp::kCall (and kLike's variant). NULL in → NULL out unless noted.
+enum class ScalarFn : uint8_t {
+  kNone,
+  kILike,       ///< Only as kLike's flag.
+  kLower, kUpper,        ///< TEXT → TEXT; ASCII letters only, other bytes unchanged.
+  kLength,               ///< TEXT → BIGINT, in characters (UTF-8 code points).
+  kSubstring,            ///< (TEXT, BIGINT start[, BIGINT count]) → TEXT, 1-based, in characters;
+                         ///< PostgreSQL rules for start < 1; a negative count gives NULL.
+  kConcat,               ///< (any...) → TEXT; NULL arguments are skipped (concat()), never NULL.
+  kConcatOp,             ///< a || b → TEXT; NULL when either side is NULL.
+  kAbs,                  ///< BIGINT → BIGINT (NULL on overflow), FLOAT8 → FLOAT8.
+  kRound,                ///< (x[, BIGINT digits]): half away from zero; BIGINT → BIGINT, FLOAT8 → FLOAT8.
+  kFloor, kCeil,         ///< BIGINT → BIGINT, FLOAT8 → FLOAT8.
+  kSqrt,                 ///< numeric → FLOAT8; NULL for negative input.
+  kDateTrunc,            ///< (unit, TIMESTAMPTZ) → TIMESTAMPTZ, in UTC. args[0]: a BIGINT literal TimeField.
+  kExtract,              ///< (field, TIMESTAMPTZ) → BIGINT, or FLOAT8 for second/milliseconds/epoch.
+                         ///< args[0]: a BIGINT literal TimeField.
+  kToTimestamp,          ///< numeric Unix seconds → TIMESTAMPTZ.
+};
+
+/// Units of date_trunc and fields of extract, stored as a BIGINT literal in args[0] so no text is
+/// compared per row. kEpoch, kDow, kIsoDow and kDoy are extract-only. Weeks start on Monday (ISO).
+enum class TimeField : uint8_t {
+  kMicrosecond, kMillisecond, kSecond, kMinute, kHour, kDay, kWeek, kMonth, kQuarter, kYear,
+  kEpoch, kDow, kIsoDow, kDoy,
 };
 
 /// A typed scalar expression tree over one input row.
 struct Expr {
   ExprOp op = ExprOp::kLiteral;
+  ScalarFn fn = ScalarFn::kNone;    ///< For kCall and kLike.
   DataType type = DataType::kNull;  ///< Result type, fixed at plan time.
   int column = -1;                  ///< For kColumn.
   Value literal;                    ///< For kLiteral.
@@ -40,23 +75,40 @@ struct Expr {
 
 /// Aggregate functions. Results: count → BIGINT; sum → BIGINT for integer input else FLOAT8;
 /// avg → FLOAT8; min/max → the input type. NULL inputs are skipped; an empty sum/min/max/avg is NULL.
-enum class AggKind : uint8_t { kCountStar, kCount, kSum, kMin, kMax, kAvg };
+/// count(DISTINCT x) → BIGINT (exact); var_samp/var_pop/stddev_samp/stddev_pop → FLOAT8 (Welford,
+/// NULL below 2 resp. 1 input); first_value/last_value → the input type, by event time (ties: the
+/// earlier resp. later arrival); approx_count_distinct → BIGINT (HyperLogLog, ~0.8% std. error);
+/// approx_percentile(x, q) → FLOAT8 (DDSketch, 1% relative value error). See docs/sql.md.
+enum class AggKind : uint8_t {
+  kCountStar, kCount, kSum, kMin, kMax, kAvg,
+  kCountDistinct, kVarSamp, kVarPop, kStddevSamp, kStddevPop, kFirstValue, kLastValue,
+  kApproxCountDistinct, kApproxPercentile,
+};
 
-/// One aggregate call in a SELECT list.
+/// One aggregate call in a SELECT list (or in HAVING).
 struct AggregateDef {
   AggKind kind = AggKind::kCountStar;
   Expr arg;                          ///< Unused for kCountStar.
+  std::optional<Expr> filter;        ///< FILTER (WHERE …): only rows where it is TRUE are aggregated.
+  double param = 0;                  ///< approx_percentile's q, in [0, 1].
   DataType result_type = DataType::kInt64;
   std::string text;                  ///< e.g. "sum(distance)".
 };
 
-enum class WindowKind : uint8_t { kNone, kTumble };
+enum class WindowKind : uint8_t { kNone, kTumble, kHop, kSession };
 
-/// The window table function in FROM. TUMBLE(t, ts, size): [floor(ts/size)*size, +size).
+/// The window table function in FROM.
+///  TUMBLE(t, ts, size): [floor(ts/size)*size, +size).
+///  HOP(t, ts, slide, size): windows [k*slide, k*slide + size) for every integer k; an event is in
+///    each window that contains it. Evaluated on panes of gcd(slide, size) (slide <= size).
+///  SESSION(t, ts, gap): per GROUP BY key, events at most `gap` apart form one session
+///    [first event time, last event time + gap).
 struct WindowDef {
   WindowKind kind = WindowKind::kNone;
   int time_column = -1;   ///< Source column holding event time (TIMESTAMPTZ).
-  Duration size{0};       ///< Window length. Unit: microseconds; > 0 for kTumble.
+  Duration size{0};       ///< Window length (kTumble, kHop). Unit: microseconds; > 0.
+  Duration slide{0};      ///< kHop: distance between window starts; 0 < slide <= size. kTumble: == size.
+  Duration gap{0};        ///< kSession: inactivity gap. Unit: microseconds; > 0.
 };
 
 /// Where one output column's value comes from.
@@ -67,6 +119,7 @@ struct OutputColumn {
     kWindowEnd,    ///< the window's end, exclusive (TIMESTAMPTZ)
     kAggregate,    ///< aggregates[index]
     kProjection,   ///< projections[index], for queries without aggregation
+    kPostExpr,     ///< post_projections[index]: an expression over the group row (see QueryDef)
   };
   std::string name;
   Kind kind = Kind::kProjection;
@@ -84,7 +137,9 @@ struct SourceDef {
   int event_time_column = -1;          ///< Index into schema; required for windowed queries.
   Duration watermark_delay{0};         ///< Watermark = max event time seen − delay.
   Duration idle_timeout{0};            ///< 0 = never idle. A shard quiet this long stops holding the watermark.
-  Duration allowed_lateness{0};        ///< Events this far behind the watermark still update windows.
+  Duration allowed_lateness{0};        ///< A fired window keeps its state until the watermark passes
+                                       ///< window_end + allowed_lateness; events for it until then
+                                       ///< update it and re-emit it. Later ones are late records.
   std::map<std::string, std::string> options;  ///< Every WITH option, lower-cased keys.
 };
 
@@ -94,6 +149,9 @@ struct SinkDef {
   std::string connector;               ///< "kv" or "files".
   Schema schema;                       ///< Declared columns, or the feeding query's outputs when `()`.
   std::vector<int> primary_key;        ///< Indexes into schema (kv only; required there).
+  Duration emit_interval{0};           ///< WITH (emit_interval = '10 seconds'): windowed queries into this
+                                       ///< sink also emit the current partial rows of open windows that
+                                       ///< changed, every interval of processing time. 0 = only on close.
   std::map<std::string, std::string> options;  ///< Every WITH option, lower-cased keys.
 };
 
@@ -102,6 +160,11 @@ struct SinkDef {
 /// are written as computed, and JSON sinks print them as numbers either way.
 /// Windowed and/or grouped queries have aggregates/group_keys; others have projections.
 /// Output column i is written to sink schema column i.
+///
+/// The group row: HAVING and post_projections are evaluated over one row per (key, window) laid
+/// out as [window_start, window_end, group_keys[0..k), aggregates[0..a)] — column 0 is
+/// window_start, column 2 + i group key i, column 2 + k + j aggregate j. Aggregates used only by
+/// HAVING or inside a post-projection are in `aggregates` without an output of their own.
 struct QueryDef {
   int source = -1;
   int sink = -1;
@@ -109,6 +172,8 @@ struct QueryDef {
   WindowDef window;
   std::vector<Expr> group_keys;        ///< GROUP BY expressions, excluding window_start/window_end.
   std::vector<AggregateDef> aggregates;
+  std::optional<Expr> having;          ///< HAVING, over the group row; rows where it is not TRUE are not emitted.
+  std::vector<Expr> post_projections;  ///< SELECT items over aggregates (sum(x) / count(*)), over the group row.
   std::vector<Expr> projections;       ///< Only for non-aggregating queries (SELECT *, SELECT a, b+1).
   std::vector<OutputColumn> outputs;
   std::string name;                    ///< "q<N>_<sink>", stable across runs of the same file.

@@ -1,7 +1,10 @@
 #include "operators/expr_eval.h"
 
+#include <array>
 #include <charconv>
 #include <cmath>
+
+#include "operators/scalar_functions.h"
 
 namespace sluice::ops {
 namespace {
@@ -138,6 +141,44 @@ Value Eval(const Expr& e, const Row& row) {
     case ExprOp::kIsNull: return Value::Bool(Eval(e.args[0], row).is_null());
     case ExprOp::kIsNotNull: return Value::Bool(!Eval(e.args[0], row).is_null());
     case ExprOp::kCast: return CastValue(Eval(e.args[0], row), e.type);
+    case ExprOp::kCase: {
+      const size_t pairs = e.args.size() / 2;
+      for (size_t i = 0; i < pairs; ++i) {
+        if (EvalPredicate(e.args[2 * i], row)) return CastValue(Eval(e.args[2 * i + 1], row), e.type);
+      }
+      if (e.args.size() % 2 == 1) return CastValue(Eval(e.args.back(), row), e.type);
+      return Value::Null();
+    }
+    case ExprOp::kCoalesce:
+      for (const Expr& a : e.args) {
+        Value v = Eval(a, row);
+        if (!v.is_null()) return CastValue(v, e.type);
+      }
+      return Value::Null();
+    case ExprOp::kNullIf: {
+      Value a = Eval(e.args[0], row);
+      if (a.is_null()) return a;
+      Value b = Eval(e.args[1], row);
+      if (!b.is_null() && a.Compare(b) == 0) return Value::Null();
+      return a;
+    }
+    case ExprOp::kLike: {
+      Value a = Eval(e.args[0], row);
+      Value p = Eval(e.args[1], row);
+      if (a.type() != DataType::kText || p.type() != DataType::kText) return Value::Null();
+      return Value::Bool(LikeMatch(a.as_text(), p.as_text(), e.fn == ScalarFn::kILike));
+    }
+    case ExprOp::kCall: {
+      if (e.args.size() <= 4) {
+        std::array<Value, 4> args;
+        for (size_t i = 0; i < e.args.size(); ++i) args[i] = Eval(e.args[i], row);
+        return ApplyScalar(e.fn, args.data(), e.args.size());
+      }
+      std::vector<Value> args;
+      args.reserve(e.args.size());
+      for (const Expr& a : e.args) args.push_back(Eval(a, row));
+      return ApplyScalar(e.fn, args.data(), args.size());
+    }
   }
   return Value::Null();
 }

@@ -3,6 +3,10 @@
 // SQL NULL semantics: arithmetic and comparisons with a NULL operand give NULL; AND/OR use
 // three-valued logic; division or modulo by zero gives NULL (PostgreSQL raises an error; a stream
 // processor must not stop, so the row gets NULL and the planner documents it).
+// CASE picks the first WHEN that is TRUE (NULL counts as not true); COALESCE the first non-NULL
+// argument; NULLIF(a, b) is NULL when a = b; LIKE with a NULL operand is NULL. CASE and COALESCE
+// convert the chosen value to the planned type (BIGINT → FLOAT8 when branches mix them).
+// Scalar functions (kCall) are in scalar_functions.h.
 // Thread-safety: pure functions; thread-safe.
 #pragma once
 

@@ -1,142 +1,170 @@
 #include "operators/window_aggregate.h"
 
-#include <cstring>
+#include <numeric>
 
 #include "operators/expr_eval.h"
 
 namespace sluice::ops {
+namespace {
 
-void EncodeKey(const Row& values, std::string* out) {
-  for (const Value& v : values) {
-    out->push_back(static_cast<char>(v.type()));
-    switch (v.type()) {
-      case DataType::kNull: break;
-      case DataType::kBool: out->push_back(v.as_bool() ? 1 : 0); break;
-      case DataType::kInt64: {
-        int64_t i = v.as_int();
-        out->append(reinterpret_cast<const char*>(&i), 8);
-        break;
-      }
-      case DataType::kFloat64: {
-        double d = v.as_float();
-        out->append(reinterpret_cast<const char*>(&d), 8);
-        break;
-      }
-      case DataType::kText: {
-        uint32_t n = static_cast<uint32_t>(v.as_text().size());
-        out->append(reinterpret_cast<const char*>(&n), 4);
-        out->append(v.as_text());
-        break;
-      }
-      case DataType::kTimestamp: {
-        int64_t i = v.as_time().micros;
-        out->append(reinterpret_cast<const char*>(&i), 8);
-        break;
-      }
-    }
-  }
+Duration SlideOf(const WindowDef& w) { return w.kind == WindowKind::kHop ? w.slide : w.size; }
+
+}  // namespace
+
+WindowAggregate::WindowAggregate(const QueryDef& query, WindowOptions options)
+    : query_(query),
+      options_(options),
+      size_(query.window.size),
+      slide_(SlideOf(query.window)),
+      pane_(std::gcd(query.window.size.count(), SlideOf(query.window).count())),
+      output_(query) {}
+
+int64_t WindowAggregate::FirstWindowStart(int64_t t) const {
+  return FloorTo(EventTime{t - size_.count()}, slide_).micros + slide_.count();
 }
 
-WindowAggregate::WindowAggregate(const QueryDef& query) : query_(query), size_(query.window.size) {}
+EventTime WindowAggregate::LastWindowEnd(EventTime t) const { return EventTime{LastWindowStartOf(t.micros)} + size_; }
+
+WindowAggregate::Pane& WindowAggregate::PaneAt(int64_t pane_start) {
+  if (last_pane_ != nullptr && last_pane_start_ == pane_start) return *last_pane_;
+  auto [it, inserted] = panes_.try_emplace(pane_start);
+  if (inserted) {
+    // Register the windows that contain this pane and have not fired yet.
+    for (int64_t ws = LastWindowStartOf(pane_start); ws + size_.count() > pane_start; ws -= slide_.count()) {
+      if (EventTime{ws} + size_ > watermark_) pending_.insert(ws);
+    }
+  }
+  last_pane_start_ = pane_start;
+  last_pane_ = &it->second;
+  return it->second;
+}
 
 AddResult WindowAggregate::Add(const Row& row, EventTime t) {
-  EventTime start = FloorTo(t, size_);
-  if (start + size_ <= watermark_) return AddResult::kLate;
+  const EventTime last_end = LastWindowEnd(t);
+  if (last_end + options_.allowed_lateness <= watermark_) return AddResult::kLate;
   key_values_.clear();
   for (const Expr& k : query_.group_keys) key_values_.push_back(Eval(k, row));
   key_buf_.clear();
   EncodeKey(key_values_, &key_buf_);
-  Window& w = windows_[start.micros];
-  auto [it, inserted] = w.index.try_emplace(key_buf_, w.groups.size());
+  Pane& pane = PaneAt(FloorTo(t, pane_).micros);
+  auto [it, inserted] = pane.index.try_emplace(key_buf_, pane.groups.size());
   if (inserted) {
-    w.groups.push_back(Group{key_values_, std::vector<Accumulator>(query_.aggregates.size())});
+    Group g;
+    g.key = &it->first;
+    g.keys = key_values_;
+    g.accs.resize(query_.aggregates.size());
+    pane.groups.push_back(std::move(g));
     ++groups_;
   }
-  Group& g = w.groups[it->second];
-  for (size_t i = 0; i < query_.aggregates.size(); ++i) {
-    const AggregateDef& a = query_.aggregates[i];
-    Accumulator& acc = g.accs[i];
-    if (a.kind == AggKind::kCountStar) {
-      ++acc.count;
-      continue;
-    }
-    Value v = Eval(a.arg, row);
-    if (v.is_null()) continue;
-    ++acc.count;
-    switch (a.kind) {
-      case AggKind::kSum:
-      case AggKind::kAvg:
-        if (v.type() == DataType::kInt64 && a.kind == AggKind::kSum && a.result_type == DataType::kInt64) {
-          if (__builtin_add_overflow(acc.isum, v.as_int(), &acc.isum)) acc.overflow = true;
-        } else {
-          acc.dsum += v.ToDouble();
-        }
-        break;
-      case AggKind::kMin:
-        if (acc.count == 1 || v.Compare(acc.extreme) < 0) acc.extreme = std::move(v);
-        break;
-      case AggKind::kMax:
-        if (acc.count == 1 || v.Compare(acc.extreme) > 0) acc.extreme = std::move(v);
-        break;
-      default: break;
+  AccumulateRow(query_, row, InputOrder{t.micros, seq_++}, &pane.groups[it->second].accs, &scratch_);
+  if (options_.emit_partial) pane.dirty = true;
+  // Windows of this row that already fired but are within allowed lateness get re-emitted.
+  const int64_t first = FirstWindowStart(t.micros);
+  if (EventTime{first} + size_ <= watermark_) {
+    for (int64_t ws = first; ws + size_.count() <= watermark_.micros && ws <= t.micros; ws += slide_.count()) {
+      if (EventTime{ws} + size_ + options_.allowed_lateness > watermark_) late_updates_.emplace(ws, key_buf_);
     }
   }
   return AddResult::kAccepted;
 }
 
-void WindowAggregate::Emit(int64_t start_us, Window& w, std::vector<Row>* out) const {
-  const EventTime start{start_us};
-  const EventTime end = start + size_;
-  for (Group& g : w.groups) {
-    Row r;
-    r.reserve(query_.outputs.size());
-    for (const OutputColumn& oc : query_.outputs) {
-      switch (oc.kind) {
-        case OutputColumn::Kind::kGroupKey: r.push_back(g.keys[static_cast<size_t>(oc.index)]); break;
-        case OutputColumn::Kind::kWindowStart: r.push_back(Value::Time(start)); break;
-        case OutputColumn::Kind::kWindowEnd: r.push_back(Value::Time(end)); break;
-        case OutputColumn::Kind::kAggregate: {
-          const AggregateDef& a = query_.aggregates[static_cast<size_t>(oc.index)];
-          const Accumulator& acc = g.accs[static_cast<size_t>(oc.index)];
-          switch (a.kind) {
-            case AggKind::kCountStar:
-            case AggKind::kCount: r.push_back(Value::Int(acc.count)); break;
-            case AggKind::kSum:
-              if (acc.count == 0 || acc.overflow) r.push_back(Value::Null());
-              else if (a.result_type == DataType::kInt64) r.push_back(Value::Int(acc.isum));
-              else r.push_back(Value::Float(acc.dsum));
-              break;
-            case AggKind::kAvg:
-              r.push_back(acc.count == 0 ? Value::Null() : Value::Float(acc.dsum / static_cast<double>(acc.count)));
-              break;
-            case AggKind::kMin:
-            case AggKind::kMax: r.push_back(acc.count == 0 ? Value::Null() : acc.extreme); break;
-          }
-          break;
-        }
-        case OutputColumn::Kind::kProjection: r.push_back(Value::Null()); break;
-      }
-    }
-    out->push_back(std::move(r));
+void WindowAggregate::EmitWindowKey(int64_t window_start, const std::string& key, std::vector<Row>* out) {
+  const int64_t window_end = window_start + size_.count();
+  std::vector<Accumulator> accs(query_.aggregates.size());
+  const Row* keys = nullptr;
+  for (auto it = panes_.lower_bound(window_start); it != panes_.end() && it->first < window_end; ++it) {
+    auto found = it->second.index.find(key);
+    if (found == it->second.index.end()) continue;
+    const Group& g = it->second.groups[found->second];
+    keys = &g.keys;
+    for (size_t i = 0; i < accs.size(); ++i) Merge(query_.aggregates[i], g.accs[i], &accs[i]);
   }
+  if (keys != nullptr) output_.Emit(*keys, accs, EventTime{window_start}, EventTime{window_end}, out);
+}
+
+void WindowAggregate::EmitWindow(int64_t window_start, std::vector<Row>* out) {
+  const int64_t window_end = window_start + size_.count();
+  const EventTime start{window_start}, end{window_end};
+  auto first = panes_.lower_bound(window_start);
+  if (pane_ == size_) {
+    // One pane per window (TUMBLE): emit straight from the pane.
+    if (first == panes_.end() || first->first != window_start) return;
+    for (const Group& g : first->second.groups) output_.Emit(g.keys, g.accs, start, end, out);
+    return;
+  }
+  merge_index_.clear();
+  size_t used = 0;
+  for (auto it = first; it != panes_.end() && it->first < window_end; ++it) {
+    for (const Group& g : it->second.groups) {
+      auto [m, inserted] = merge_index_.try_emplace(std::string_view(*g.key), used);
+      if (inserted) {
+        if (used == merged_.size()) merged_.emplace_back();
+        Group& fresh = merged_[used];
+        fresh.keys = g.keys;
+        fresh.accs.clear();
+        fresh.accs.resize(query_.aggregates.size());
+        ++used;
+      }
+      Group& into = merged_[m->second];
+      for (size_t i = 0; i < into.accs.size(); ++i) Merge(query_.aggregates[i], g.accs[i], &into.accs[i]);
+    }
+  }
+  for (size_t i = 0; i < used; ++i) output_.Emit(merged_[i].keys, merged_[i].accs, start, end, out);
+  for (size_t i = 0; i < used; ++i) merged_[i].accs.clear();  // release sketches held by the merge buffer
+  merge_index_.clear();
 }
 
 void WindowAggregate::AdvanceWatermark(EventTime wm, std::vector<Row>* out) {
+  for (const auto& [ws, key] : late_updates_) EmitWindowKey(ws, key, out);
+  late_updates_.clear();
   if (wm <= watermark_) return;
   watermark_ = wm;
-  while (!windows_.empty()) {
-    auto it = windows_.begin();
-    if (EventTime{it->first} + size_ > wm) break;
-    Emit(it->first, it->second, out);
+  while (!pending_.empty() && EventTime{*pending_.begin()} + size_ <= wm) {
+    EmitWindow(*pending_.begin(), out);
+    pending_.erase(pending_.begin());
+  }
+  // Drop panes whose last window ended allowed_lateness or more before the watermark.
+  while (!panes_.empty()) {
+    auto it = panes_.begin();
+    if (EventTime{LastWindowStartOf(it->first)} + size_ + options_.allowed_lateness > wm) break;
     groups_ -= it->second.groups.size();
-    windows_.erase(it);
+    if (last_pane_ == &it->second) last_pane_ = nullptr;
+    panes_.erase(it);
   }
 }
 
+void WindowAggregate::EmitPartial(std::vector<Row>* out) {
+  std::set<int64_t> changed;
+  for (auto& [start, pane] : panes_) {
+    if (!pane.dirty) continue;
+    pane.dirty = false;
+    for (int64_t ws = LastWindowStartOf(start); ws + size_.count() > start; ws -= slide_.count()) {
+      if (pending_.count(ws) != 0) changed.insert(ws);
+    }
+  }
+  for (int64_t ws : changed) EmitWindow(ws, out);
+}
+
 void WindowAggregate::FlushAll(std::vector<Row>* out) {
-  for (auto& [start, w] : windows_) Emit(start, w, out);
-  windows_.clear();
+  for (const auto& [ws, key] : late_updates_) EmitWindowKey(ws, key, out);
+  late_updates_.clear();
+  for (int64_t ws : pending_) EmitWindow(ws, out);
+  pending_.clear();
+  panes_.clear();
+  last_pane_ = nullptr;
   groups_ = 0;
+}
+
+size_t WindowAggregate::StateBytes() const {
+  size_t n = 0;
+  for (const auto& [start, pane] : panes_) {
+    for (const auto& [key, index] : pane.index) n += key.capacity() + 48;
+    for (const Group& g : pane.groups) {
+      n += sizeof(Group) + g.keys.capacity() * sizeof(Value);
+      for (const Accumulator& a : g.accs) n += AccumulatorBytes(a);
+    }
+  }
+  return n;
 }
 
 }  // namespace sluice::ops

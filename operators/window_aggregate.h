@@ -1,84 +1,130 @@
-// WindowAggregate: keyed tumbling-window aggregation on event time.
+// WindowAggregate: keyed tumbling and hopping window aggregation on event time, by panes.
 //
-// Input: rows of the source schema with their event time. Each row is assigned to the window
-// [floor(t / size) * size, + size) and folded into that window's accumulators for its GROUP BY
-// key. Output: when the watermark reaches a window's end, one row per (key, window) in the
-// query's output order, windows in end order, keys in first-seen order within a window.
-// A row whose window has already fired (window_end <= watermark) is late: it is not folded in
-// and is counted; the caller decides where it goes.
+// Windows: TUMBLE(size) is [k·size, (k+1)·size); HOP(slide, size) is [k·slide, k·slide + size)
+// for every k, so each event lies in ⌈size/slide⌉ windows (fewer when size is not a multiple of
+// slide). Events are not copied into each window: the time axis is cut into panes of
+// g = gcd(slide, size) — every window is a whole number of panes — and each event is folded into
+// its one pane's accumulators for its GROUP BY key. A window is evaluated when it fires by
+// merging the size/g panes it covers (mergeable accumulators, aggregate_function.h). This is the
+// "panes" technique of Li, Maier, Tufte, Papadimos and Tucker, "No pane, no gain: efficient
+// evaluation of sliding-window aggregates over data streams" (SIGMOD Record 2005). For TUMBLE a
+// window is one pane and is emitted without merging.
 //
-// State: one hash map per open window, keyed by the encoded GROUP BY values. Memory grows with
-// open windows x distinct keys; windows are freed as they fire.
-// Thread-safety: not thread-safe; one instance per worker, used by one thread.
-// Sources: Akidau et al., "The Dataflow Model" (VLDB 2015) for event-time windows and watermarks.
+// Firing and lateness (Akidau et al., "The Dataflow Model", VLDB 2015): a window fires when the
+// watermark reaches its end — one output row per (key, window) that has rows, windows in end
+// order. With allowed_lateness L, a pane is kept until the watermark passes the end of the last
+// window containing it + L. A row whose windows have all fired is still folded in while one of
+// them has end + L > watermark, and each such fired window is re-emitted for that row's key at
+// the next AdvanceWatermark() (an upsert for a KV sink). A row whose every window has
+// end + L <= watermark is late: Add() returns kLate and changes nothing.
+// Partial results (emit_interval): EmitPartial() emits every key of each not-yet-fired window
+// that received rows since the previous EmitPartial().
+//
+// State: panes × keys × aggregates. Memory ≈ open panes × keys per pane × bytes per group.
+// Thread-safety: not thread-safe; one instance per query worker.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/plan.h"
 #include "core/value.h"
+#include "operators/aggregate_function.h"
+#include "operators/group_output.h"
+#include "operators/key_encoder.h"
 
 namespace sluice::ops {
-
-/// Running state of one aggregate over one (key, window).
-struct Accumulator {
-  int64_t count = 0;   ///< Non-NULL inputs seen (all rows for count(*)).
-  int64_t isum = 0;    ///< Integer sum (sum over BIGINT).
-  double dsum = 0;     ///< Floating sum (sum over FLOAT8, avg).
-  bool overflow = false;
-  Value extreme;       ///< min or max so far.
-};
 
 /// What Add() did with a row.
 enum class AddResult : uint8_t { kAccepted, kLate };
 
+/// Options shared by the window operators.
+struct WindowOptions {
+  /// How long fired windows keep state and accept updates. Unit: microseconds. Default: 0.
+  Duration allowed_lateness{0};
+  /// Track which open windows changed, for EmitPartial(). Default: false (no tracking cost).
+  bool emit_partial = false;
+};
+
 class WindowAggregate {
  public:
-  /// REQUIRES: query.window.kind == kTumble and query.window.size > 0; `query` outlives this.
-  explicit WindowAggregate(const QueryDef& query);
+  /// REQUIRES: query.window.kind is kTumble or kHop, size > 0, and for kHop 0 < slide <= size;
+  /// `query` outlives this object.
+  explicit WindowAggregate(const QueryDef& query, WindowOptions options = {});
 
-  /// Folds `row` (event time `t`) into its window. Returns kLate, leaving state unchanged, when
-  /// that window already ended at or before the current watermark.
+  /// Folds `row` (event time `t`) into its pane. Returns kLate, leaving state unchanged, when
+  /// every window containing `t` ended at least allowed_lateness before the current watermark.
   AddResult Add(const Row& row, EventTime t);
 
-  /// Raises the watermark to `wm` (lower values are ignored) and appends to `out` one output row
-  /// per (key, window) whose window_end <= wm. Fired windows are dropped from state.
+  /// Emits pending late updates, then raises the watermark to `wm` (lower values are ignored)
+  /// and appends one row per (key, window) for windows whose end <= wm, then drops panes no
+  /// window can use any more.
   void AdvanceWatermark(EventTime wm, std::vector<Row>* out);
 
-  /// Fires every open window regardless of the watermark (end of a bounded input).
+  /// Appends the current rows of every open (not fired) window that changed since the last call.
+  /// REQUIRES: options.emit_partial.
+  void EmitPartial(std::vector<Row>* out);
+
+  /// Fires every open window regardless of the watermark and clears all state (end of a bounded
+  /// input).
   void FlushAll(std::vector<Row>* out);
 
+  /// The end of the last window containing `t` (a row is late when this + allowed_lateness <=
+  /// the watermark).
+  EventTime LastWindowEnd(EventTime t) const;
+
+  /// The highest watermark seen (EventTime::Min() before the first).
   EventTime watermark() const { return watermark_; }
-  /// Open windows and (key, window) groups held in state.
-  size_t open_windows() const { return windows_.size(); }
+  /// Windows not yet fired.
+  size_t open_windows() const { return pending_.size(); }
+  /// Panes held in state (fired windows within allowed lateness included).
+  size_t open_panes() const { return panes_.size(); }
+  /// (key, pane) groups held in state.
   size_t open_groups() const { return groups_; }
+  /// Bytes of state, roughly (walks every group; for status pages, not per record).
+  size_t StateBytes() const;
 
  private:
   struct Group {
+    const std::string* key = nullptr;  // the encoded key, owned by Pane::index
     Row keys;
     std::vector<Accumulator> accs;
   };
-  struct Window {
-    std::unordered_map<std::string, size_t> index;  // encoded key -> position in `groups`
+  struct Pane {
+    std::unordered_map<std::string, size_t> index;  // encoded key -> position in groups
     std::vector<Group> groups;
+    bool dirty = false;  // rows since the last EmitPartial()
   };
-  void Emit(int64_t start_us, Window& w, std::vector<Row>* out) const;
+  Pane& PaneAt(int64_t pane_start);
+  void EmitWindow(int64_t window_start, std::vector<Row>* out);
+  void EmitWindowKey(int64_t window_start, const std::string& key, std::vector<Row>* out);
+  int64_t FirstWindowStart(int64_t t) const;  // smallest window start whose window contains t
+  int64_t LastWindowStartOf(int64_t t) const { return FloorTo(EventTime{t}, slide_).micros; }
 
   const QueryDef& query_;
-  const Duration size_;
+  const WindowOptions options_;
+  const Duration size_, slide_, pane_;
+  GroupOutput output_;
   EventTime watermark_ = EventTime::Min();
-  std::map<int64_t, Window> windows_;  // by window start, microseconds
+  std::map<int64_t, Pane> panes_;          // by pane start, microseconds
+  std::set<int64_t> pending_;              // starts of windows not yet fired
+  std::set<std::pair<int64_t, std::string>> late_updates_;  // (window start, key) to re-emit
   size_t groups_ = 0;
-  // Reused per Add() to avoid allocation.
+  uint64_t seq_ = 0;
+  // Per-Add() cache and reused buffers.
+  int64_t last_pane_start_ = 0;
+  Pane* last_pane_ = nullptr;
   Row key_values_;
-  std::string key_buf_;
+  std::string key_buf_, scratch_;
+  // Reused by EmitWindow.
+  std::unordered_map<std::string_view, size_t> merge_index_;
+  std::vector<Group> merged_;
 };
-
-/// Appends an unambiguous binary encoding of `values` to `out` (used as a hash-map key).
-void EncodeKey(const Row& values, std::string* out);
 
 }  // namespace sluice::ops

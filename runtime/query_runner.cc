@@ -1,5 +1,6 @@
 #include "runtime/query_runner.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -9,10 +10,7 @@ namespace sluice::runtime {
 
 struct QueryRunner::Split {
   std::unique_ptr<SourceSplit> reader;
-  EventTime max_event_time = EventTime::Min();
-  EventTime last_activity;  // Wall clock of the last record (or of start).
   uint64_t next_position = 1;
-  bool idle = false;
   std::vector<SourceRecord> records;
 };
 
@@ -20,6 +18,7 @@ QueryRunner::QueryRunner(const Pipeline* pipeline, int query_index, Source* sour
                          Sink* sink, MetaStore* meta, DeadLetterQueue* dlq, MetricsRegistry* metrics,
                          QueryRunnerOptions options)
     : pipeline_(pipeline),
+      query_index_(query_index),
       query_(pipeline->queries[static_cast<size_t>(query_index)]),
       source_def_(pipeline->sources[static_cast<size_t>(query_.source)]),
       source_(source),
@@ -27,8 +26,8 @@ QueryRunner::QueryRunner(const Pipeline* pipeline, int query_index, Source* sour
       sink_(sink),
       meta_(meta),
       dlq_(dlq),
-      options_(options) {
-  if (query_.window.kind == WindowKind::kTumble) window_ = std::make_unique<ops::WindowAggregate>(query_);
+      options_(options),
+      windowed_(query_.window.kind != WindowKind::kNone) {
   MetricLabels q{{"query", query_.name}};
   records_in_ = &metrics->GetCounter("sluice_query_records_in_total", "Records read by a query", q);
   bad_records_ = &metrics->GetCounter("sluice_query_bad_records_total", "Records a query could not decode", q);
@@ -47,7 +46,7 @@ QueryRunner::~QueryRunner() { Stop(); }
 
 Status QueryRunner::Start() {
   std::map<std::string, uint64_t> saved;
-  if (!window_) {
+  if (!windowed_) {
     auto r = meta_->GetMeta("positions/" + query_.name);
     if (r.ok()) {
       std::istringstream in(*r);
@@ -62,12 +61,13 @@ Status QueryRunner::Start() {
   for (auto& reader : source_->OpenSplits()) {
     auto s = std::make_unique<Split>();
     s->reader = std::move(reader);
-    s->last_activity = now;
     auto it = saved.find(s->reader->id());
     s->next_position = it == saved.end() ? 1 : it->second;
     SLUICE_RETURN_IF_ERROR(s->reader->Seek(s->next_position));
     splits_.push_back(std::move(s));
   }
+  dataflow_ = std::make_unique<ops::QueryPipeline>(*pipeline_, query_index_,
+                                                   std::max<size_t>(splits_.size(), 1), now);
   started_ = true;
   thread_ = std::thread([this] { Run(); });
   return Status::OK();
@@ -85,37 +85,14 @@ QueryStatus QueryRunner::status() const {
   return status_;
 }
 
-EventTime QueryRunner::ComputeWatermark(EventTime now, std::string* holding) {
-  const Duration delay = source_def_.watermark_delay;
-  const Duration idle_after = source_def_.idle_timeout;
-  EventTime min_active = EventTime::Max(), max_any = EventTime::Min();
-  bool any_active = false;
-  for (auto& s : splits_) {
-    s->idle = idle_after.count() > 0 && now - s->last_activity >= idle_after;
-    EventTime wm = s->max_event_time == EventTime::Min() ? EventTime::Min() : s->max_event_time - delay;
-    max_any = std::max(max_any, wm);
-    if (s->idle) continue;
-    any_active = true;
-    if (wm < min_active) {
-      min_active = wm;
-      *holding = s->reader->id();
-    }
-  }
-  if (!any_active) {
-    holding->clear();
-    return max_any;
-  }
-  return min_active;
-}
-
 void QueryRunner::Step(bool* any) {
   std::vector<Row> rows, out;
   std::vector<size_t> index;
   std::vector<DecodeError> errors;
-  const int time_col = source_def_.event_time_column;
+  std::vector<ops::LateRow> late;
   std::string last_error;
-  for (auto& sp : splits_) {
-    Split& s = *sp;
+  for (size_t si = 0; si < splits_.size(); ++si) {
+    Split& s = *splits_[si];
     Status st = s.reader->Read(options_.batch_records, &s.records);
     if (!st.ok()) {
       last_error = s.reader->id() + ": " + st.ToString();
@@ -123,7 +100,7 @@ void QueryRunner::Step(bool* any) {
     }
     if (s.records.empty()) continue;
     *any = true;
-    s.last_activity = WallNow();
+    dataflow_->NoteActivity(si, WallNow());
     records_in_->Inc(s.records.size());
     decoder_->DecodeBatch(s.records, &rows, &index, &errors);
     for (const DecodeError& e : errors) {
@@ -132,31 +109,24 @@ void QueryRunner::Step(bool* any) {
       Status w = dlq_->Write("decode", source_def_.name, s.reader->id(), r.position, e.reason, r.data);
       if (!w.ok()) last_error = w.ToString();
     }
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const Row& row = rows[i];
-      if (time_col >= 0) {
-        const Value& t = row[static_cast<size_t>(time_col)];
-        if (t.type() == DataType::kTimestamp) s.max_event_time = std::max(s.max_event_time, t.as_time());
+    late.clear();
+    dataflow_->ProcessBatch(si, rows, &out, &late);
+    for (const ops::LateRow& l : late) {
+      const SourceRecord& r = s.records[index[l.row]];
+      if (l.out_of_range) {
+        bad_records_->Inc();
+        Status w = dlq_->Write("decode", source_def_.name, s.reader->id(), r.position,
+                               "event time out of range for windows (more than 36,000 years from 1970)", r.data);
+        if (!w.ok()) last_error = w.ToString();
+        continue;
       }
-      if (query_.where && !ops::EvalPredicate(*query_.where, row)) continue;
-      if (window_) {
-        const Value& t = row[static_cast<size_t>(query_.window.time_column)];
-        if (t.type() != DataType::kTimestamp) continue;  // The decoder rejects NULL event time.
-        if (window_->Add(row, t.as_time()) == ops::AddResult::kLate) {
-          late_records_->Inc();
-          const SourceRecord& r = s.records[index[i]];
-          Status w = dlq_->Write("late", source_def_.name, s.reader->id(), r.position,
-                                 "window ending " + FormatTimestamp(FloorTo(t.as_time(), query_.window.size) + query_.window.size) +
-                                     " already fired at watermark " + FormatTimestamp(window_->watermark()),
-                                 r.data);
-          if (!w.ok()) last_error = w.ToString();
-        }
-      } else {
-        Row o;
-        o.reserve(query_.projections.size());
-        for (const Expr& e : query_.projections) o.push_back(ops::Eval(e, row));
-        out.push_back(std::move(o));
-      }
+      late_records_->Inc();
+      Status w = dlq_->Write("late", source_def_.name, s.reader->id(), r.position,
+                             "window ending " + FormatTimestamp(l.window_end) + " (allowed lateness " +
+                                 FormatDuration(source_def_.allowed_lateness) + ") already closed at watermark " +
+                                 FormatTimestamp(dataflow_->watermark()),
+                             r.data);
+      if (!w.ok()) last_error = w.ToString();
     }
     s.next_position = s.records.back().position + 1;
     positions_dirty_ = true;
@@ -168,36 +138,38 @@ void QueryRunner::Step(bool* any) {
     }
   }
   EventTime now = WallNow();
-  std::string holding;
-  EventTime wm = ComputeWatermark(now, &holding);
-  if (window_) {
-    window_->AdvanceWatermark(wm, &out);
-    if (!out.empty()) {
-      Status w = sink_->Write(out);
-      if (!w.ok()) last_error = "sink: " + w.ToString();
-      rows_emitted_->Inc(out.size());
-      out.clear();
-    }
+  EventTime wm = dataflow_->AdvanceTime(now, &out);
+  if (!out.empty()) {
+    Status w = sink_->Write(out);
+    if (!w.ok()) last_error = "sink: " + w.ToString();
+    rows_emitted_->Inc(out.size());
+    out.clear();
   }
   Status t = sink_->Tick(now);
   if (!t.ok()) last_error = "sink: " + t.ToString();
-  if (!window_ && positions_dirty_) SavePositions();
+  if (!windowed_ && positions_dirty_) SavePositions();
 
   if (wm != EventTime::Min()) {
     watermark_lag_->Set(std::chrono::duration<double>(now - wm).count());
     watermark_gauge_->Set(static_cast<double>(wm.micros) / 1e6);
   }
-  if (window_) open_windows_gauge_->Set(static_cast<double>(window_->open_windows()));
+  if (windowed_) open_windows_gauge_->Set(static_cast<double>(dataflow_->open_windows()));
   std::lock_guard lock(status_mu_);
   status_.watermark = wm;
-  status_.holding_split = holding;
-  status_.open_windows = window_ ? window_->open_windows() : 0;
+  const int holding = dataflow_->holding_split();
+  status_.holding_split = holding >= 0 && static_cast<size_t>(holding) < splits_.size()
+                              ? splits_[static_cast<size_t>(holding)]->reader->id()
+                              : std::string();
+  status_.open_windows = dataflow_->open_windows();
   status_.records_in = records_in_->value();
   status_.bad_records = bad_records_->value();
   status_.late_records = late_records_->value();
   status_.rows_emitted = rows_emitted_->value();
   status_.splits.clear();
-  for (auto& s : splits_) status_.splits.push_back({s->reader->id(), s->max_event_time, s->idle, s->next_position});
+  for (size_t si = 0; si < splits_.size(); ++si) {
+    status_.splits.push_back({splits_[si]->reader->id(), dataflow_->split_max_event_time(si), dataflow_->split_idle(si),
+                              splits_[si]->next_position});
+  }
   if (!last_error.empty()) {
     status_.last_error = last_error;
     std::fprintf(stderr, "sluice: query %s: %s\n", query_.name.c_str(), last_error.c_str());
@@ -225,7 +197,7 @@ void QueryRunner::Run() {
   // Drain what is buffered in the sink. Open windows stay open: they are rebuilt on restart.
   Status st = sink_->Close();
   if (!st.ok()) std::fprintf(stderr, "sluice: query %s: closing sink: %s\n", query_.name.c_str(), st.ToString().c_str());
-  if (!window_) SavePositions();
+  if (!windowed_) SavePositions();
 }
 
 }  // namespace sluice::runtime

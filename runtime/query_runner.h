@@ -1,13 +1,16 @@
 // QueryRunner: runs one INSERT INTO … SELECT as a dataflow on its own worker thread:
-//   source splits → decode (RowDecoder) → WHERE → tumbling window aggregate | projection → sink.
+//   source splits → decode (RowDecoder) → ops::QueryPipeline (WHERE → TUMBLE/HOP/SESSION window
+//   aggregate | projection) → sink.
+// The runner owns threads, I/O and metrics; every per-record and per-watermark decision is made
+// by ops::QueryPipeline (operators/query_pipeline.h), which the golden test runner drives too.
 //
-// Watermarks: each split (shard) tracks the largest event time it has delivered; the query's
-// watermark is the minimum over active splits of (that maximum − watermark_delay). A split that
-// has delivered nothing for idle_timeout (wall clock; 0 = never) is idle and does not hold the
-// watermark back; if every split is idle, the largest split watermark is used. A window fires
-// when the watermark reaches its end.
-// Bad records go to the dead-letter queue with the reason; late records (their window already
-// fired) are counted and also written there with stage "late".
+// Watermarks (see QueryPipeline): per split max event time − watermark_delay, minimum over
+// splits that are not idle; a split is idle after idle_timeout of wall clock without records.
+// Each step reads one batch per split, then advances the watermark once, so rows of one step are
+// judged late against the watermark of the previous step.
+// Bad records go to the dead-letter queue with stage "decode"; late records (every window they
+// belong to ended allowed_lateness or more before the watermark) are counted in
+// sluice_late_records_total and written there with stage "late" — the late-data side output.
 //
 // Restart behaviour (until checkpoints land): a windowed query replays its source from the oldest
 // retained record, rebuilding window state (KV upserts make the re-emitted rows idempotent).
@@ -27,7 +30,7 @@
 #include "core/connector.h"
 #include "core/metrics.h"
 #include "core/plan.h"
-#include "operators/window_aggregate.h"
+#include "operators/query_pipeline.h"
 #include "runtime/dead_letter.h"
 
 namespace sluice::runtime {
@@ -78,10 +81,10 @@ class QueryRunner {
   struct Split;
   void Run();
   void Step(bool* any);
-  EventTime ComputeWatermark(EventTime now, std::string* holding);
   void SavePositions();
 
   const Pipeline* pipeline_;
+  const int query_index_;
   const QueryDef& query_;
   const SourceDef& source_def_;
   Source* source_;
@@ -90,7 +93,8 @@ class QueryRunner {
   MetaStore* meta_;
   DeadLetterQueue* dlq_;
   const QueryRunnerOptions options_;
-  std::unique_ptr<ops::WindowAggregate> window_;
+  const bool windowed_;
+  std::unique_ptr<ops::QueryPipeline> dataflow_;  // created by Start() once the splits are known
   std::vector<std::unique_ptr<Split>> splits_;
   std::thread thread_;
   std::atomic<bool> stop_{false};

@@ -8,13 +8,6 @@
 
 namespace sluice::sql {
 
-/// A bound expression plus what binding its parent needs to know.
-struct ExprBinder::Bound {
-  Expr expr;
-  int start = -1;                ///< Byte offset where the expression's text starts, or -1.
-  bool untyped_literal = false;  ///< A bare string constant whose type the context decides.
-};
-
 namespace {
 
 bool IsNumeric(DataType t) { return t == DataType::kInt64 || t == DataType::kFloat64; }
@@ -27,50 +20,60 @@ int MinStart(int a, int b) {
   return std::min(a, b);
 }
 
+}  // namespace
+
 // Rendering precedence, following PostgreSQL's operator precedence (higher binds tighter).
 int Precedence(const Expr& e) {
   switch (e.op) {
-    case ExprOp::kOr: return 1;
-    case ExprOp::kAnd: return 2;
-    case ExprOp::kNot: return 3;
+    case ExprOp::kOr: return kPrecOr;
+    case ExprOp::kAnd: return kPrecAnd;
+    case ExprOp::kNot:
+      // NOT LIKE renders as one operator at LIKE's level.
+      return !e.args.empty() && e.args[0].op == ExprOp::kLike && e.text.rfind("NOT ", 0) != 0 ? kPrecLike : kPrecNot;
     case ExprOp::kIsNull:
-    case ExprOp::kIsNotNull: return 4;
+    case ExprOp::kIsNotNull: return kPrecIs;
     case ExprOp::kEq:
     case ExprOp::kNe:
     case ExprOp::kLt:
     case ExprOp::kLe:
     case ExprOp::kGt:
-    case ExprOp::kGe: return 5;
+    case ExprOp::kGe: return kPrecCompare;
+    case ExprOp::kLike: return kPrecLike;
     case ExprOp::kAdd:
-    case ExprOp::kSub: return 6;
+    case ExprOp::kSub: return kPrecAdd;
     case ExprOp::kMul:
     case ExprOp::kDiv:
-    case ExprOp::kMod: return 7;
-    case ExprOp::kNeg: return 8;
+    case ExprOp::kMod: return kPrecMul;
+    case ExprOp::kNeg: return kPrecNeg;
     case ExprOp::kLiteral: {
       // A negative number reads like a unary minus.
       const Value& v = e.literal;
       bool negative = (v.type() == DataType::kInt64 && v.as_int() < 0) ||
                       (v.type() == DataType::kFloat64 && std::signbit(v.as_float()));
-      return negative ? 8 : 10;
+      return negative ? kPrecNeg : kPrecAtom;
     }
+    case ExprOp::kCall: return e.fn == ScalarFn::kConcatOp ? kPrecOther : kPrecAtom;
     case ExprOp::kColumn:
-    case ExprOp::kCast: return 10;
+    case ExprOp::kCast:
+    case ExprOp::kCase:
+    case ExprOp::kCoalesce:
+    case ExprOp::kNullIf: return kPrecAtom;
   }
-  return 10;
+  return kPrecAtom;
 }
 
 // `child` rendered as an operand of an operator with precedence `parent`: parenthesized when it
 // binds more loosely, or equally on the right of a left-associative operator (a - (b - c)).
-// AND and OR chains stay flat.
-std::string Operand(const Expr& child, int parent, bool right = false) {
+// AND and OR chains stay flat; comparisons, LIKE and unary minus never chain unparenthesized.
+std::string Operand(const Expr& child, int parent, bool right) {
   int p = Precedence(child);
-  bool flat_chain = (p == 1 || p == 2) && p == parent;
-  bool wrap = p < parent || (p == parent && !flat_chain && (right || p == 5 || p == 8));
+  bool flat_chain = (p == kPrecOr || p == kPrecAnd) && p == parent;
+  bool wrap = p < parent ||
+              (p == parent && !flat_chain && (right || p == kPrecCompare || p == kPrecLike || p == kPrecNeg));
   return wrap ? "(" + child.text + ")" : child.text;
 }
 
-Expr MakeLiteral(Value v, DataType type) {
+Expr LiteralExpr(Value v, DataType type) {
   Expr e;
   e.op = ExprOp::kLiteral;
   e.type = type;
@@ -78,6 +81,10 @@ Expr MakeLiteral(Value v, DataType type) {
   e.literal = std::move(v);
   return e;
 }
+
+namespace {
+
+Expr MakeLiteral(Value v, DataType type) { return LiteralExpr(std::move(v), type); }
 
 struct BinaryOp {
   std::string_view sql;
@@ -110,8 +117,6 @@ bool CastAllowed(DataType from, DataType to) {
 
 std::string_view UnsupportedExpressionName(std::string_view tag) {
   if (tag == "SubLink") return "subqueries are";
-  if (tag == "CaseExpr") return "CASE is";
-  if (tag == "CoalesceExpr") return "COALESCE is";
   if (tag == "MinMaxExpr") return "GREATEST and LEAST are";
   if (tag == "BooleanTest") return "IS TRUE / IS FALSE / IS UNKNOWN are";
   if (tag == "ParamRef") return "parameters ($1) are";
@@ -182,8 +187,38 @@ Result<Value> ParseLiteral(std::string_view text, DataType type) {
 }
 
 bool IsAggregateFunction(std::string_view name) {
-  return name == "count" || name == "sum" || name == "min" || name == "max" || name == "avg";
+  static constexpr std::string_view kNames[] = {
+      "count",       "sum",        "min",          "max",         "avg",         "var_samp",
+      "var_pop",     "variance",   "stddev_samp",  "stddev_pop",  "stddev",      "first_value",
+      "last_value",  "approx_count_distinct",      "approx_percentile",
+  };
+  for (std::string_view n : kNames) {
+    if (n == name) return true;
+  }
+  return false;
 }
+
+namespace {
+
+bool ContainsAggregateRec(const Json* j, int depth) {
+  if (j == nullptr || depth > 1000) return false;
+  PgNode n = AsNode(j);
+  if (n.Is("FuncCall") && Field(n.body, "over") == nullptr) {
+    auto names = NameList(Field(n.body, "funcname"));
+    if (names && names->size() == 1 && IsAggregateFunction(names->front())) return true;
+  }
+  if (n.Is("SubLink")) return false;
+  if (j->is_structured()) {
+    for (const Json& child : *j) {
+      if (child.is_structured() && ContainsAggregateRec(&child, depth + 1)) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool ContainsAggregate(const Json* node) { return ContainsAggregateRec(node, 0); }
 
 std::string UnknownColumnMessage(std::string_view name, const Schema& schema, bool windowed) {
   std::string msg = "column \"" + std::string(name) + "\" does not exist";
@@ -263,6 +298,12 @@ std::string DefaultOutputName(const Json* node) {
     if (names && !names->empty()) return std::string(names->back());
   } else if (n.Is("A_Const") && Field(n.body, "boolval") != nullptr) {
     return "bool";
+  } else if (n.Is("CaseExpr")) {
+    return "case";
+  } else if (n.Is("CoalesceExpr")) {
+    return "coalesce";
+  } else if (n.Is("A_Expr") && StringField(n.body, "kind") == "AEXPR_NULLIF") {
+    return "nullif";
   }
   return "?column?";
 }
@@ -291,13 +332,19 @@ Result<ExprBinder::Bound> ExprBinder::BindNode(const Json* node, Clause clause, 
     return ctx_.Error(MinLocation(node), "expression is nested too deeply (more than " +
                                              std::to_string(kMaxExpressionDepth) + " levels)");
   }
+  if (scope_.group_row != nullptr) {
+    SLUICE_ASSIGN_OR_RETURN(std::optional<Bound> grouped, BindGroupRow(node, n, clause, depth));
+    if (grouped) return std::move(*grouped);
+  }
   if (n.tag == "ColumnRef") return BindColumnRef(n.body, clause);
   if (n.tag == "A_Const") return BindConst(n.body);
   if (n.tag == "TypeCast") return BindCast(n.body, clause, depth);
   if (n.tag == "A_Expr") return BindAExpr(n.body, clause, depth);
   if (n.tag == "BoolExpr") return BindBoolExpr(n.body, clause, depth);
   if (n.tag == "NullTest") return BindNullTest(n.body, clause, depth);
-  if (n.tag == "FuncCall") return FuncCallError(n.body, clause);
+  if (n.tag == "FuncCall") return BindFuncCall(n.body, clause, depth);
+  if (n.tag == "CaseExpr") return BindCase(n.body, clause, depth);
+  if (n.tag == "CoalesceExpr") return BindCoalesce(n.body, clause, depth);
   int loc = LocationOf(n.body);
   if (loc < 0) loc = MinLocation(node);
   std::string_view what = UnsupportedExpressionName(n.tag);
@@ -341,7 +388,9 @@ Result<ExprBinder::Bound> ExprBinder::BindColumnRef(const Json* body, Clause cla
       case Clause::kAggregateArgument:
         return ctx_.Error(loc, n + " cannot be an aggregate's argument");
       case Clause::kWindowArgument:
-        return ctx_.Error(loc, n + " is not available inside TUMBLE(...)");
+        return ctx_.Error(loc, n + " is not available inside " + scope_.window_name + "(...)");
+      case Clause::kFilter:
+        return ctx_.Error(loc, n + " is not available in FILTER (WHERE …): it runs before windowing");
       default:
         return ctx_.Error(loc, n + " may only appear on its own in SELECT or GROUP BY, not inside an expression");
     }
@@ -522,6 +571,11 @@ Result<ExprBinder::Bound> ExprBinder::BindAExpr(const Json* body, Clause clause,
       b.expr.args.push_back(std::move(arg.expr));
       return b;
     }
+    if (op == "||") {
+      SLUICE_ASSIGN_OR_RETURN(Bound left, BindNode(lexpr, clause, depth + 1));
+      SLUICE_ASSIGN_OR_RETURN(Bound right, BindNode(rexpr, clause, depth + 1));
+      return MakeConcat(std::move(left), std::move(right), loc);
+    }
     if (FindBinaryOp(op) == nullptr) return ctx_.Error(loc, "operator is not supported: " + std::string(op));
     SLUICE_ASSIGN_OR_RETURN(Bound left, BindNode(lexpr, clause, depth + 1));
     SLUICE_ASSIGN_OR_RETURN(Bound right, BindNode(rexpr, clause, depth + 1));
@@ -561,11 +615,11 @@ Result<ExprBinder::Bound> ExprBinder::BindAExpr(const Json* body, Clause clause,
     SLUICE_ASSIGN_OR_RETURN(Bound upper_ok, MakeBinary(negated ? ">" : "<=", std::move(value), std::move(high), loc));
     return MakeLogical(negated ? ExprOp::kOr : ExprOp::kAnd, std::move(lower_ok), std::move(upper_ok));
   }
+  if (kind == "AEXPR_LIKE" || kind == "AEXPR_ILIKE") return BindLike(body, kind, clause, depth);
+  if (kind == "AEXPR_NULLIF") return BindNullIf(body, clause, depth);
   std::string what = "this operator is";
   if (kind == "AEXPR_OP_ANY" || kind == "AEXPR_OP_ALL") what = "ANY/ALL are";
   if (kind == "AEXPR_DISTINCT" || kind == "AEXPR_NOT_DISTINCT") what = "IS [NOT] DISTINCT FROM is";
-  if (kind == "AEXPR_NULLIF") what = "NULLIF is";
-  if (kind == "AEXPR_LIKE" || kind == "AEXPR_ILIKE") what = "LIKE is";
   if (kind == "AEXPR_SIMILAR") what = "SIMILAR TO is";
   if (kind == "AEXPR_BETWEEN_SYM" || kind == "AEXPR_NOT_BETWEEN_SYM") what = "BETWEEN SYMMETRIC is";
   return ctx_.Error(loc, what + " not supported");
@@ -636,9 +690,12 @@ Status ExprBinder::FuncCallError(const Json* body, Clause clause) const {
       case Clause::kWhere: return ctx_.Error(loc, "aggregate functions are not allowed in WHERE");
       case Clause::kGroupBy: return ctx_.Error(loc, "aggregate functions are not allowed in GROUP BY");
       case Clause::kAggregateArgument: return ctx_.Error(loc, "aggregate function calls cannot be nested");
-      case Clause::kWindowArgument: return ctx_.Error(loc, "aggregate functions are not allowed in TUMBLE");
+      case Clause::kWindowArgument:
+        return ctx_.Error(loc, "aggregate functions are not allowed in " + scope_.window_name);
+      case Clause::kFilter: return ctx_.Error(loc, "aggregate functions are not allowed in FILTER");
+      case Clause::kHaving:
       case Clause::kSelect:
-        return ctx_.Error(loc, "expressions over aggregates are not supported; select the aggregate on its own");
+        return ctx_.Error(loc, "aggregate functions are not allowed here");
     }
   }
   if (name == "tumble" || name == "hop" || name == "session") {

@@ -101,6 +101,8 @@ Status CheckChoice(const StatementContext& ctx, const Option* opt, std::initiali
 Result<Duration> DurationOption(const StatementContext& ctx, const Option& opt) {
   auto d = ParseInterval(opt.value);
   if (!d.ok()) return ctx.Error(opt.location, opt.key + ": " + d.status().message());
+  // Capped so event-time arithmetic (t - delay, window_end + lateness) cannot overflow.
+  if (*d > std::chrono::hours(24 * 3650)) return ctx.Error(opt.location, opt.key + " must be at most 3650 days");
   return *d;
 }
 
@@ -195,6 +197,12 @@ Status PlanSource(const StatementContext& ctx, std::string name, int name_loc, T
       SLUICE_ASSIGN_OR_RETURN(src.allowed_lateness, DurationOption(ctx, opt));
     } else if (opt.key == "primary_key") {
       return ctx.Error(opt.location, "primary_key belongs to kv sinks, not to source streams");
+    } else if (opt.key == "emit_interval") {
+      return ctx.Error(opt.location, "emit_interval belongs to the sink a windowed query writes to, not to sources");
+    } else if (opt.key == "late_output") {
+      return ctx.Error(opt.location,
+                       "late_output is not supported yet; rows later than allowed_lateness go to the dead-letter "
+                       "queue (DATA_DIR/dead-letter/<source>.jsonl, stage \"late\")");
     }
   }
   state->pipeline.sources.push_back(std::move(src));
@@ -228,6 +236,10 @@ Status PlanSink(const StatementContext& ctx, std::string connector, std::string 
   info.statement_start = ctx.statement_start();
   sink.schema = std::move(columns.schema);
   for (const Option& opt : options) sink.options[opt.key] = opt.value;
+  if (const Option* emit = FindOption(options, "emit_interval")) {
+    SLUICE_ASSIGN_OR_RETURN(sink.emit_interval, DurationOption(ctx, *emit));
+    if (sink.emit_interval.count() <= 0) return ctx.Error(emit->location, "emit_interval must be positive");
+  }
   const Option* pk = FindOption(options, "primary_key");
   if (connector == "kv") {
     if (pk == nullptr) {

@@ -6,14 +6,22 @@
 //   CREATE TABLE s (col TYPE, ...) WITH (connector = 'stream', shards = 4, format = 'json',
 //       event_time = 'ts', watermark_delay = '5 seconds', idle_timeout = '1 minute',
 //       allowed_lateness = '10 seconds');                                       → SourceDef
-//   CREATE TABLE k () WITH (connector = 'kv', primary_key = 'name, window_start'); → SinkDef
+//   CREATE TABLE k () WITH (connector = 'kv', primary_key = 'name, window_start'
+//       [, emit_interval = '10 seconds']);                                       → SinkDef
 //   CREATE TABLE f () WITH (connector = 'files', path = 'archive/x', format = 'jsonl',
 //       compression = 'gzip' | 'none', partition = 'hour' | 'day' | 'none',
 //       buffer_size = '5 MB', buffer_interval = '60 seconds');                   → SinkDef
 //   INSERT INTO k SELECT ... FROM s [WHERE ...];                                 → QueryDef
 //   INSERT INTO k SELECT key, window_start, window_end, count(*), sum(x), ...
-//       FROM TUMBLE(s, ts, INTERVAL '1 minute') [WHERE ...]
-//       GROUP BY key, window_start, window_end;                                  → QueryDef
+//       FROM TUMBLE(s, ts, INTERVAL '1 minute')          -- or
+//            HOP(s, ts, INTERVAL '<slide>', INTERVAL '<size>') | SESSION(s, ts, INTERVAL '<gap>')
+//       [WHERE ...] GROUP BY key, window_start, window_end [HAVING ...];         → QueryDef
+//
+// Aggregates: count(*), count(x), count(DISTINCT x), sum, avg, min, max, var_samp (variance),
+// var_pop, stddev_samp (stddev), stddev_pop, first_value, last_value, approx_count_distinct,
+// approx_percentile(x, q); each may take FILTER (WHERE …). SELECT items may be expressions over
+// aggregates and GROUP BY columns (sum(x) / count(*)). Scalar expressions: see expr_binder.h.
+// docs/sql.md is the user-facing reference.
 //
 // Column types: TEXT/VARCHAR/CHAR → TEXT; BOOLEAN → BOOLEAN; SMALLINT/INT/INTEGER/BIGINT →
 // BIGINT; REAL/FLOAT4/FLOAT8/DOUBLE PRECISION/NUMERIC/DECIMAL → FLOAT8; TIMESTAMP[TZ] →
@@ -23,8 +31,8 @@
 // SourceDef/SinkDef::options.
 //
 // Not supported (each reported as "… is not supported" at the construct): JOIN, subqueries,
-// DISTINCT, ORDER BY, LIMIT, HAVING, UNION, window functions (OVER), HOP/SESSION windows,
-// CREATE VIEW, SELECT without INSERT INTO, and other statements.
+// SELECT DISTINCT, DISTINCT in aggregates other than count, ORDER BY, LIMIT, UNION, window
+// functions (OVER), CREATE VIEW, SELECT without INSERT INTO, and other statements.
 #pragma once
 
 #include <string_view>
@@ -46,7 +54,8 @@ namespace sluice::sql {
 /// errors, unknown tables and columns (with a hint listing what exists), type mismatches
 /// ("operator does not exist: TEXT + BIGINT"), a missing or non-TIMESTAMPTZ event_time, windows
 /// on a non-event-time column, aggregation without a window, non-grouped columns, bad option
-/// values (shards outside 1..1024, bad intervals, unknown connector/compression/partition), kv
+/// values (shards outside 1..1024, bad intervals, unknown connector/compression/partition,
+/// non-positive window sizes, slides, gaps and emit_interval, a HOP slide larger than its size), kv
 /// primary keys naming missing columns, sink schemas that do not match their query, and
 /// unsupported constructs. Only the first error is reported.
 ///

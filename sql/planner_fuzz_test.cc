@@ -40,7 +40,9 @@ const char* const kDictionary[] = {
     "TUMBLE", "HOP", "JOIN", "ON", "ORDER", "LIMIT", "DISTINCT", "OVER", "CAST", "window_start", "window_end",
     "\"Name\"", "\"StatusTime\"", "sum", "count", "avg", "min", "INSERT", "INTO", "CREATE", "TABLE", "WITH",
     "connector", "'kv'", "'stream'", "primary_key", "BIGINT", "TEXT", "TIMESTAMPTZ", "$1", "/* c */", "--",
-    "é", "\"", "'",
+    "é", "\"", "'", "SESSION", "HAVING", "FILTER", "CASE", "WHEN", "THEN", "ELSE", "END", "COALESCE",
+    "NULLIF", "LIKE", "'%a_'", "||", "lower", "substring", "date_trunc", "'minute'", "EXTRACT", "approx_percentile",
+    "0.5", "stddev_samp", "first_value", "approx_count_distinct", "emit_interval", "allowed_lateness",
 };
 
 class XorShift {
@@ -142,19 +144,30 @@ void CheckConsistent(const Pipeline& p) {
     if (q.where) CHECK(ColumnsInRange(*q.where, columns));
     for (const Expr& e : q.group_keys) CHECK(ColumnsInRange(e, columns));
     for (const Expr& e : q.projections) CHECK(ColumnsInRange(e, columns));
-    for (const AggregateDef& a : q.aggregates) CHECK(ColumnsInRange(a.arg, columns));
-    if (q.window.kind == WindowKind::kTumble) {
-      CHECK(q.window.time_column == source.event_time_column);
-      CHECK(q.window.size.count() > 0);
+    for (const AggregateDef& a : q.aggregates) {
+      CHECK(ColumnsInRange(a.arg, columns));
+      if (a.filter) CHECK(ColumnsInRange(*a.filter, columns));
     }
+    // HAVING and post-projections read the group row: window_start, window_end, keys, aggregates.
+    const size_t group_row = 2 + q.group_keys.size() + q.aggregates.size();
+    if (q.having) CHECK(ColumnsInRange(*q.having, group_row));
+    for (const Expr& e : q.post_projections) CHECK(ColumnsInRange(e, group_row));
+    if (q.window.kind != WindowKind::kNone) CHECK(q.window.time_column == source.event_time_column);
+    if (q.window.kind == WindowKind::kTumble) CHECK(q.window.size.count() > 0);
+    if (q.window.kind == WindowKind::kHop) {
+      CHECK(q.window.slide.count() > 0);
+      CHECK(q.window.slide <= q.window.size);
+    }
+    if (q.window.kind == WindowKind::kSession) CHECK(q.window.gap.count() > 0);
     CHECK((q.aggregating() || q.window.kind == WindowKind::kNone));
     for (const OutputColumn& out : q.outputs) {
       switch (out.kind) {
         case OutputColumn::Kind::kGroupKey: CHECK(static_cast<size_t>(out.index) < q.group_keys.size()); break;
         case OutputColumn::Kind::kAggregate: CHECK(static_cast<size_t>(out.index) < q.aggregates.size()); break;
         case OutputColumn::Kind::kProjection: CHECK(static_cast<size_t>(out.index) < q.projections.size()); break;
+        case OutputColumn::Kind::kPostExpr: CHECK(static_cast<size_t>(out.index) < q.post_projections.size()); break;
         case OutputColumn::Kind::kWindowStart:
-        case OutputColumn::Kind::kWindowEnd: CHECK(q.window.kind == WindowKind::kTumble); break;
+        case OutputColumn::Kind::kWindowEnd: CHECK(q.window.kind != WindowKind::kNone); break;
       }
     }
   }

@@ -374,9 +374,9 @@ TEST_CASE("output names follow PostgreSQL and must be unique") {
 
 TEST_CASE("aggregation needs a window") {
   std::string err = QueryError("INSERT INTO out SELECT name, count(*) AS n FROM t GROUP BY name;");
-  CHECK(Headline(err) == "line 5, column 30: aggregation needs a window (TUMBLE) in a streaming query");
+  CHECK(Headline(err) == "line 5, column 30: aggregation needs a window (TUMBLE, HOP or SESSION) in a streaming query");
   CHECK(Contains(QueryError("INSERT INTO out SELECT name FROM t GROUP BY name;"),
-                 "aggregation needs a window (TUMBLE) in a streaming query"));
+                 "aggregation needs a window (TUMBLE, HOP or SESSION) in a streaming query"));
   CHECK(Contains(QueryError("INSERT INTO out SELECT window_start, window_end FROM TUMBLE(t, ts, '1 minute');"),
                  "a TUMBLE window needs aggregates or GROUP BY keys"));
 }
@@ -463,8 +463,8 @@ TEST_CASE("windows must use the event-time column and a valid size") {
                  "the window size must be an interval"));
   CHECK(Contains(QueryError("INSERT INTO out SELECT count(*) AS n FROM TUMBLE(t, ts) GROUP BY x;"),
                  "TUMBLE takes 3 arguments"));
-  CHECK(Contains(QueryError("INSERT INTO out SELECT count(*) AS n FROM HOP(t, ts, '1 minute', '5 minutes');"),
-                 "HOP windows are not supported yet"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT count(*) AS n FROM HOP(t, ts, '5 minutes', '1 minute');"),
+                 "the HOP slide (5m) must not be larger than the window size (1m)"));
   CHECK(Contains(QueryError("INSERT INTO out SELECT x FROM t WHERE window_start > '2026-01-01';"),
                  "column \"window_start\" does not exist"));
   CHECK(Contains(QueryError("INSERT INTO out SELECT count(*) AS n FROM TUMBLE(t, ts, '1 minute') WHERE window_start "
@@ -494,22 +494,21 @@ TEST_CASE("unsupported constructs are named at their position") {
   CHECK(Contains(QueryError("INSERT INTO out SELECT x FROM t UNION SELECT x FROM t;"), "UNION is not supported"));
   CHECK(Contains(QueryError("INSERT INTO out SELECT rank() OVER (ORDER BY x) AS r FROM t;"),
                  "window functions (OVER) are not supported"));
-  CHECK(Contains(QueryError("INSERT INTO out SELECT CASE WHEN ok THEN 1 END AS c FROM t;"), "CASE is not supported"));
-  CHECK(Contains(QueryError("INSERT INTO out SELECT name || 'x' AS c FROM t;"), "operator is not supported: ||"));
-  CHECK(Contains(QueryError("INSERT INTO out SELECT lower(name) AS c FROM t;"), "function lower() is not supported"));
-  CHECK(Contains(QueryError("INSERT INTO out SELECT x FROM t WHERE name LIKE 'a%';"), "LIKE is not supported"));
-  CHECK(Contains(QueryError("INSERT INTO out SELECT sum(x) + 1 AS s FROM TUMBLE(t, ts, '1 minute') GROUP BY name;"),
-                 "expressions over aggregates are not supported"));
-  CHECK(Contains(QueryError("INSERT INTO out SELECT count(DISTINCT x) AS s FROM TUMBLE(t, ts, '1 minute') GROUP BY "
+  CHECK(Contains(QueryError("INSERT INTO out SELECT greatest(x, 1) AS c FROM t;"), "GREATEST and LEAST are not supported"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT x || x AS c FROM t;"), "operator does not exist: BIGINT || BIGINT"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT md5(name) AS c FROM t;"), "function md5() is not supported"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT x FROM t WHERE name LIKE 'a%' ESCAPE '!';"),
+                 "LIKE … ESCAPE is not supported"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT sum(DISTINCT x) AS s FROM TUMBLE(t, ts, '1 minute') GROUP BY "
                             "name;"),
-                 "count(DISTINCT …) is not supported"));
+                 "sum(DISTINCT …) is not supported; only count(DISTINCT …) is"));
   CHECK(Contains(QueryError("INSERT INTO out SELECT x FROM t WHERE sum(x) > 1;"),
                  "aggregate functions are not allowed in WHERE"));
   CHECK(Contains(QueryError("INSERT INTO out SELECT sum(name) AS s FROM TUMBLE(t, ts, '1 minute') GROUP BY x;"),
                  "function sum(TEXT) does not exist"));
   CHECK(Contains(QueryError("INSERT INTO out SELECT x, count(*) AS n FROM TUMBLE(t, ts, '1 minute') GROUP BY x "
-                            "HAVING count(*) > 1;"),
-                 "HAVING is not supported"));
+                            "HAVING y > 1;"),
+                 "column \"y\" must appear in GROUP BY or be used in an aggregate"));
 
   CHECK(Headline(QueryError("CREATE VIEW v AS SELECT x FROM t;")) == "line 5, column 1: CREATE VIEW is not supported");
   CHECK(Contains(QueryError("SELECT x FROM t;"), "a SELECT on its own is not supported"));
@@ -648,6 +647,186 @@ TEST_CASE("PlanPipeline is safe to call from several threads") {
   }
   for (auto& t : threads) t.join();
   for (int n : ok) CHECK(n == 20);
+}
+
+}  // namespace
+}  // namespace sluice::sql
+
+namespace sluice::sql {
+namespace {
+
+TEST_CASE("HOP and SESSION windows: arguments, validation and messages") {
+  QueryDef hop = PlanQuery(
+      "INSERT INTO out SELECT name, window_start, window_end, count(*) AS n "
+      "FROM HOP(t, ts, INTERVAL '2 seconds', INTERVAL '10 seconds') GROUP BY name, window_start, window_end;");
+  CHECK(hop.window.kind == WindowKind::kHop);
+  CHECK(hop.window.slide == seconds(2));
+  CHECK(hop.window.size == seconds(10));
+  CHECK(hop.window.time_column == 1);
+  QueryDef uneven = PlanQuery("INSERT INTO out SELECT count(*) AS n FROM HOP(t, ts, '4 seconds', '10 seconds');");
+  CHECK(uneven.window.slide == seconds(4));  // size need not be a multiple of slide: panes of gcd = 2 s
+  QueryDef session = PlanQuery(
+      "INSERT INTO out SELECT name, window_start, window_end, count(*) AS n FROM SESSION(t, ts, INTERVAL '30' SECOND) "
+      "GROUP BY name, window_start, window_end;");
+  CHECK(session.window.kind == WindowKind::kSession);
+  CHECK(session.window.gap == seconds(30));
+
+  std::string err = QueryError("INSERT INTO out SELECT count(*) AS n FROM HOP(t, ts, '0 seconds', '1 minute');");
+  CHECK(Headline(err) == "line 5, column 54: the window slide must be positive");
+  CHECK(Contains(QueryError("INSERT INTO out SELECT count(*) AS n FROM HOP(t, ts, '1 minute');"), "HOP takes 4 arguments"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT count(*) AS n FROM SESSION(t, ts, '-5 seconds');"),
+                 "bad session gap"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT count(*) AS n FROM SESSION(t, other_ts, '5 seconds');"),
+                 "SESSION must use the event_time column ts of t, not other_ts"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT count(*) AS n FROM HOP(t, ts, '1 second', '1 day');"),
+                 "needs 86400 panes"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT window_start FROM SESSION(t, ts, '1 minute') GROUP BY window_start;"),
+                 "a SESSION window needs aggregates or GROUP BY keys"));
+}
+
+TEST_CASE("aggregates: new kinds, DISTINCT, FILTER and approx_percentile's fraction") {
+  QueryDef q = PlanQuery(
+      "INSERT INTO out SELECT count(DISTINCT name) AS d, stddev_samp(y) AS sd, variance(x) AS v, var_pop(x) AS vp, "
+      "stddev_pop(x) AS sdp, first_value(name) AS f, last_value(ts) AS l, approx_count_distinct(name) AS a, "
+      "approx_percentile(y, 0.95) AS p, count(*) FILTER (WHERE ok) AS n_ok, sum(x) FILTER (WHERE name LIKE 'a%') AS s "
+      "FROM TUMBLE(t, ts, '1 minute') GROUP BY window_start;");
+  REQUIRE(q.aggregates.size() == 11);
+  CHECK(q.aggregates[0].kind == AggKind::kCountDistinct);
+  CHECK(q.aggregates[0].text == "count(DISTINCT name)");
+  CHECK(q.aggregates[1].kind == AggKind::kStddevSamp);
+  CHECK(q.aggregates[1].result_type == DataType::kFloat64);
+  CHECK(q.aggregates[2].kind == AggKind::kVarSamp);
+  CHECK(q.aggregates[3].kind == AggKind::kVarPop);
+  CHECK(q.aggregates[4].kind == AggKind::kStddevPop);
+  CHECK(q.aggregates[5].kind == AggKind::kFirstValue);
+  CHECK(q.aggregates[5].result_type == DataType::kText);
+  CHECK(q.aggregates[6].result_type == DataType::kTimestamp);
+  CHECK(q.aggregates[7].kind == AggKind::kApproxCountDistinct);
+  CHECK(q.aggregates[7].result_type == DataType::kInt64);
+  CHECK(q.aggregates[8].kind == AggKind::kApproxPercentile);
+  CHECK(q.aggregates[8].param == doctest::Approx(0.95));
+  CHECK(q.aggregates[8].text == "approx_percentile(y, 0.95)");
+  REQUIRE(q.aggregates[9].filter.has_value());
+  CHECK(q.aggregates[9].text == "count(*) FILTER (WHERE ok)");
+  CHECK(q.aggregates[10].filter->text == "name LIKE 'a%'");
+
+  CHECK(Contains(QueryError("INSERT INTO out SELECT approx_percentile(y, 1.5) AS p FROM TUMBLE(t, ts, '1 minute') "
+                            "GROUP BY x;"),
+                 "approx_percentile's second argument must be a constant fraction from 0 to 1"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT approx_percentile(y, x) AS p FROM TUMBLE(t, ts, '1 minute') "
+                            "GROUP BY x;"),
+                 "approx_percentile's second argument must be a constant fraction"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT stddev_samp(name) AS p FROM TUMBLE(t, ts, '1 minute') GROUP BY x;"),
+                 "function stddev_samp(TEXT) does not exist"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT count(*) FILTER (WHERE x) AS n FROM TUMBLE(t, ts, '1 minute') "
+                            "GROUP BY x;"),
+                 "argument of FILTER must be type BOOLEAN, not type BIGINT"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT count(*) FILTER (WHERE count(*) > 1) AS n FROM TUMBLE(t, ts, "
+                            "'1 minute') GROUP BY x;"),
+                 "aggregate functions are not allowed in FILTER"));
+}
+
+TEST_CASE("HAVING and expressions over aggregates read the group row") {
+  QueryDef q = PlanQuery(
+      "INSERT INTO out SELECT name, window_end, sum(y) / count(*) AS mean, count(*) AS n, "
+      "CASE WHEN max(x) > 10 THEN 'big' ELSE name END AS label FROM TUMBLE(t, ts, '1 minute') "
+      "GROUP BY name, window_start, window_end HAVING count(*) > 1 AND min(x) >= 0 AND name <> 'z';");
+  // Group row: [window_start, window_end, name, sum(y), count(*), max(x), min(x)].
+  REQUIRE(q.group_keys.size() == 1);
+  REQUIRE(q.aggregates.size() == 4);
+  CHECK(q.aggregates[0].text == "sum(y)");
+  CHECK(q.aggregates[1].text == "count(*)");
+  CHECK(q.aggregates[2].text == "max(x)");
+  CHECK(q.aggregates[3].text == "min(x)");  // only in HAVING: no output of its own
+  REQUIRE(q.post_projections.size() == 2);
+  const Expr& mean = q.post_projections[0];
+  CHECK(mean.op == ExprOp::kDiv);
+  CHECK(mean.type == DataType::kFloat64);
+  CHECK(mean.args[0].column == 3);
+  CHECK(mean.args[1].column == 4);
+  CHECK(mean.text == "sum(y) / count(*)");
+  CHECK(q.outputs[2].kind == OutputColumn::Kind::kPostExpr);
+  CHECK((q.outputs[3].kind == OutputColumn::Kind::kAggregate && q.outputs[3].index == 1));  // shared with mean's count(*)
+  CHECK(q.post_projections[1].args[2].column == 2);  // ELSE name → the group key
+  REQUIRE(q.having.has_value());
+  CHECK(q.having->text == "count(*) > 1 AND min(x) >= 0 AND name <> 'z'");
+  CHECK(q.having->args[0].args[0].args[0].column == 4);
+  CHECK(q.having->args[0].args[1].args[0].column == 6);
+  CHECK(q.having->args[1].args[0].column == 2);
+
+  CHECK(Contains(QueryError("INSERT INTO out SELECT count(*) AS n FROM TUMBLE(t, ts, '1 minute') GROUP BY x HAVING "
+                            "count(*);"),
+                 "argument of HAVING must be type BOOLEAN, not type BIGINT"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT name, count(*) AS n FROM t GROUP BY name HAVING count(*) > 1;"),
+                 "aggregation needs a window"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT sum(x) + y AS s FROM TUMBLE(t, ts, '1 minute') GROUP BY x;"),
+                 "column \"y\" must appear in GROUP BY or be used in an aggregate"));
+}
+
+TEST_CASE("scalar functions and CASE bind with PostgreSQL types") {
+  QueryDef q = PlanQuery(
+      "INSERT INTO out SELECT CASE WHEN x > 1 THEN x ELSE y END AS c1, CASE x WHEN 1 THEN 'one' END AS c2, "
+      "COALESCE(name, 'none') AS c3, NULLIF(x, 0) AS c4, name NOT LIKE 'a_%' AS c5, lower(name) || '!' AS c6, "
+      "length(name) AS c7, substring(name FROM 2 FOR 3) AS c8, concat(name, x, ts) AS c9, abs(y) AS c10, "
+      "round(y, 2) AS c11, floor(x) AS c12, sqrt(x) AS c13, mod(x, 7) AS c14, date_trunc('minute', ts) AS c15, "
+      "EXTRACT(hour FROM ts) AS c16, extract(epoch FROM ts) AS c17, to_timestamp(x) AS c18, name ILIKE '%B%' AS c19 "
+      "FROM t;");
+  REQUIRE(q.projections.size() == 19);
+  auto type = [&](int i) { return q.projections[static_cast<size_t>(i)].type; };
+  CHECK(type(0) == DataType::kFloat64);  // BIGINT and FLOAT8 branches
+  CHECK(q.projections[0].text == "CASE WHEN x > 1 THEN x ELSE y END");
+  CHECK(type(1) == DataType::kText);
+  CHECK(q.projections[1].text == "CASE WHEN x = 1 THEN 'one' END");
+  CHECK(type(2) == DataType::kText);
+  CHECK(type(3) == DataType::kInt64);
+  CHECK(q.projections[4].text == "name NOT LIKE 'a_%'");
+  CHECK(q.projections[5].text == "lower(name) || '!'");
+  CHECK(type(6) == DataType::kInt64);
+  CHECK(q.projections[7].fn == ScalarFn::kSubstring);
+  CHECK(q.projections[7].args.size() == 3);
+  CHECK(type(8) == DataType::kText);
+  CHECK(type(9) == DataType::kFloat64);
+  CHECK(type(11) == DataType::kInt64);
+  CHECK(type(12) == DataType::kFloat64);
+  CHECK(q.projections[13].op == ExprOp::kMod);
+  CHECK(type(14) == DataType::kTimestamp);
+  CHECK(q.projections[14].args[0].literal.as_int() == static_cast<int64_t>(TimeField::kMinute));
+  CHECK(type(15) == DataType::kInt64);
+  CHECK(q.projections[15].text == "EXTRACT(hour FROM ts)");
+  CHECK(type(16) == DataType::kFloat64);
+  CHECK(type(17) == DataType::kTimestamp);
+  CHECK(q.projections[18].fn == ScalarFn::kILike);
+  CHECK(q.outputs[1].name == "c2");
+
+  CHECK(Contains(QueryError("INSERT INTO out SELECT CASE WHEN ok THEN 1 ELSE 'x' END AS c FROM t;"),
+                 "invalid input syntax for type BIGINT: \"x\""));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT CASE WHEN ok THEN x ELSE name END AS c FROM t;"),
+                 "CASE types BIGINT and TEXT cannot be matched"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT COALESCE(x, ts) AS c FROM t;"),
+                 "COALESCE types BIGINT and TIMESTAMPTZ cannot be matched"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT CASE WHEN x THEN 1 END AS c FROM t;"),
+                 "argument of CASE/WHEN must be type BOOLEAN, not type BIGINT"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT lower(x) AS c FROM t;"), "function lower(BIGINT) does not exist"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT x LIKE 'a' AS c FROM t;"), "operator does not exist: BIGINT LIKE TEXT"));
+  std::string err = QueryError("INSERT INTO out SELECT date_trunc('fortnight', ts) AS c FROM t;");
+  CHECK(Headline(err).starts_with("line 5, column 35: date_trunc unit 'fortnight' is not supported"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT date_trunc('epoch', ts) AS c FROM t;"), "date_trunc unit 'epoch'"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT extract(century FROM ts) AS c FROM t;"),
+                 "extract field 'century' is not supported"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT to_timestamp(name, 'YYYY') AS c FROM t;"),
+                 "to_timestamp(text, format) is not supported"));
+  CHECK(Contains(QueryError("INSERT INTO out SELECT lower(DISTINCT name) AS c FROM t;"), "is not an aggregate function"));
+}
+
+TEST_CASE("emit_interval belongs to sinks") {
+  Pipeline p = MustPlan(std::string(kSource) +
+                        "CREATE TABLE k (name TEXT) WITH (connector = 'kv', primary_key = 'name', emit_interval = '10 seconds');");
+  CHECK(p.sinks[1].emit_interval == seconds(10));
+  CHECK(Contains(ErrorOf(std::string(kSource) +
+                         "CREATE TABLE k () WITH (connector = 'kv', primary_key = 'name', emit_interval = 'soon');"),
+                 "emit_interval: "));
+  CHECK(Contains(ErrorOf("CREATE TABLE s (ts TIMESTAMPTZ) WITH (connector = 'stream', emit_interval = '1 second');"),
+                 "emit_interval belongs to the sink"));
 }
 
 }  // namespace

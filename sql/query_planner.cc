@@ -1,6 +1,7 @@
 #include "sql/query_planner.h"
 
 #include <algorithm>
+#include <numeric>
 #include <cctype>
 #include <optional>
 #include <set>
@@ -9,6 +10,13 @@
 
 namespace sluice::sql {
 namespace {
+
+// Window sizes, slides and gaps are capped so event-time arithmetic cannot overflow
+// (ops::kMaxEventTimeMicros).
+constexpr Duration kMaxInterval = std::chrono::hours(24 * 3650);
+
+// HOP windows are evaluated by merging size / gcd(slide, size) panes when they fire.
+constexpr int64_t kMaxPanesPerWindow = 10000;
 
 bool IsPlainNumber(std::string_view s) {
   bool digit = false;
@@ -57,6 +65,18 @@ int FindColumnRef(const Json* j, std::string_view name, int depth) {
   return -1;
 }
 
+// True when the subtree names window_start or window_end (as `binder` sees them).
+bool MentionsWindowColumn(const Json* j, const ExprBinder& binder, int depth) {
+  if (j == nullptr || depth > 1000) return false;
+  if (AsNode(j).Is("ColumnRef")) return binder.WindowColumn(j).has_value();
+  if (j->is_structured()) {
+    for (const Json& child : *j) {
+      if (child.is_structured() && MentionsWindowColumn(&child, binder, depth + 1)) return true;
+    }
+  }
+  return false;
+}
+
 // One SELECT list item, classified.
 struct Target {
   enum class Kind { kStar, kWindow, kAggregate, kScalar };
@@ -66,6 +86,8 @@ struct Target {
   int location = -1;     // start of the item
   OutputColumn::Kind window = OutputColumn::Kind::kWindowStart;
 };
+
+class GroupRow;
 
 class SelectPlanner {
  public:
@@ -78,19 +100,23 @@ class SelectPlanner {
   Status CheckClauses(const Json* select) const;
   Status PlanFrom(const Json* select, QueryDef* q);
   Status ResolveSource(std::string_view name, int location, int* index) const;
-  Status PlanTumble(const Json* range_function, QueryDef* q);
+  Status PlanWindow(const Json* range_function, QueryDef* q);
+  Result<Duration> IntervalArgument(const Json* node, std::string_view what) const;
   Status ReadTargets(const Json* select);
   Status PlanGroupBy(const Json* select, const ExprBinder& binder, QueryDef* q);
   int AddGroupKey(Expr key, QueryDef* q) const;
   Result<AggregateDef> PlanAggregate(const Json* func_call, const ExprBinder& binder) const;
-  Status PlanOutputs(const ExprBinder& binder, QueryDef* q, std::vector<int>* output_locations);
+  Status PlanOutputs(const Json* select, const ExprBinder& binder, QueryDef* q, std::vector<int>* output_locations);
+
+  friend class GroupRow;
   int KeywordBefore(std::string_view keyword, const Json* node) const;
 
   const StatementContext& ctx_;
   const ParsedStatement& statement_;
   const PlanState& state_;
   BindScope scope_;
-  int tumble_location_ = -1;
+  int window_location_ = -1;
+  std::string window_name_ = "TUMBLE";
   std::vector<Target> targets_;
   bool grouped_by_window_ = false;
   int first_group_location_ = -1;
@@ -134,9 +160,6 @@ Status SelectPlanner::CheckClauses(const Json* select) const {
   }
   if (const Json* locking = Field(select, "lockingClause")) {
     return ctx_.Error(KeywordBefore("FOR", locking), "FOR UPDATE/SHARE is not supported");
-  }
-  if (const Json* having = Field(select, "havingClause")) {
-    return ctx_.Error(KeywordBefore("HAVING", having), "HAVING is not supported");
   }
   if (const Json* window = Field(select, "windowClause")) {
     return ctx_.Error(KeywordBefore("WINDOW", window), "WINDOW clauses are not supported");
@@ -182,7 +205,7 @@ Status SelectPlanner::PlanFrom(const Json* select, QueryDef* q) {
     scope_.windowed = false;
     return Status::OK();
   }
-  if (item.Is("RangeFunction")) return PlanTumble(item.body, q);
+  if (item.Is("RangeFunction")) return PlanWindow(item.body, q);
   if (item.Is("JoinExpr")) {
     int left = MinLocation(Field(item.body, "larg"));
     int right = MinLocation(Field(item.body, "rarg"));
@@ -192,10 +215,36 @@ Status SelectPlanner::PlanFrom(const Json* select, QueryDef* q) {
   if (item.Is("RangeSubselect")) {
     return ctx_.Error(MinLocation(&from->front()), "subqueries in FROM are not supported");
   }
-  return ctx_.Error(MinLocation(&from->front()), "this FROM item is not supported; use a source or TUMBLE(...)");
+  return ctx_.Error(MinLocation(&from->front()),
+                    "this FROM item is not supported; use a source, TUMBLE(...), HOP(...) or SESSION(...)");
 }
 
-Status SelectPlanner::PlanTumble(const Json* rf, QueryDef* q) {
+Result<Duration> SelectPlanner::IntervalArgument(const Json* node, std::string_view what) const {
+  // INTERVAL '1 minute', INTERVAL '1' MINUTE or a plain '1 minute'.
+  std::string_view unit;
+  PgNode value = AsNode(node);
+  const std::string example = "the " + std::string(what) + " must be an interval such as INTERVAL '1 minute'";
+  if (value.Is("TypeCast")) {
+    const Json* type_name = Field(value.body, "typeName");
+    if (!IsIntervalType(type_name)) return ctx_.Error(MinLocation(node), example);
+    if (const Json* typmods = ListField(type_name, "typmods")) {
+      unit = IntervalUnit(IntField(Field(AsNode(&typmods->front()).body, "ival"), "ival", 0));
+    }
+    value = AsNode(Field(value.body, "arg"));
+  }
+  const Json* sval = value.Is("A_Const") ? Field(value.body, "sval") : nullptr;
+  if (sval == nullptr) return ctx_.Error(MinLocation(node), example);
+  int loc = LocationOf(value.body);
+  std::string text(StringField(sval, "sval"));
+  if (!unit.empty() && IsPlainNumber(text)) text += " " + std::string(unit);
+  auto parsed = ParseInterval(text);
+  if (!parsed.ok()) return ctx_.Error(loc, "bad " + std::string(what) + ": " + parsed.status().message());
+  if (parsed->count() <= 0) return ctx_.Error(loc, "the " + std::string(what) + " must be positive");
+  if (*parsed > kMaxInterval) return ctx_.Error(loc, "the " + std::string(what) + " must be at most 3650 days");
+  return *parsed;
+}
+
+Status SelectPlanner::PlanWindow(const Json* rf, QueryDef* q) {
   int rf_loc = MinLocation(Field(rf, "functions"));
   if (BoolField(rf, "lateral")) return ctx_.Error(rf_loc, "LATERAL is not supported");
   if (BoolField(rf, "ordinality")) return ctx_.Error(rf_loc, "WITH ORDINALITY is not supported");
@@ -203,34 +252,47 @@ Status SelectPlanner::PlanTumble(const Json* rf, QueryDef* q) {
   if (ListField(rf, "coldeflist") != nullptr) return ctx_.Error(rf_loc, "column definition lists are not supported");
   const Json* functions = ListField(rf, "functions");
   if (functions == nullptr || functions->size() != 1) {
-    return ctx_.Error(rf_loc, "FROM supports exactly one table function, TUMBLE(...)");
+    return ctx_.Error(rf_loc, "FROM supports exactly one table function: TUMBLE(...), HOP(...) or SESSION(...)");
   }
   const Json* items = ListField(AsNode(&functions->front()).body, "items");
   PgNode call = AsNode(items != nullptr ? &items->front() : nullptr);
-  if (!call.Is("FuncCall")) return ctx_.Error(rf_loc, "this FROM item is not supported; use a source or TUMBLE(...)");
+  if (!call.Is("FuncCall")) {
+    return ctx_.Error(rf_loc, "this FROM item is not supported; use a source, TUMBLE(...), HOP(...) or SESSION(...)");
+  }
   int loc = LocationOf(call.body);
-  tumble_location_ = loc;
+  window_location_ = loc;
   auto names = NameList(Field(call.body, "funcname"));
   std::string name = names && names->size() == 1 ? AsciiLower(names->front()) : "?";
-  if (name == "hop" || name == "session") {
-    return ctx_.Error(loc, AsciiLower(name) == "hop" ? "HOP windows are not supported yet; use TUMBLE"
-                                                : "SESSION windows are not supported yet; use TUMBLE");
-  }
-  if (name != "tumble") {
+  WindowKind kind;
+  const char* usage;
+  size_t arity;
+  if (name == "tumble") {
+    kind = WindowKind::kTumble;
+    usage = "TUMBLE takes 3 arguments: TUMBLE(source, event_time_column, INTERVAL '1 minute')";
+    arity = 3;
+  } else if (name == "hop") {
+    kind = WindowKind::kHop;
+    usage = "HOP takes 4 arguments: HOP(source, event_time_column, INTERVAL '<slide>', INTERVAL '<size>')";
+    arity = 4;
+  } else if (name == "session") {
+    kind = WindowKind::kSession;
+    usage = "SESSION takes 3 arguments: SESSION(source, event_time_column, INTERVAL '<gap>')";
+    arity = 3;
+  } else {
     std::string shown = names && !names->empty() ? std::string(names->back()) : "?";
     return ctx_.Error(loc, "table function " + shown +
-                               "() is not supported; use TUMBLE(source, event_time_column, INTERVAL '1 minute')");
+                               "() is not supported; use TUMBLE(source, event_time_column, INTERVAL '1 minute'), "
+                               "HOP(source, event_time_column, slide, size) or SESSION(source, event_time_column, gap)");
   }
+  window_name_ = name == "tumble" ? "TUMBLE" : name == "hop" ? "HOP" : "SESSION";
   const Json* args = ListField(call.body, "args");
-  if (args == nullptr || args->size() != 3 || BoolField(call.body, "agg_star")) {
-    return ctx_.Error(loc, "TUMBLE takes 3 arguments: TUMBLE(source, event_time_column, INTERVAL '1 minute')");
-  }
+  if (args == nullptr || args->size() != arity || BoolField(call.body, "agg_star")) return ctx_.Error(loc, usage);
   // Argument 1: the source, written as a bare name.
   PgNode source_ref = AsNode(&(*args)[0]);
   auto source_names = NameList(Field(source_ref.body, "fields"));
   int source_loc = MinLocation(&(*args)[0]);
   if (!source_ref.Is("ColumnRef") || !source_names || source_names->size() != 1) {
-    return ctx_.Error(source_loc, "TUMBLE's first argument must be the name of a source stream");
+    return ctx_.Error(source_loc, window_name_ + "'s first argument must be the name of a source stream");
   }
   SLUICE_RETURN_IF_ERROR(ResolveSource(source_names->front(), source_loc, &q->source));
   const SourceDef& source = state_.pipeline.sources[q->source];
@@ -241,6 +303,7 @@ Status SelectPlanner::PlanTumble(const Json* rf, QueryDef* q) {
   scope_.source = &source;
   scope_.qualifier = std::string(alias.empty() ? std::string_view(source.name) : alias);
   scope_.windowed = true;
+  scope_.window_name = window_name_;
 
   // Argument 2: the event-time column.
   int time_loc = MinLocation(&(*args)[1]);
@@ -254,40 +317,38 @@ Status SelectPlanner::PlanTumble(const Json* rf, QueryDef* q) {
   SLUICE_ASSIGN_OR_RETURN(Expr time, binder.Bind(&(*args)[1], Clause::kWindowArgument));
   const std::string& event_time = source.schema[source.event_time_column].name;
   if (time.op != ExprOp::kColumn) {
-    return ctx_.Error(time_loc, "TUMBLE's second argument must be the event_time column " + QuoteIdent(event_time));
+    return ctx_.Error(time_loc, window_name_ + "'s second argument must be the event_time column " +
+                                    QuoteIdent(event_time));
   }
   if (time.column != source.event_time_column) {
-    return ctx_.Error(time_loc, "TUMBLE must use the event_time column " + QuoteIdent(event_time) + " of " +
+    return ctx_.Error(time_loc, window_name_ + " must use the event_time column " + QuoteIdent(event_time) + " of " +
                                     QuoteIdent(source.name) + ", not " + time.text);
   }
-
-  // Argument 3: the window size, INTERVAL '1 minute' or '1 minute'.
-  const Json* size_node = &(*args)[2];
-  std::string_view unit;
-  PgNode size = AsNode(size_node);
-  if (size.Is("TypeCast")) {
-    const Json* type_name = Field(size.body, "typeName");
-    if (!IsIntervalType(type_name)) {
-      return ctx_.Error(MinLocation(size_node), "the window size must be an interval such as INTERVAL '1 minute'");
-    }
-    if (const Json* typmods = ListField(type_name, "typmods")) {
-      unit = IntervalUnit(IntField(Field(AsNode(&typmods->front()).body, "ival"), "ival", 0));
-    }
-    size = AsNode(Field(size.body, "arg"));
-  }
-  const Json* sval = size.Is("A_Const") ? Field(size.body, "sval") : nullptr;
-  if (sval == nullptr) {
-    return ctx_.Error(MinLocation(size_node), "the window size must be an interval such as INTERVAL '1 minute'");
-  }
-  int size_loc = LocationOf(size.body);
-  std::string text(StringField(sval, "sval"));
-  if (!unit.empty() && IsPlainNumber(text)) text += " " + std::string(unit);
-  auto parsed = ParseInterval(text);
-  if (!parsed.ok()) return ctx_.Error(size_loc, "bad window size: " + parsed.status().message());
-  if (parsed->count() <= 0) return ctx_.Error(size_loc, "the window size must be positive");
-  q->window.kind = WindowKind::kTumble;
+  q->window.kind = kind;
   q->window.time_column = source.event_time_column;
-  q->window.size = *parsed;
+  if (kind == WindowKind::kTumble) {
+    SLUICE_ASSIGN_OR_RETURN(q->window.size, IntervalArgument(&(*args)[2], "window size"));
+    q->window.slide = q->window.size;
+  } else if (kind == WindowKind::kHop) {
+    SLUICE_ASSIGN_OR_RETURN(q->window.slide, IntervalArgument(&(*args)[2], "window slide"));
+    SLUICE_ASSIGN_OR_RETURN(q->window.size, IntervalArgument(&(*args)[3], "window size"));
+    if (q->window.slide > q->window.size) {
+      return ctx_.Error(MinLocation(&(*args)[2]), "the HOP slide (" + FormatDuration(q->window.slide) +
+                                                      ") must not be larger than the window size (" +
+                                                      FormatDuration(q->window.size) + ")");
+    }
+    const int64_t pane = std::gcd(q->window.slide.count(), q->window.size.count());
+    const int64_t panes = q->window.size.count() / pane;
+    if (panes > kMaxPanesPerWindow) {
+      return ctx_.Error(MinLocation(&(*args)[3]),
+                        "HOP(" + FormatDuration(q->window.slide) + ", " + FormatDuration(q->window.size) +
+                            ") needs " + std::to_string(panes) + " panes of gcd(slide, size) = " +
+                            FormatDuration(Duration(pane)) + " per window; at most " +
+                            std::to_string(kMaxPanesPerWindow) + " are supported");
+    }
+  } else {
+    SLUICE_ASSIGN_OR_RETURN(q->window.gap, IntervalArgument(&(*args)[2], "session gap"));
+  }
   return Status::OK();
 }
 
@@ -403,27 +464,44 @@ Result<AggregateDef> SelectPlanner::PlanAggregate(const Json* node, const ExprBi
   int loc = LocationOf(call);
   auto names = NameList(Field(call, "funcname"));
   std::string name(names->front());
-  if (BoolField(call, "agg_distinct")) return ctx_.Error(loc, name + "(DISTINCT …) is not supported");
-  if (Field(call, "agg_filter") != nullptr) return ctx_.Error(loc, "FILTER (WHERE …) is not supported");
+  const bool distinct = BoolField(call, "agg_distinct");
+  if (distinct && name != "count") {
+    return ctx_.Error(loc, name + "(DISTINCT …) is not supported; only count(DISTINCT …) is");
+  }
   if (Field(call, "agg_order") != nullptr) return ctx_.Error(loc, "ORDER BY inside an aggregate is not supported");
   if (BoolField(call, "agg_within_group")) return ctx_.Error(loc, "WITHIN GROUP is not supported");
   if (BoolField(call, "func_variadic")) return ctx_.Error(loc, "VARIADIC is not supported");
   const Json* args = ListField(call, "args");
   AggregateDef agg;
+  std::string filter_text;
+  if (const Json* filter = Field(call, "agg_filter")) {
+    SLUICE_ASSIGN_OR_RETURN(Expr f, binder.Bind(filter, Clause::kFilter));
+    if (f.type != DataType::kBool && f.type != DataType::kNull) {
+      return ctx_.Error(MinLocation(filter),
+                        std::string("argument of FILTER must be type BOOLEAN, not type ") + DataTypeName(f.type));
+    }
+    filter_text = " FILTER (WHERE " + f.text + ")";
+    agg.filter = std::move(f);
+  }
   if (BoolField(call, "agg_star")) {
     if (name != "count" || args != nullptr) return ctx_.Error(loc, name + "(*) is not valid; only count(*) takes *");
     agg.kind = AggKind::kCountStar;
     agg.result_type = DataType::kInt64;
-    agg.text = "count(*)";
+    agg.text = "count(*)" + filter_text;
     return agg;
   }
-  if (args == nullptr || args->size() != 1) return ctx_.Error(loc, name + "() takes exactly one argument");
+  const size_t arity = name == "approx_percentile" ? 2 : 1;
+  if (args == nullptr || args->size() != arity) {
+    return ctx_.Error(loc, arity == 2 ? name + "() takes two arguments: " + name + "(value, fraction)"
+                                      : name + "() takes exactly one argument");
+  }
   SLUICE_ASSIGN_OR_RETURN(agg.arg, binder.Bind(&args->front(), Clause::kAggregateArgument));
   DataType t = agg.arg.type;
   bool numeric = t == DataType::kInt64 || t == DataType::kFloat64;
   bool ok = true;
+  std::string extra;
   if (name == "count") {
-    agg.kind = AggKind::kCount;
+    agg.kind = distinct ? AggKind::kCountDistinct : AggKind::kCount;
     agg.result_type = DataType::kInt64;
   } else if (name == "sum") {
     agg.kind = AggKind::kSum;
@@ -433,36 +511,170 @@ Result<AggregateDef> SelectPlanner::PlanAggregate(const Json* node, const ExprBi
     agg.kind = AggKind::kAvg;
     agg.result_type = DataType::kFloat64;
     ok = numeric;
-  } else {
+  } else if (name == "min" || name == "max") {
     agg.kind = name == "min" ? AggKind::kMin : AggKind::kMax;
     agg.result_type = t;
     ok = numeric || t == DataType::kText || t == DataType::kTimestamp;
+  } else if (name == "var_samp" || name == "variance" || name == "var_pop" || name == "stddev_samp" ||
+             name == "stddev" || name == "stddev_pop") {
+    agg.kind = name == "var_pop"      ? AggKind::kVarPop
+               : name == "stddev_pop" ? AggKind::kStddevPop
+               : name.starts_with("stddev") ? AggKind::kStddevSamp
+                                            : AggKind::kVarSamp;
+    agg.result_type = DataType::kFloat64;
+    ok = numeric;
+  } else if (name == "first_value" || name == "last_value") {
+    agg.kind = name == "first_value" ? AggKind::kFirstValue : AggKind::kLastValue;
+    agg.result_type = t == DataType::kNull ? DataType::kText : t;
+  } else if (name == "approx_count_distinct") {
+    agg.kind = AggKind::kApproxCountDistinct;
+    agg.result_type = DataType::kInt64;
+  } else {  // approx_percentile(x, q)
+    agg.kind = AggKind::kApproxPercentile;
+    agg.result_type = DataType::kFloat64;
+    ok = numeric;
+    auto q = binder.Bind(&(*args)[1], Clause::kAggregateArgument);
+    bool constant = q.ok() && q->op == ExprOp::kLiteral &&
+                    (q->literal.type() == DataType::kInt64 || q->literal.type() == DataType::kFloat64);
+    double fraction = constant ? q->literal.ToDouble() : -1;
+    if (!constant || !(fraction >= 0 && fraction <= 1)) {
+      return ctx_.Error(MinLocation(&(*args)[1]),
+                        "approx_percentile's second argument must be a constant fraction from 0 to 1, such as 0.95");
+    }
+    agg.param = fraction;
+    extra = ", " + q->text;
   }
   if (!ok) return ctx_.Error(loc, "function " + name + "(" + DataTypeName(t) + ") does not exist");
-  agg.text = name + "(" + agg.arg.text + ")";
+  agg.text = name + "(" + (distinct ? "DISTINCT " : "") + agg.arg.text + extra + ")" + filter_text;
   return agg;
 }
 
-Status SelectPlanner::PlanOutputs(const ExprBinder& binder, QueryDef* q, std::vector<int>* output_locations) {
+// Column codes handed out while binding over the group row, renumbered by RemapGroupRow() once
+// the number of group keys is final. Source columns never reach these values.
+constexpr int kKeyCode = 1 << 20;
+constexpr int kAggregateCode = 1 << 21;
+constexpr int kWindowCode = 1 << 22;
+
+void RemapGroupRow(Expr* e, size_t keys) {
+  if (e->op == ExprOp::kColumn) {
+    if (e->column >= kWindowCode) {
+      e->column -= kWindowCode;
+    } else if (e->column >= kAggregateCode) {
+      e->column = static_cast<int>(2 + keys) + (e->column - kAggregateCode);
+    } else if (e->column >= kKeyCode) {
+      e->column = 2 + (e->column - kKeyCode);
+    }
+  }
+  for (Expr& a : e->args) RemapGroupRow(&a, keys);
+}
+
+// Resolves aggregates, window columns and GROUP BY expressions for HAVING and SELECT items over
+// aggregates; aggregates are shared by text with the SELECT list.
+class GroupRow final : public GroupRowResolver {
+ public:
+  GroupRow(const SelectPlanner& planner, const ExprBinder& binder, QueryDef* q)
+      : planner_(planner), binder_(binder), q_(q) {}
+
+  Result<Ref> Aggregate(const Json* func_call) override {
+    SLUICE_ASSIGN_OR_RETURN(AggregateDef agg, planner_.PlanAggregate(func_call, binder_));
+    Ref ref{kAggregateCode + Index(std::move(agg)), DataType::kNull, ""};
+    const AggregateDef& a = q_->aggregates[static_cast<size_t>(ref.column - kAggregateCode)];
+    ref.type = a.result_type;
+    ref.text = a.text;
+    return ref;
+  }
+  Ref Window(OutputColumn::Kind kind) const override {
+    bool start = kind == OutputColumn::Kind::kWindowStart;
+    return Ref{kWindowCode + (start ? 0 : 1), DataType::kTimestamp, start ? "window_start" : "window_end"};
+  }
+  std::optional<Ref> GroupKey(const Expr& e) const override {
+    for (size_t i = 0; i < q_->group_keys.size(); ++i) {
+      const Expr& k = q_->group_keys[i];
+      if (k.text == e.text && k.type == e.type) return Ref{kKeyCode + static_cast<int>(i), k.type, k.text};
+    }
+    return std::nullopt;
+  }
+  // Position of `agg` in q->aggregates, appending it unless an identical one is there.
+  int Index(AggregateDef agg) {
+    for (size_t i = 0; i < q_->aggregates.size(); ++i) {
+      if (q_->aggregates[i].text == agg.text && q_->aggregates[i].result_type == agg.result_type) {
+        return static_cast<int>(i);
+      }
+    }
+    q_->aggregates.push_back(std::move(agg));
+    return static_cast<int>(q_->aggregates.size()) - 1;
+  }
+
+ private:
+  const SelectPlanner& planner_;
+  const ExprBinder& binder_;
+  QueryDef* q_;
+};
+
+Status SelectPlanner::PlanOutputs(const Json* select, const ExprBinder& binder, QueryDef* q,
+                                  std::vector<int>* output_locations) {
   bool has_aggregates = false;
   int first_aggregate_location = -1;
   for (const Target& t : targets_) {
-    if (t.kind == Target::Kind::kAggregate) {
+    if (t.kind == Target::Kind::kAggregate || (t.kind == Target::Kind::kScalar && ContainsAggregate(t.val))) {
       has_aggregates = true;
-      if (first_aggregate_location < 0) first_aggregate_location = LocationOf(AsNode(t.val).body);
+      if (first_aggregate_location < 0) first_aggregate_location = t.location;
     }
   }
-  const bool aggregating = has_aggregates || !q->group_keys.empty() || grouped_by_window_;
+  const Json* having = Field(select, "havingClause");
+  const bool aggregating = has_aggregates || !q->group_keys.empty() || grouped_by_window_ || having != nullptr;
   if (aggregating && q->window.kind == WindowKind::kNone) {
-    return ctx_.Error(has_aggregates ? first_aggregate_location : first_group_location_,
-                      "aggregation needs a window (TUMBLE) in a streaming query");
+    int at = has_aggregates ? first_aggregate_location
+             : first_group_location_ >= 0 ? first_group_location_
+                                          : KeywordBefore("HAVING", having);
+    return ctx_.Error(at, "aggregation needs a window (TUMBLE, HOP or SESSION) in a streaming query");
   }
   if (q->window.kind != WindowKind::kNone && !has_aggregates && q->group_keys.empty()) {
-    return ctx_.Error(tumble_location_,
-                      "a TUMBLE window needs aggregates or GROUP BY keys, e.g. SELECT window_start, count(*) "
-                      "FROM TUMBLE(...) GROUP BY window_start, window_end");
+    return ctx_.Error(window_location_,
+                      "a " + window_name_ +
+                          " window needs aggregates or GROUP BY keys, e.g. SELECT window_start, count(*) "
+                          "FROM " + window_name_ + "(...) GROUP BY window_start, window_end");
   }
   const Schema& schema = scope_.source->schema;
+  // First the plain SELECT items that become extra group keys, so the group row's layout is
+  // final before expressions over aggregates are bound.
+  std::vector<int> scalar_keys(targets_.size(), -1);
+  if (aggregating) {
+    for (size_t ti = 0; ti < targets_.size(); ++ti) {
+      const Target& t = targets_[ti];
+      if (t.kind != Target::Kind::kScalar || ContainsAggregate(t.val)) continue;
+      if (MentionsWindowColumn(t.val, binder, 0)) continue;  // over the group row, below
+      SLUICE_ASSIGN_OR_RETURN(Expr e, binder.Bind(t.val, Clause::kSelect));
+      if (e.type == DataType::kNull) e.type = DataType::kText;  // a bare NULL is TEXT, as in PostgreSQL
+      int index = -1;
+      for (size_t i = 0; i < q->group_keys.size(); ++i) {
+        if (q->group_keys[i].text == e.text && q->group_keys[i].type == e.type) index = static_cast<int>(i);
+      }
+      if (index < 0) {
+        // Allowed when every column it reads is itself a GROUP BY column: grouping by it too
+        // changes nothing, so it becomes an extra group key.
+        std::vector<int> columns;
+        CollectColumns(e, &columns);
+        for (int c : columns) {
+          bool covered = std::any_of(q->group_keys.begin(), q->group_keys.end(), [c](const Expr& k) {
+            return k.op == ExprOp::kColumn && k.column == c;
+          });
+          if (!covered) {
+            int at = FindColumnRef(t.val, schema[c].name, 0);
+            return ctx_.Error(at >= 0 ? at : t.location, "column \"" + schema[c].name +
+                                                             "\" must appear in GROUP BY or be used in an aggregate");
+          }
+        }
+        index = AddGroupKey(std::move(e), q);
+      }
+      scalar_keys[ti] = index;
+    }
+  }
+  BindScope group_scope = scope_;
+  GroupRow group_row(*this, binder, q);
+  group_scope.group_row = &group_row;
+  ExprBinder group_binder(ctx_, group_scope);
+
   std::set<std::string> names;
   auto add_output = [&](OutputColumn out, int location) -> Status {
     if (!names.insert(out.name).second) {
@@ -472,7 +684,8 @@ Status SelectPlanner::PlanOutputs(const ExprBinder& binder, QueryDef* q, std::ve
     output_locations->push_back(location);
     return Status::OK();
   };
-  for (const Target& t : targets_) {
+  for (size_t ti = 0; ti < targets_.size(); ++ti) {
+    const Target& t = targets_[ti];
     std::string name = !t.alias.empty() ? t.alias : DefaultOutputName(t.val);
     switch (t.kind) {
       case Target::Kind::kStar: {
@@ -501,48 +714,49 @@ Status SelectPlanner::PlanOutputs(const ExprBinder& binder, QueryDef* q, std::ve
       case Target::Kind::kAggregate: {
         SLUICE_ASSIGN_OR_RETURN(AggregateDef agg, PlanAggregate(t.val, binder));
         DataType type = agg.result_type;
-        q->aggregates.push_back(std::move(agg));
-        OutputColumn out{name, OutputColumn::Kind::kAggregate, static_cast<int>(q->aggregates.size()) - 1, type};
+        int index = group_row.Index(std::move(agg));
+        OutputColumn out{name, OutputColumn::Kind::kAggregate, index, type};
         SLUICE_RETURN_IF_ERROR(add_output(std::move(out), t.location));
         break;
       }
       case Target::Kind::kScalar: {
-        SLUICE_ASSIGN_OR_RETURN(Expr e, binder.Bind(t.val, Clause::kSelect));
-        if (e.type == DataType::kNull) e.type = DataType::kText;  // a bare NULL is TEXT, as in PostgreSQL
-        DataType type = e.type;
         if (!aggregating) {
+          SLUICE_ASSIGN_OR_RETURN(Expr e, binder.Bind(t.val, Clause::kSelect));
+          if (e.type == DataType::kNull) e.type = DataType::kText;  // a bare NULL is TEXT, as in PostgreSQL
+          DataType type = e.type;
           q->projections.push_back(std::move(e));
           OutputColumn out{name, OutputColumn::Kind::kProjection, static_cast<int>(q->projections.size()) - 1, type};
           SLUICE_RETURN_IF_ERROR(add_output(std::move(out), t.location));
           break;
         }
-        int index = -1;
-        for (size_t i = 0; i < q->group_keys.size(); ++i) {
-          if (q->group_keys[i].text == e.text && q->group_keys[i].type == e.type) index = static_cast<int>(i);
+        if (scalar_keys[ti] >= 0) {
+          const int index = scalar_keys[ti];
+          OutputColumn out{name, OutputColumn::Kind::kGroupKey, index, q->group_keys[index].type};
+          SLUICE_RETURN_IF_ERROR(add_output(std::move(out), t.location));
+          break;
         }
-        if (index < 0) {
-          // Allowed when every column it reads is itself a GROUP BY column: grouping by it too
-          // changes nothing, so it becomes an extra group key.
-          std::vector<int> columns;
-          CollectColumns(e, &columns);
-          for (int c : columns) {
-            bool covered = std::any_of(q->group_keys.begin(), q->group_keys.end(), [c](const Expr& k) {
-              return k.op == ExprOp::kColumn && k.column == c;
-            });
-            if (!covered) {
-              int at = FindColumnRef(t.val, schema[c].name, 0);
-              return ctx_.Error(at >= 0 ? at : t.location, "column \"" + schema[c].name +
-                                                               "\" must appear in GROUP BY or be used in an aggregate");
-            }
-          }
-          index = AddGroupKey(std::move(e), q);
-        }
-        OutputColumn out{name, OutputColumn::Kind::kGroupKey, index, type};
+        // An expression over aggregates (sum(x) / count(*)): evaluated over the group row.
+        SLUICE_ASSIGN_OR_RETURN(Expr e, group_binder.Bind(t.val, Clause::kSelect));
+        if (e.type == DataType::kNull) e.type = DataType::kText;
+        DataType type = e.type;
+        q->post_projections.push_back(std::move(e));
+        OutputColumn out{name, OutputColumn::Kind::kPostExpr, static_cast<int>(q->post_projections.size()) - 1,
+                         type};
         SLUICE_RETURN_IF_ERROR(add_output(std::move(out), t.location));
         break;
       }
     }
   }
+  if (having != nullptr) {
+    SLUICE_ASSIGN_OR_RETURN(Expr h, group_binder.Bind(having, Clause::kHaving));
+    if (h.type != DataType::kBool && h.type != DataType::kNull) {
+      return ctx_.Error(MinLocation(having), std::string("argument of HAVING must be type BOOLEAN, not type ") +
+                                                 DataTypeName(h.type));
+    }
+    q->having = std::move(h);
+  }
+  for (Expr& e : q->post_projections) RemapGroupRow(&e, q->group_keys.size());
+  if (q->having) RemapGroupRow(&*q->having, q->group_keys.size());
   return Status::OK();
 }
 
@@ -560,7 +774,7 @@ Status SelectPlanner::Plan(const Json* select, QueryDef* q, std::vector<int>* ou
   }
   SLUICE_RETURN_IF_ERROR(ReadTargets(select));
   SLUICE_RETURN_IF_ERROR(PlanGroupBy(select, binder, q));
-  return PlanOutputs(binder, q, output_locations);
+  return PlanOutputs(select, binder, q, output_locations);
 }
 
 }  // namespace

@@ -1,15 +1,18 @@
-// Plans `INSERT INTO sink SELECT … FROM source | TUMBLE(source, ts, size) [WHERE …] [GROUP BY …]`
-// into a QueryDef.
+// Plans `INSERT INTO sink SELECT … FROM source | TUMBLE(…) | HOP(…) | SESSION(…) [WHERE …]
+// [GROUP BY …] [HAVING …]` into a QueryDef.
 //
 // Shape of the result:
 //  - non-aggregating queries: one projection per output (SELECT * expands to every source
 //    column);
-//  - aggregating queries (aggregates or GROUP BY): need a TUMBLE window; GROUP BY items other
-//    than window_start/window_end become group_keys; each output is a group key, the window's
-//    start or end, or an aggregate (count(*), count, sum, min, max, avg). A non-aggregate SELECT
-//    item must equal a GROUP BY item; an expression over plain-column GROUP BY items or
-//    constants only (`x * 2` with GROUP BY x, `1`) becomes an extra group key, which groups
-//    identically.
+//  - aggregating queries (aggregates, GROUP BY or HAVING): need a window (TUMBLE, HOP, SESSION);
+//    GROUP BY items other than window_start/window_end become group_keys; each output is a group
+//    key, the window's start or end, an aggregate (see planner.h for the list; FILTER and
+//    count(DISTINCT) allowed), or an expression over the group row (post_projections: items
+//    with aggregates or window_start/window_end inside an expression). A plain SELECT item must
+//    equal a GROUP BY item; an expression over plain-column GROUP BY items or constants only
+//    (`x * 2` with GROUP BY x, `1`) becomes an extra group key, which groups identically.
+//    HAVING is bound over the group row; aggregates it alone uses are added without outputs.
+//    Identical aggregates (same text) are computed once.
 //  - GROUP BY also accepts a SELECT position (GROUP BY 1) or alias, as PostgreSQL does.
 //
 // Internal to sql/. Thread-safety: pure; touches only the PlanState passed in.
@@ -28,8 +31,9 @@ namespace sluice::sql {
 /// Errors: InvalidArgument (SourceText format) for an unknown sink or source, unknown columns,
 /// type errors, aggregation without a window, windows on a non-event-time column or a source
 /// without event_time, bad window sizes, non-grouped columns, duplicate output names, and every
-/// construct outside the supported shape (JOIN, subqueries, DISTINCT, ORDER BY, LIMIT, HAVING,
-/// UNION, HOP/SESSION, OVER, …: "… is not supported").
+/// construct outside the supported shape (JOIN, subqueries, DISTINCT, ORDER BY, LIMIT, UNION,
+/// OVER, …: "… is not supported"), HOP slides larger than the size, non-positive sizes, slides
+/// and gaps, and HOP windows of more than 10,000 panes.
 Status PlanInsert(const StatementContext& ctx, const ParsedStatement& statement, const Json* insert,
                   PlanState* state);
 

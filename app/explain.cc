@@ -1,0 +1,145 @@
+#include "app/explain.h"
+
+#include <cstdio>
+#include <numeric>
+
+#include "operators/aggregate_function.h"
+
+namespace sluice::app {
+namespace {
+
+int64_t CeilDiv(int64_t a, int64_t b) { return b <= 0 ? 0 : (a + b - 1) / b; }
+
+std::string Bytes(double n) {
+  char buf[32];
+  if (n < 1024) {
+    std::snprintf(buf, sizeof buf, "%.0f B", n);
+  } else if (n < 1024.0 * 1024) {
+    std::snprintf(buf, sizeof buf, "%.1f KiB", n / 1024);
+  } else if (n < 1024.0 * 1024 * 1024) {
+    std::snprintf(buf, sizeof buf, "%.1f MiB", n / (1024.0 * 1024));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f GiB", n / (1024.0 * 1024 * 1024));
+  }
+  return buf;
+}
+
+// Windows (panes, sessions) held in state per key, per the header's formula.
+int64_t StateUnits(const SourceDef& source, const WindowDef& w) {
+  const int64_t held = source.watermark_delay.count() + source.allowed_lateness.count();
+  switch (w.kind) {
+    case WindowKind::kTumble: return CeilDiv(held, w.size.count()) + 1;
+    case WindowKind::kHop: {
+      const int64_t pane = std::gcd(w.slide.count(), w.size.count());
+      return CeilDiv(w.size.count() + held, pane) + 1;
+    }
+    case WindowKind::kSession: return CeilDiv(held, w.gap.count()) + 1;
+    case WindowKind::kNone: return 0;
+  }
+  return 0;
+}
+
+size_t BytesPerGroup(const QueryDef& q) {
+  size_t b = 96 + 48 * q.group_keys.size();
+  for (const AggregateDef& a : q.aggregates) b += ops::EstimatedAccumulatorBytes(a.kind, 100);
+  return b;
+}
+
+std::string StateKey(const QueryDef& q) {
+  std::string key = "(";
+  for (size_t i = 0; i < q.group_keys.size(); ++i) key += (i ? ", " : "") + q.group_keys[i].text;
+  if (!q.group_keys.empty()) key += ", ";
+  switch (q.window.kind) {
+    case WindowKind::kTumble: key += "window_start"; break;
+    case WindowKind::kHop: key += "pane_start"; break;
+    case WindowKind::kSession: key += "session_start"; break;
+    case WindowKind::kNone: break;
+  }
+  return key + ")";
+}
+
+}  // namespace
+
+size_t EstimatedStateBytesPerKey(const Pipeline& pipeline, const QueryDef& query) {
+  if (query.window.kind == WindowKind::kNone) return 0;
+  const SourceDef& source = pipeline.sources[static_cast<size_t>(query.source)];
+  return static_cast<size_t>(StateUnits(source, query.window)) * BytesPerGroup(query);
+}
+
+std::string ExplainPipeline(const Pipeline& p) {
+  std::string o;
+  for (const auto& s : p.sources) {
+    o += "source " + s.name + ": stream, " + std::to_string(s.shards) + " shards, " + s.format;
+    if (s.event_time_column >= 0) {
+      o += ", event time " + s.schema[static_cast<size_t>(s.event_time_column)].name + ", watermark = max(event time) - " +
+           FormatDuration(s.watermark_delay);
+    }
+    if (s.idle_timeout.count()) o += ", idle after " + FormatDuration(s.idle_timeout);
+    if (s.allowed_lateness.count()) o += ", allowed lateness " + FormatDuration(s.allowed_lateness);
+    o += "\n";
+  }
+  for (const auto& q : p.queries) {
+    const SinkDef& sink = p.sinks[static_cast<size_t>(q.sink)];
+    const SourceDef& src = p.sources[static_cast<size_t>(q.source)];
+    o += "\nquery " + q.name + ": " + src.name + " -> " + sink.name + " (" + sink.connector + ")\n";
+    o += "  decode json -> rows\n";
+    if (q.where) o += "  filter " + q.where->text + "\n";
+    if (q.window.kind == WindowKind::kNone) {
+      o += "  project " + std::to_string(q.projections.size()) + " columns\n";
+    } else {
+      const std::string& ts = src.schema[static_cast<size_t>(q.window.time_column)].name;
+      o += "  watermark: column " + ts + ", delay " + FormatDuration(src.watermark_delay) + " (per shard max(" + ts +
+           ") - delay, minimum over " + std::to_string(src.shards) + " shards";
+      o += src.idle_timeout.count() ? ", shards idle after " + FormatDuration(src.idle_timeout) + ")\n"
+                                    : ", shards never idle)\n";
+      switch (q.window.kind) {
+        case WindowKind::kTumble:
+          o += "  tumbling window " + FormatDuration(q.window.size) + " on " + ts +
+               ", fires when the watermark passes window_end\n";
+          break;
+        case WindowKind::kHop: {
+          const int64_t pane = std::gcd(q.window.slide.count(), q.window.size.count());
+          o += "  hopping window size " + FormatDuration(q.window.size) + " slide " + FormatDuration(q.window.slide) +
+               " on " + ts + ", panes of " +
+               FormatDuration(Duration(pane)) + " (" + std::to_string(q.window.size.count() / pane) +
+               " per window, merged when a window fires at window_end)\n";
+          break;
+        }
+        case WindowKind::kSession:
+          o += "  session window gap " + FormatDuration(q.window.gap) + " on " + ts +
+               ", per key; fires when the watermark passes the session end\n";
+          break;
+        case WindowKind::kNone: break;
+      }
+      if (src.allowed_lateness.count() > 0) {
+        o += "  late rows: allowed lateness " + FormatDuration(src.allowed_lateness) +
+             " (fired windows keep state that long; updates re-emit them); later rows -> dead-letter queue, "
+             "stage \"late\"\n";
+      } else {
+        o += "  late rows: allowed lateness 0s; rows for fired windows -> dead-letter queue, stage \"late\"\n";
+      }
+      o += "  state key: " + StateKey(q) + "\n";
+      o += "  aggregates:";
+      for (const auto& a : q.aggregates) o += " " + a.text;
+      o += "\n";
+      if (q.having) o += "  having " + q.having->text + "\n";
+      o += "  emit: on window close";
+      if (sink.emit_interval.count()) {
+        o += ", and partial rows of changed open windows every " + FormatDuration(sink.emit_interval) +
+             " of processing time";
+      }
+      o += "\n";
+      const size_t per_key = EstimatedStateBytesPerKey(p, q);
+      o += "  state estimate: " + std::to_string(StateUnits(src, q.window)) + " windows/panes per key x " +
+           Bytes(static_cast<double>(BytesPerGroup(q))) + " = " + Bytes(static_cast<double>(per_key)) +
+           " per distinct key (" + Bytes(static_cast<double>(per_key) * 1000) + " for 1,000 keys)\n";
+    }
+    o += "  sink columns:";
+    for (const auto& c : sink.schema.columns()) o += " " + c.name + " " + DataTypeName(c.type) + ",";
+    o.pop_back();
+    o += "\n";
+  }
+  return o;
+}
+
+}  // namespace sluice::app

@@ -1,0 +1,106 @@
+// QueryPipeline: the record and watermark processing of one INSERT INTO … SELECT, without
+// threads, I/O or metrics: decoded rows from a split → WHERE → window aggregate (TUMBLE/HOP
+// panes, SESSION) or projection → output rows. Both the threaded runtime
+// (runtime/query_runner.cc) and the in-process golden test runner (app/golden_test_runner.cc)
+// drive it, so tests exercise exactly the runtime's logic.
+//
+// Watermarks: each split (shard) tracks the largest event time it has delivered (over every
+// decoded row, before WHERE). The query's watermark is the minimum over active splits of (that
+// maximum − watermark_delay), where a split is idle — not holding the watermark back — once
+// `now` is idle_timeout or more past its last activity (0 = never idle). If every split is idle,
+// the largest split watermark is used. A split that has delivered nothing and is not idle keeps
+// the watermark at its minimum. The watermark never goes back. `now` is processing time: wall
+// clock in the runtime, a simulated clock in golden tests.
+//
+// Emission: AdvanceTime() fires windows (and re-emits windows updated by late rows); with the
+// sink's emit_interval E > 0 it also emits partial rows of changed open windows whenever `now`
+// reaches the next multiple of E after the pipeline's start time.
+//
+// Thread-safety: not thread-safe; one instance per query worker.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "core/plan.h"
+#include "core/value.h"
+#include "operators/session_window_aggregate.h"
+#include "operators/window_aggregate.h"
+
+namespace sluice::ops {
+
+/// A row the window operator rejected: late (after allowed lateness), or with an event time
+/// outside ±kMaxEventTimeMicros, which no window arithmetic can take.
+struct LateRow {
+  size_t row = 0;             ///< Position in the batch passed to ProcessBatch().
+  EventTime window_end;       ///< End of the last window the row belonged to (late rows).
+  bool out_of_range = false;  ///< The event time is out of range; not a late row.
+};
+
+/// Event times a windowed query accepts: |t| < 2^60 µs (about 36,000 years around 1970), so
+/// that t ± window sizes and lateness (at most 3650 days, planner-checked) cannot overflow.
+inline constexpr int64_t kMaxEventTimeMicros = int64_t{1} << 60;
+
+class QueryPipeline {
+ public:
+  /// REQUIRES: 0 <= query_index < pipeline.queries.size(); `pipeline` outlives this object;
+  /// splits >= 1. `now` starts the idle clocks and the emit_interval schedule.
+  QueryPipeline(const Pipeline& pipeline, int query_index, size_t splits, EventTime now);
+
+  /// Marks split `split` active at `now` (call whenever records were read from it, decodable or
+  /// not). REQUIRES: split < splits.
+  void NoteActivity(size_t split, EventTime now);
+
+  /// Processes decoded `rows` from split `split`: appends projection rows to `out` and rejected
+  /// rows (late or out of range) to `late`; window results come from AdvanceTime().
+  /// REQUIRES: rows follow the source schema.
+  void ProcessBatch(size_t split, const std::vector<Row>& rows, std::vector<Row>* out, std::vector<LateRow>* late);
+
+  /// Recomputes the watermark at processing time `now`, fires windows, emits late updates and
+  /// (when due) partial results into `out`. Returns the watermark.
+  EventTime AdvanceTime(EventTime now, std::vector<Row>* out);
+
+  /// Fires every open window regardless of the watermark (end of a bounded input).
+  void Flush(std::vector<Row>* out);
+
+  /// The query this pipeline runs.
+  const QueryDef& query() const { return query_; }
+  /// True for TUMBLE/HOP/SESSION queries, false for projections.
+  bool windowed() const { return hop_ != nullptr || session_ != nullptr; }
+  /// The query's watermark after the last AdvanceTime() (EventTime::Min() before).
+  EventTime watermark() const { return watermark_; }
+  /// The split whose watermark is the minimum, or -1 (none, or every split idle).
+  int holding_split() const { return holding_; }
+  /// Number of splits, and per split its largest event time and whether the last AdvanceTime()
+  /// found it idle. REQUIRES: split < splits().
+  size_t splits() const { return splits_.size(); }
+  EventTime split_max_event_time(size_t split) const { return splits_[split].max_event_time; }
+  bool split_idle(size_t split) const { return splits_[split].idle; }
+  /// Windows not yet fired, and groups held in state (0 for projections).
+  size_t open_windows() const;
+  size_t open_groups() const;
+  /// Rough bytes of window state (walks the state; call from status code, not per record).
+  size_t StateBytes() const;
+
+ private:
+  struct SplitState {
+    EventTime max_event_time = EventTime::Min();
+    EventTime last_activity;
+    bool idle = false;
+  };
+  EventTime ComputeWatermark(EventTime now);
+
+  const QueryDef& query_;
+  const SourceDef& source_;
+  const Duration emit_interval_;
+  std::unique_ptr<WindowAggregate> hop_;
+  std::unique_ptr<SessionWindowAggregate> session_;
+  std::vector<SplitState> splits_;
+  EventTime watermark_ = EventTime::Min();
+  int holding_ = -1;
+  EventTime start_;
+  EventTime next_emit_;
+};
+
+}  // namespace sluice::ops

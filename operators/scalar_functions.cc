@@ -1,0 +1,286 @@
+#include "operators/scalar_functions.h"
+
+#include <cctype>
+#include <cmath>
+#include <string>
+
+namespace sluice::ops {
+namespace {
+
+constexpr int64_t kMicrosPerSecond = 1'000'000;
+constexpr int64_t kMicrosPerDay = 86'400 * kMicrosPerSecond;
+
+int64_t FloorDiv(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+// Length of the UTF-8 sequence starting at s[i]; 1 for invalid bytes so scanning always advances.
+size_t CharLen(std::string_view s, size_t i) {
+  unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
+  if (i + n > s.size()) return 1;
+  for (size_t k = 1; k < n; ++k) {
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 1;
+  }
+  return n;
+}
+
+bool SameChar(std::string_view a, size_t ai, size_t an, std::string_view b, size_t bi, size_t bn, bool ci) {
+  if (an != bn) return false;
+  for (size_t k = 0; k < an; ++k) {
+    char x = a[ai + k], y = b[bi + k];
+    if (ci) {
+      x = static_cast<char>(std::tolower(static_cast<unsigned char>(x)));
+      y = static_cast<char>(std::tolower(static_cast<unsigned char>(y)));
+    }
+    if (x != y) return false;
+  }
+  return true;
+}
+
+int64_t CodePoints(std::string_view s) {
+  int64_t n = 0;
+  for (size_t i = 0; i < s.size(); i += CharLen(s, i)) ++n;
+  return n;
+}
+
+// Byte offset of character `chars` (0-based), clamped to s.size().
+size_t ByteOffsetOfChar(std::string_view s, int64_t chars) {
+  size_t i = 0;
+  for (int64_t c = 0; c < chars && i < s.size(); ++c) i += CharLen(s, i);
+  return i;
+}
+
+Value Substring(const Value* args, size_t n) {
+  const std::string& s = args[0].as_text();
+  int64_t start = args[1].as_int();
+  // PostgreSQL: characters [start, start + count) intersected with [1, length].
+  int64_t end = INT64_MAX;
+  if (n >= 3) {
+    int64_t count = args[2].as_int();
+    if (count < 0) return Value::Null();
+    if (__builtin_add_overflow(start, count, &end)) end = INT64_MAX;
+  }
+  int64_t first = std::max<int64_t>(start, 1);
+  if (end <= first) return Value::Text("");
+  size_t from = ByteOffsetOfChar(s, first - 1);
+  size_t to = end == INT64_MAX ? s.size() : ByteOffsetOfChar(s, end - 1);
+  if (to <= from) return Value::Text("");
+  return Value::Text(s.substr(from, to - from));
+}
+
+double RoundHalfAway(double x) { return std::round(x); }
+
+Value Round(const Value* args, size_t n) {
+  int64_t digits = n >= 2 ? args[1].as_int() : 0;
+  if (args[0].type() == DataType::kInt64) {
+    int64_t v = args[0].as_int();
+    if (digits >= 0) return Value::Int(v);
+    if (digits < -18) return Value::Int(0);
+    int64_t p = 1;
+    for (int64_t i = 0; i < -digits; ++i) p *= 10;
+    int64_t q = v / p, r = v % p;
+    if (2 * (r < 0 ? -r : r) >= p) q += v < 0 ? -1 : 1;
+    int64_t out = 0;
+    if (__builtin_mul_overflow(q, p, &out)) return Value::Null();
+    return Value::Int(out);
+  }
+  double x = args[0].as_float();
+  if (digits == 0) return Value::Float(RoundHalfAway(x));
+  if (digits > 300 || digits < -300) return Value::Float(digits > 0 ? x : 0.0);
+  double p = std::pow(10.0, static_cast<double>(digits));
+  double scaled = x * p;
+  if (!std::isfinite(scaled)) return Value::Float(x);
+  return Value::Float(RoundHalfAway(scaled) / p);
+}
+
+}  // namespace
+
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
+}
+
+EventTime DateTrunc(TimeField unit, EventTime t) {
+  auto floor_to = [&](int64_t step) { return EventTime{FloorDiv(t.micros, step) * step}; };
+  switch (unit) {
+    case TimeField::kMicrosecond: return t;
+    case TimeField::kMillisecond: return floor_to(1000);
+    case TimeField::kSecond: return floor_to(kMicrosPerSecond);
+    case TimeField::kMinute: return floor_to(60 * kMicrosPerSecond);
+    case TimeField::kHour: return floor_to(3600 * kMicrosPerSecond);
+    case TimeField::kDay: return floor_to(kMicrosPerDay);
+    case TimeField::kWeek: {
+      // 1970-01-01 was a Thursday; Mondays are days ≡ 4 (mod 7).
+      int64_t days = FloorDiv(t.micros, kMicrosPerDay);
+      int64_t monday = FloorDiv(days + 3, 7) * 7 - 3;
+      return EventTime{monday * kMicrosPerDay};
+    }
+    case TimeField::kMonth:
+    case TimeField::kQuarter:
+    case TimeField::kYear: {
+      int64_t y;
+      unsigned m, d;
+      CivilFromDays(FloorDiv(t.micros, kMicrosPerDay), &y, &m, &d);
+      if (unit == TimeField::kQuarter) m = (m - 1) / 3 * 3 + 1;
+      if (unit == TimeField::kYear) m = 1;
+      return EventTime{DaysFromCivil(y, m, 1) * kMicrosPerDay};
+    }
+    default: return t;
+  }
+}
+
+Value Extract(TimeField field, EventTime t) {
+  const int64_t days = FloorDiv(t.micros, kMicrosPerDay);
+  const int64_t micros_of_day = t.micros - days * kMicrosPerDay;
+  const int64_t micros_of_minute = micros_of_day % (60 * kMicrosPerSecond);
+  int64_t y;
+  unsigned m, d;
+  CivilFromDays(days, &y, &m, &d);
+  const int64_t isodow = (((days + 3) % 7) + 7) % 7 + 1;  // 1970-01-01 was a Thursday (4)
+  switch (field) {
+    case TimeField::kMicrosecond: return Value::Int(micros_of_minute);
+    case TimeField::kMillisecond: return Value::Float(static_cast<double>(micros_of_minute) / 1000.0);
+    case TimeField::kSecond: return Value::Float(static_cast<double>(micros_of_minute) / 1e6);
+    case TimeField::kMinute: return Value::Int(micros_of_day / (60 * kMicrosPerSecond) % 60);
+    case TimeField::kHour: return Value::Int(micros_of_day / (3600 * kMicrosPerSecond));
+    case TimeField::kDay: return Value::Int(d);
+    case TimeField::kMonth: return Value::Int(m);
+    case TimeField::kQuarter: return Value::Int((m - 1) / 3 + 1);
+    case TimeField::kYear: return Value::Int(y);
+    case TimeField::kEpoch: return Value::Float(static_cast<double>(t.micros) / 1e6);
+    case TimeField::kDow: return Value::Int(isodow % 7);
+    case TimeField::kIsoDow: return Value::Int(isodow);
+    case TimeField::kDoy: return Value::Int(days - DaysFromCivil(y, 1, 1) + 1);
+    case TimeField::kWeek: {
+      // ISO 8601 week: the week (Monday..Sunday) belongs to the year of its Thursday.
+      int64_t thursday = days - (isodow - 4);
+      int64_t ty;
+      unsigned tm, td;
+      CivilFromDays(thursday, &ty, &tm, &td);
+      return Value::Int((thursday - DaysFromCivil(ty, 1, 1)) / 7 + 1);
+    }
+  }
+  return Value::Null();
+}
+
+bool LikeMatch(std::string_view text, std::string_view pattern, bool ci) {
+  size_t ti = 0, pi = 0;
+  size_t star_p = std::string_view::npos, star_t = 0;
+  while (ti < text.size()) {
+    if (pi < pattern.size()) {
+      char c = pattern[pi];
+      if (c == '%') {
+        star_p = ++pi;
+        star_t = ti;
+        continue;
+      }
+      if (c == '_') {
+        ti += CharLen(text, ti);
+        ++pi;
+        continue;
+      }
+      size_t lit = pi;
+      if (c == '\\' && pi + 1 < pattern.size()) lit = pi + 1;
+      size_t pn = CharLen(pattern, lit);
+      size_t tn = CharLen(text, ti);
+      if (SameChar(pattern, lit, pn, text, ti, tn, ci)) {
+        pi = lit + pn;
+        ti += tn;
+        continue;
+      }
+    }
+    if (star_p == std::string_view::npos) return false;
+    // Backtrack: let the last '%' absorb one more character.
+    star_t += CharLen(text, star_t);
+    ti = star_t;
+    pi = star_p;
+  }
+  while (pi < pattern.size() && pattern[pi] == '%') ++pi;
+  return pi == pattern.size();
+}
+
+Value ApplyScalar(ScalarFn fn, const Value* args, size_t n) {
+  if (fn == ScalarFn::kConcat) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i) {
+      if (args[i].is_null()) continue;
+      if (args[i].type() == DataType::kText) {
+        out += args[i].as_text();
+      } else {
+        out += args[i].ToString();
+      }
+    }
+    return Value::Text(std::move(out));
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (args[i].is_null()) return Value::Null();
+  }
+  switch (fn) {
+    case ScalarFn::kLower:
+    case ScalarFn::kUpper: {
+      std::string s = args[0].as_text();
+      for (char& c : s) {
+        unsigned char u = static_cast<unsigned char>(c);
+        c = static_cast<char>(fn == ScalarFn::kLower ? std::tolower(u) : std::toupper(u));
+      }
+      return Value::Text(std::move(s));
+    }
+    case ScalarFn::kLength: return Value::Int(CodePoints(args[0].as_text()));
+    case ScalarFn::kSubstring: return Substring(args, n);
+    case ScalarFn::kConcatOp: {
+      std::string s = args[0].type() == DataType::kText ? args[0].as_text() : args[0].ToString();
+      s += args[1].type() == DataType::kText ? args[1].as_text() : args[1].ToString();
+      return Value::Text(std::move(s));
+    }
+    case ScalarFn::kAbs:
+      if (args[0].type() == DataType::kInt64) {
+        int64_t v = args[0].as_int();
+        if (v == INT64_MIN) return Value::Null();
+        return Value::Int(v < 0 ? -v : v);
+      }
+      return Value::Float(std::fabs(args[0].as_float()));
+    case ScalarFn::kRound: return Round(args, n);
+    case ScalarFn::kFloor:
+    case ScalarFn::kCeil:
+      if (args[0].type() == DataType::kInt64) return args[0];
+      return Value::Float(fn == ScalarFn::kFloor ? std::floor(args[0].as_float()) : std::ceil(args[0].as_float()));
+    case ScalarFn::kSqrt: {
+      double x = args[0].ToDouble();
+      if (x < 0) return Value::Null();
+      return Value::Float(std::sqrt(x));
+    }
+    case ScalarFn::kDateTrunc:
+      return Value::Time(DateTrunc(static_cast<TimeField>(args[0].as_int()), args[1].as_time()));
+    case ScalarFn::kExtract: return Extract(static_cast<TimeField>(args[0].as_int()), args[1].as_time());
+    case ScalarFn::kToTimestamp: {
+      double micros = std::round(args[0].ToDouble() * 1e6);
+      if (!std::isfinite(micros) || micros < -9.2e18 || micros > 9.2e18) return Value::Null();
+      return Value::Time(EventTime{static_cast<int64_t>(micros)});
+    }
+    case ScalarFn::kNone:
+    case ScalarFn::kILike:
+    case ScalarFn::kConcat: break;
+  }
+  return Value::Null();
+}
+
+}  // namespace sluice::ops

@@ -1,0 +1,46 @@
+// Scalar SQL functions over already-evaluated arguments: string functions, LIKE, math,
+// date_trunc/extract on the UTC calendar, to_timestamp. expr_eval.cc evaluates the arguments
+// and calls ApplyScalar(); the planner (sql/expr_binder.cc) has fixed the argument and result
+// types, so these functions only see NULL or values of the planned types.
+//
+// NULL semantics: NULL in → NULL out, except concat() (skips NULLs). Where PostgreSQL raises an
+// error on bad input (sqrt(-1), substring with a negative count, integer overflow), the result
+// is NULL instead: a stream processor must not stop on one row (docs/sql.md lists these).
+// Calendar arithmetic is proleptic Gregorian in UTC, after H. Hinnant's "chrono-Compatible
+// Low-Level Date Algorithms" (days_from_civil / civil_from_days).
+// Thread-safety: pure functions; thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "core/plan.h"
+#include "core/value.h"
+
+namespace sluice::ops {
+
+/// Applies `fn` to `args[0..n)`.
+/// REQUIRES: n and the argument types match what the planner accepts for `fn`; for
+/// kDateTrunc/kExtract args[0] is a BIGINT TimeField code.
+Value ApplyScalar(ScalarFn fn, const Value* args, size_t n);
+
+/// SQL LIKE: '%' matches any run of characters, '_' exactly one character (UTF-8 code point),
+/// '\' makes the next pattern character literal (a trailing '\' is literal). With
+/// `case_insensitive` ASCII letters compare without case (ILIKE).
+bool LikeMatch(std::string_view text, std::string_view pattern, bool case_insensitive);
+
+/// date_trunc(unit, t) in UTC. REQUIRES: `unit` is one of kMicrosecond..kYear.
+EventTime DateTrunc(TimeField unit, EventTime t);
+
+/// extract(field FROM t) in UTC: BIGINT for integral fields, FLOAT8 for kSecond (with the
+/// fraction), kMillisecond (seconds × 1000 with the fraction) and kEpoch (Unix seconds).
+Value Extract(TimeField field, EventTime t);
+
+/// Days since 1970-01-01 of the proleptic Gregorian date y-m-d (m 1..12, d 1..31).
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d);
+
+/// The inverse of DaysFromCivil.
+void CivilFromDays(int64_t days, int64_t* y, unsigned* m, unsigned* d);
+
+}  // namespace sluice::ops
