@@ -1,6 +1,8 @@
 // The `sluice` binary.
 //   sluice run PIPELINE.sql [--data-dir DIR] [--listen HOST:PORT] [--http-threads N]
-//   sluice demo [--unicorns N] [--speedup X] [--out-of-order F] [--late F] [--duration SECONDS]
+//              [--shard-records-per-second N] [--shard-bytes-per-second SIZE]
+//              [--memory-budget SIZE] [--disk-min-free SIZE]
+//   sluice demo [--unicorns N] [--speedup X] [--out-of-order F] [--late F] [--bad F] [--duration SECONDS]
 //               [--data-dir DIR] [--listen HOST:PORT] [--linger]
 //   sluice explain PIPELINE.sql
 //   sluice test [--print] FILE.sql.test|DIR...   (golden SQL tests, docs/golden-tests.md)
@@ -30,7 +32,9 @@ void Usage(std::FILE* f) {
   std::fprintf(f,
                "usage:\n"
                "  sluice run PIPELINE.sql [--data-dir DIR] [--listen HOST:PORT] [--http-threads N]\n"
-               "  sluice demo [--unicorns N] [--speedup X] [--out-of-order F] [--late F] [--duration SECONDS]\n"
+               "             [--shard-records-per-second N] [--shard-bytes-per-second SIZE]\n"
+               "             [--memory-budget SIZE (default 256MiB)] [--disk-min-free SIZE (default 256MiB)]\n"
+               "  sluice demo [--unicorns N] [--speedup X] [--out-of-order F] [--late F] [--bad F] [--duration SECONDS]\n"
                "              [--data-dir DIR] [--listen HOST:PORT] [--linger]\n"
                "  sluice explain PIPELINE.sql\n"
                "  sluice test [--print] FILE.sql.test|DIR...\n"
@@ -98,7 +102,7 @@ int main(int argc, char** argv) {
       demo.host = so.host;
       demo.port = so.port;
     } else if (a == "--http-threads" || a == "--unicorns" || a == "--speedup" || a == "--out-of-order" ||
-               a == "--late" || a == "--duration") {
+               a == "--late" || a == "--bad" || a == "--duration" || a == "--shard-records-per-second") {
       if (!value(&v)) return 2;
       if (!ParseDouble(v, &d) || d < 0) {
         std::fprintf(stderr, "sluice: %s expects a non-negative number, got '%s'\n", a.c_str(), v.c_str());
@@ -109,7 +113,19 @@ int main(int argc, char** argv) {
       if (a == "--speedup") demo.speedup = d > 0 ? d : 1;
       if (a == "--out-of-order") demo.out_of_order = std::min(d, 1.0);
       if (a == "--late") demo.late = std::min(d, 1.0);
+      if (a == "--bad") demo.bad = std::min(d, 1.0);
       if (a == "--duration") demo.duration_s = d;
+      if (a == "--shard-records-per-second") so.shard_records_per_second = static_cast<uint64_t>(d);
+    } else if (a == "--shard-bytes-per-second" || a == "--memory-budget" || a == "--disk-min-free") {
+      if (!value(&v)) return 2;
+      auto bytes = sluice::app::ParseByteSize(v);
+      if (!bytes.ok()) {
+        std::fprintf(stderr, "sluice: %s: %s\n", a.c_str(), bytes.status().message().c_str());
+        return 2;
+      }
+      if (a == "--shard-bytes-per-second") so.shard_bytes_per_second = *bytes;
+      if (a == "--memory-budget") so.max_pending_bytes = *bytes;
+      if (a == "--disk-min-free") so.min_free_disk_bytes = *bytes;
     } else if (a == "--linger") {
       demo.linger = true;
     } else if (!a.empty() && a[0] == '-') {

@@ -175,7 +175,9 @@ Result<Duration> ParseInterval(std::string_view text) {
     else if (unit == "h" || unit == "hour" || unit == "hours") mult = 3600e6;
     else if (unit == "d" || unit == "day" || unit == "days") mult = 86400e6;
     else return bad("unknown unit '" + unit + "'");
-    total += static_cast<int64_t>(n * mult + 0.5);
+    const double micros = n * mult + 0.5;
+    if (!(micros < 9.2e18) || static_cast<double>(total) + micros >= 9.2e18) return bad("too large");
+    total += static_cast<int64_t>(micros);
     any = true;
   }
   if (!any) return bad("no value");

@@ -25,7 +25,10 @@ struct EventTime {
 
   static constexpr EventTime Min() { return {std::numeric_limits<int64_t>::min()}; }
   static constexpr EventTime Max() { return {std::numeric_limits<int64_t>::max()}; }
+  /// REQUIRES: |ms| < 9.2e15 (about ±290,000 years), so the microseconds fit; callers with
+  /// untrusted input check with InMillisRange() first.
   static EventTime FromMillis(int64_t ms) { return {ms * 1000}; }
+  static constexpr bool InMillisRange(int64_t ms) { return ms > -9'200'000'000'000'000 && ms < 9'200'000'000'000'000; }
   int64_t millis() const { return micros / 1000; }
 
   friend auto operator<=>(const EventTime&, const EventTime&) = default;

@@ -41,3 +41,11 @@ TEST_CASE("FloorTo handles negative times") {
   CHECK(FloorTo(EventTime{-1}, Duration(60)).micros == -60);
   CHECK(FloorTo(EventTime{-60}, Duration(60)).micros == -60);
 }
+
+TEST_CASE("huge intervals are errors, not overflow") {
+  CHECK_FALSE(ParseInterval("99999999999999 days").ok());
+  CHECK_FALSE(ParseInterval("1e300 seconds").ok());
+  CHECK(ParseInterval("3650 days").ok());
+  CHECK(EventTime::InMillisRange(1767225600000));
+  CHECK_FALSE(EventTime::InMillisRange(INT64_MAX));
+}

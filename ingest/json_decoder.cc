@@ -127,6 +127,7 @@ Status Convert(simdjson::ondemand::value v, const Column& col, Value* out) {
         int64_t ms;
         double d;
         if (!v.get_int64().get(ms)) {
+          if (!EventTime::InMillisRange(ms)) return FieldError(col.name, col.type, "an out-of-range number");
           *out = Value::Time(EventTime::FromMillis(ms));
           return Status::OK();
         }

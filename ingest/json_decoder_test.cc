@@ -40,6 +40,7 @@ TEST_CASE("bad payloads fail with a reason, and the batch goes on") {
       R"({"Name":"b","StatusTime":"2020-01-01T00:00:01Z","MagicPoints":3})",
       "",
       R"({"Name":"a","StatusTime":"2020-01-01T00:00:00Z","MagicPoints":1.5})",
+      R"({"Name":"a","StatusTime":9223372036854775807})",
   };
   std::vector<SourceRecord> in;
   for (size_t i = 0; i < payloads.size(); ++i) in.push_back({i + 1, 0, "k", payloads[i]});
@@ -50,7 +51,8 @@ TEST_CASE("bad payloads fail with a reason, and the batch goes on") {
   REQUIRE(rows.size() == 2);
   CHECK(idx == std::vector<size_t>{0, 7});
   CHECK(rows[1][2].as_int() == 3);
-  REQUIRE(errors.size() == 8);
+  REQUIRE(errors.size() == 9);
+  CHECK(errors[8].reason.find("out-of-range") != std::string::npos);
   CHECK(errors[0].reason == "payload is not a JSON object");
   CHECK(errors[1].reason == "payload is not a JSON object");
   CHECK(errors[2].reason.find("missing or null") != std::string::npos);
