@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/file_util.h"
+
 namespace sluice::app {
 namespace {
 
@@ -90,14 +92,6 @@ Result<GoldenStep> ParseStep(const std::string& path, int line_no, std::string_v
   return step;
 }
 
-bool ReadWholeFile(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return true;
-}
 
 }  // namespace
 
@@ -128,9 +122,9 @@ Result<GoldenFile> ParseGoldenFile(const std::string& path, const std::string& t
       if (!file.empty()) {
         std::filesystem::path p(file);
         if (p.is_relative()) p = std::filesystem::path(path).parent_path() / p;
-        if (!ReadWholeFile(p.string(), &f.pipeline)) {
-          return LineError(path, line_no, "cannot read pipeline file " + p.string());
-        }
+        auto text = ReadFileToString(p.string());
+        if (!text.ok()) return LineError(path, line_no, "cannot read pipeline file " + p.string());
+        f.pipeline = std::move(*text);
         f.pipeline_path = p.string();
         ++i;
         continue;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <sstream>
 
+#include "core/file_util.h"
 #include "app/explain.h"
 #include "app/golden_test_file.h"
 #include "core/connector.h"
@@ -20,6 +21,7 @@
 
 namespace sluice::app {
 namespace {
+
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -484,14 +486,6 @@ void PrintActual(const Pipeline& p, const Simulation& sim, std::string* out) {
   }
 }
 
-bool ReadWholeFile(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return true;
-}
 
 }  // namespace
 
@@ -565,7 +559,7 @@ Result<GoldenResult> RunGoldenText(const std::string& path, const std::string& t
 
 Result<GoldenResult> RunGoldenFile(const std::string& path, const GoldenOptions& options) {
   std::string text;
-  if (!ReadWholeFile(path, &text)) return Status::IOError("cannot read " + path);
+  SLUICE_ASSIGN_OR_RETURN(text, ReadFileToString(path));
   return RunGoldenText(path, text, options);
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "app/demo.h"
+#include "core/file_util.h"
 #include "app/explain.h"
 #include "app/golden_test_runner.h"
 #include "app/server.h"
@@ -41,14 +42,6 @@ void Usage(std::FILE* f) {
                "  sluice version\n");
 }
 
-bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return true;
-}
 
 // Strict number parsing for flags: the whole text must be a number.
 bool ParseDouble(const std::string& s, double* out) {
@@ -151,11 +144,12 @@ int main(int argc, char** argv) {
       Usage(stderr);
       return 2;
     }
-    std::string text;
-    if (!ReadFile(positional, &text)) {
-      std::fprintf(stderr, "sluice: cannot read %s\n", positional.c_str());
+    auto read = sluice::ReadFileToString(positional);
+    if (!read.ok()) {
+      std::fprintf(stderr, "sluice: %s\n", read.status().message().c_str());
       return 2;
     }
+    std::string text = std::move(*read);
     if (cmd == "explain") {
       auto p = sluice::sql::PlanPipeline(text);
       if (!p.ok()) {

@@ -10,6 +10,9 @@
 
 namespace sluice {
 
+/// The whole content of the file at `path`. Errors: IOError when it can't be opened or read.
+Result<std::string> ReadFileToString(const std::string& path);
+
 /// Writes all of `data` to `fd`, retrying short writes and EINTR. `path` is for messages.
 /// Errors: IOError from write(2).
 Status WriteAll(int fd, std::string_view data, const std::string& path);

@@ -5,10 +5,8 @@
 #include <cstdio>
 
 namespace sluice {
-namespace {
 
-// Days from civil date (proleptic Gregorian). Howard Hinnant's algorithm ("chrono-Compatible
-// Low-Level Date Algorithms"), written out here.
+// Howard Hinnant's algorithms ("chrono-Compatible Low-Level Date Algorithms"), written out here.
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
   y -= m <= 2;
   const int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -30,6 +28,8 @@ void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
   *m = mp < 10 ? mp + 3 : mp - 9;
   *y = yy + (*m <= 2);
 }
+
+namespace {
 
 bool ReadInt(std::string_view s, size_t* pos, size_t digits, int* out) {
   if (*pos + digits > s.size()) return false;

@@ -58,6 +58,13 @@ Result<Duration> ParseInterval(std::string_view text);
 /// Formats a duration for people: "5s", "1m", "250ms", "1h30m".
 std::string FormatDuration(Duration d);
 
+/// Days since 1970-01-01 of the proleptic Gregorian date y-m-d (m 1..12, d 1..31; negative before
+/// 1970). Source: H. Hinnant, "chrono-Compatible Low-Level Date Algorithms" (days_from_civil).
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d);
+
+/// The inverse of DaysFromCivil: the date `days` after 1970-01-01.
+void CivilFromDays(int64_t days, int64_t* y, unsigned* m, unsigned* d);
+
 /// Floors `t` to a multiple of `size` (sizes > 0), correct for negative times.
 inline EventTime FloorTo(EventTime t, Duration size) {
   int64_t s = size.count();

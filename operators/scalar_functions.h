@@ -37,10 +37,4 @@ EventTime DateTrunc(TimeField unit, EventTime t);
 /// fraction), kMillisecond (seconds × 1000 with the fraction) and kEpoch (Unix seconds).
 Value Extract(TimeField field, EventTime t);
 
-/// Days since 1970-01-01 of the proleptic Gregorian date y-m-d (m 1..12, d 1..31).
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d);
-
-/// The inverse of DaysFromCivil.
-void CivilFromDays(int64_t days, int64_t* y, unsigned* m, unsigned* d);
-
 }  // namespace sluice::ops
