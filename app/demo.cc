@@ -71,18 +71,13 @@ int RunDemo(const DemoOptions& o, const std::atomic<bool>& stop) {
       "  archive:   %s/year=*/month=*/day=*/hour=*/*.jsonl.gz  (zcat to read; files publish every 60 s)\n"
       "  rejects:   %s/dead-letter/unicorn_telemetry.jsonl  (malformed and late records, with the reason)\n"
       "Per-minute rows appear below as each window closes. Ctrl-C stops.\n",
-      o.unicorns, o.speedup, 60.0 / o.speedup, o.out_of_order * 100, base.c_str(), base.c_str(), base.c_str(),
+      o.fleet.unicorns, o.fleet.speedup, 60.0 / o.fleet.speedup, o.fleet.out_of_order * 100, base.c_str(), base.c_str(), base.c_str(),
       base.c_str(), archive.c_str(),
       std::filesystem::absolute(o.data_dir).lexically_normal().string().c_str());
   std::fflush(stdout);
 
-  wildrydes::ProducerOptions po;
+  wildrydes::ProducerOptions po = o.fleet;
   po.endpoint = base + "/";
-  po.unicorns = o.unicorns;
-  po.speedup = o.speedup;
-  po.out_of_order = o.out_of_order;
-  po.late = o.late;
-  po.bad = o.bad;
   std::atomic<bool> producer_stop{false};
   wildrydes::ProducerStats stats;
   Status producer_status;

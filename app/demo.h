@@ -7,18 +7,17 @@
 #include <atomic>
 #include <string>
 
+#include "examples/wildrydes/producer.h"
+
 namespace sluice::app {
 
 struct DemoOptions {
   std::string data_dir = "data/demo";
   std::string host = "127.0.0.1";
   uint16_t port = 4567;
-  int unicorns = 20;
-  double speedup = 10;
-  double out_of_order = 0.05;
-  double late = 0.002;
-  /// Share of malformed records (dead-lettered with the reason).
-  double bad = 0.001;
+  /// The unicorn fleet: count, speed-up, out-of-order, late and malformed shares. Its endpoint
+  /// is filled in by RunDemo from host and port.
+  wildrydes::ProducerOptions fleet;
   /// Wall seconds to run; 0 = until Ctrl-C.
   double duration_s = 0;
   /// Keep the server up after the producer stops (with --duration), until Ctrl-C.

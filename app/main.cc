@@ -102,11 +102,11 @@ int main(int argc, char** argv) {
         return 2;
       }
       if (a == "--http-threads") so.http_threads = std::max(1, static_cast<int>(d));
-      if (a == "--unicorns") demo.unicorns = std::max(1, static_cast<int>(d));
-      if (a == "--speedup") demo.speedup = d > 0 ? d : 1;
-      if (a == "--out-of-order") demo.out_of_order = std::min(d, 1.0);
-      if (a == "--late") demo.late = std::min(d, 1.0);
-      if (a == "--bad") demo.bad = std::min(d, 1.0);
+      if (a == "--unicorns") demo.fleet.unicorns = std::max(1, static_cast<int>(d));
+      if (a == "--speedup") demo.fleet.speedup = d > 0 ? d : 1;
+      if (a == "--out-of-order") demo.fleet.out_of_order = std::min(d, 1.0);
+      if (a == "--late") demo.fleet.late = std::min(d, 1.0);
+      if (a == "--bad") demo.fleet.bad = std::min(d, 1.0);
       if (a == "--duration") demo.duration_s = d;
       if (a == "--shard-records-per-second") so.shard_records_per_second = static_cast<uint64_t>(d);
     } else if (a == "--shard-bytes-per-second" || a == "--memory-budget" || a == "--disk-min-free") {
