@@ -54,9 +54,13 @@ class Server {
   /// Stops HTTP first (no new input), then the queries (flushing sinks), then storage. Idempotent.
   void Stop();
 
+  /// The bound HTTP port (useful with port 0); 0 after Stop().
   uint16_t port() const;
+  /// The planned pipeline. Immutable after Start().
   const Pipeline& pipeline() const;
+  /// Every metric of this server (what /metrics exports).
   MetricsRegistry& metrics();
+  /// A snapshot of each query runner, in INSERT order.
   std::vector<runtime::QueryStatus> QueryStatuses() const;
   /// GET /queries as JSON.
   std::string QueriesJson() const;

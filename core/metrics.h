@@ -45,6 +45,7 @@ class Histogram {
  public:
   /// REQUIRES: `upper_bounds` ascending.
   explicit Histogram(std::vector<double> upper_bounds);
+  /// Counts `v` in the first bucket whose upper bound is >= v (else +Inf). Lock-free.
   void Observe(double v);
   const std::vector<double>& bounds() const { return bounds_; }
   /// Per-bucket (non-cumulative) counts; the last one is the +Inf bucket.
@@ -67,6 +68,7 @@ class MetricsRegistry {
   /// Returns the counter with this name and labels, creating it (and its family) on first use.
   /// REQUIRES: a name is always used with the same type.
   Counter& GetCounter(const std::string& name, const std::string& help, const MetricLabels& labels = {});
+  /// As GetCounter, for a gauge.
   Gauge& GetGauge(const std::string& name, const std::string& help, const MetricLabels& labels = {});
   /// `bounds` are used only when the histogram is created.
   Histogram& GetHistogram(const std::string& name, const std::string& help, const MetricLabels& labels,
