@@ -1,5 +1,7 @@
 #include "operators/dd_sketch.h"
 
+#include <cstring>
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -90,6 +92,49 @@ double DDSketch::Quantile(double q) const {
     if (seen > rank) return ValueOf(positive_.offset + static_cast<int32_t>(i));
   }
   return ValueOf(positive_.offset + static_cast<int32_t>(positive_.counts.size()) - 1);
+}
+
+namespace {
+
+template <typename T>
+void AppendRaw(T v, std::string* out) {
+  out->append(reinterpret_cast<const char*>(&v), sizeof v);  // little-endian machines only
+}
+
+template <typename T>
+bool ReadRaw(std::string_view* in, T* v) {
+  if (in->size() < sizeof(T)) return false;
+  std::memcpy(v, in->data(), sizeof(T));
+  in->remove_prefix(sizeof(T));
+  return true;
+}
+
+}  // namespace
+
+void DDSketch::AppendTo(std::string* out) const {
+  AppendRaw<uint64_t>(zeros_, out);
+  for (const Store* s : {&positive_, &negative_}) {
+    AppendRaw<int32_t>(s->offset, out);
+    AppendRaw<uint64_t>(s->total, out);
+    AppendRaw<uint32_t>(static_cast<uint32_t>(s->counts.size()), out);
+    out->append(reinterpret_cast<const char*>(s->counts.data()), s->counts.size() * sizeof(uint64_t));
+  }
+}
+
+bool DDSketch::ParseFrom(std::string_view* in) {
+  if (!ReadRaw(in, &zeros_)) return false;
+  for (Store* s : {&positive_, &negative_}) {
+    uint32_t n;
+    if (!ReadRaw(in, &s->offset) || !ReadRaw(in, &s->total) || !ReadRaw(in, &n)) return false;
+    if (n > max_bins_ || in->size() < size_t{n} * sizeof(uint64_t)) return false;
+    s->counts.resize(n);
+    std::memcpy(s->counts.data(), in->data(), size_t{n} * sizeof(uint64_t));
+    in->remove_prefix(size_t{n} * sizeof(uint64_t));
+    uint64_t sum = 0;
+    for (uint64_t c : s->counts) sum += c;
+    if (sum != s->total) return false;
+  }
+  return true;
 }
 
 }  // namespace sluice::ops

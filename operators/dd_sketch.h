@@ -18,6 +18,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice::ops {
@@ -44,6 +46,14 @@ class DDSketch {
     return (positive_.counts.capacity() + negative_.counts.capacity()) * sizeof(uint64_t);
   }
   double relative_accuracy() const { return alpha_; }
+
+  /// Appends the bucket counts to `out` (checkpoints): zeros (u64), then per store (positive,
+  /// negative) offset (i32), total (u64), bin count (u32) and the counts (u64 each), all LE.
+  /// The accuracy and bin cap are not stored: they are fixed per aggregate by the plan.
+  void AppendTo(std::string* out) const;
+  /// Replaces the counts with ones read from the front of `in` (advancing it). Returns false on
+  /// truncated or malformed input (more than max_bins bins, totals that do not add up).
+  bool ParseFrom(std::string_view* in);
 
  private:
   // Bucket counts for indexes [offset, offset + counts.size()).

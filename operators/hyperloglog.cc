@@ -118,4 +118,44 @@ double HyperLogLog::Estimate() const {
   return raw;
 }
 
+void HyperLogLog::AppendTo(std::string* out) const {
+  if (dense_.empty()) {
+    out->push_back('\0');
+    const uint32_t n = static_cast<uint32_t>(sparse_.size());
+    out->append(reinterpret_cast<const char*>(&n), 4);  // the machine is little-endian (x86_64, arm64)
+    out->append(reinterpret_cast<const char*>(sparse_.data()), sparse_.size() * 4);
+  } else {
+    out->push_back('\1');
+    out->append(reinterpret_cast<const char*>(dense_.data()), dense_.size());
+  }
+}
+
+bool HyperLogLog::ParseFrom(std::string_view* in) {
+  sparse_.clear();
+  dense_.clear();
+  if (in->empty()) return false;
+  const char form = (*in)[0];
+  in->remove_prefix(1);
+  if (form == '\1') {
+    if (in->size() < kRegisters) return false;
+    dense_.assign(in->begin(), in->begin() + kRegisters);
+    in->remove_prefix(kRegisters);
+    for (uint8_t r : dense_) if (r > 64 - kPrecision + 1) return false;
+    return true;
+  }
+  if (form != '\0' || in->size() < 4) return false;
+  uint32_t n;
+  std::memcpy(&n, in->data(), 4);
+  in->remove_prefix(4);
+  if (n > kSparseLimit || in->size() < size_t{n} * 4) return false;
+  sparse_.resize(n);
+  std::memcpy(sparse_.data(), in->data(), size_t{n} * 4);
+  in->remove_prefix(size_t{n} * 4);
+  for (size_t i = 0; i < n; ++i) {
+    if ((sparse_[i] >> 8) >= kRegisters) return false;
+    if (i > 0 && (sparse_[i] >> 8) <= (sparse_[i - 1] >> 8)) return false;
+  }
+  return true;
+}
+
 }  // namespace sluice::ops

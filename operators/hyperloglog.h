@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -42,6 +43,14 @@ class HyperLogLog {
   size_t MemoryBytes() const { return sparse_.capacity() * sizeof(uint32_t) + dense_.capacity(); }
   /// True while only non-zero registers are stored (fewer than kSparseLimit).
   bool is_sparse() const { return dense_.empty(); }
+
+  /// Appends the sketch's registers to `out` (checkpoints): u8 form (0 sparse, 1 dense), then for
+  /// sparse a u32 LE count and that many u32 LE entries, for dense kRegisters bytes.
+  void AppendTo(std::string* out) const;
+  /// Replaces this sketch with one read from the front of `in` (advancing it). Returns false, with
+  /// the sketch unspecified, on truncated or malformed input (bad form, unsorted or out-of-range
+  /// entries).
+  bool ParseFrom(std::string_view* in);
 
  private:
   void Densify();

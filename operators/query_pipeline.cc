@@ -127,6 +127,35 @@ size_t QueryPipeline::open_groups() const {
   return 0;
 }
 
+void QueryPipeline::CheckpointDelta(std::string_view space, StoreBatch* batch, std::string* scalars) {
+  StateWriter w(scalars);
+  w.PutSigned(watermark_.micros);
+  if (hop_) {
+    hop_->CheckpointDelta(space, batch);
+    hop_->AppendScalars(&w);
+  }
+  if (session_) {
+    session_->CheckpointDelta(space, batch);
+    session_->AppendScalars(&w);
+  }
+}
+
+Status QueryPipeline::Restore(std::string_view scalars, StateStore* store, std::string_view space) {
+  StateReader r(scalars);
+  int64_t wm;
+  if (!r.GetSigned(&wm)) return Status::Corruption("checkpoint: bad pipeline scalars");
+  watermark_ = EventTime{wm};
+  if (hop_ && !hop_->RestoreScalars(&r)) return Status::Corruption("checkpoint: bad window scalars");
+  if (session_ && !session_->RestoreScalars(&r)) return Status::Corruption("checkpoint: bad session scalars");
+  if (!r.done()) return Status::Corruption("checkpoint: trailing scalar bytes");
+  if (!hop_ && !session_) return Status::OK();
+  SLUICE_RETURN_IF_ERROR(store->Scan(space, "", [&](std::string_view key, std::string_view value, bool*) {
+    return hop_ ? hop_->RestoreGroup(key, value) : session_->RestoreKey(key, value);
+  }));
+  if (hop_) hop_->FinishRestore();
+  return Status::OK();
+}
+
 size_t QueryPipeline::StateBytes() const {
   if (hop_) return hop_->StateBytes();
   if (session_) return session_->StateBytes();

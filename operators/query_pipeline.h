@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/plan.h"
+#include "core/state_store.h"
 #include "core/value.h"
 #include "operators/session_window_aggregate.h"
 #include "operators/window_aggregate.h"
@@ -82,6 +83,17 @@ class QueryPipeline {
   size_t open_groups() const;
   /// Rough bytes of window state (walks the state; call from status code, not per record).
   size_t StateBytes() const;
+
+  /// Checkpoint: appends to `batch` (in `space`) the window state changed since the previous
+  /// call, and to `scalars` the small state every checkpoint rewrites (the watermark and the
+  /// window operator's own scalars). Per-split figures are saved by the caller, which knows the
+  /// split ids (split_max_event_time()). Call between steps, after AdvanceTime().
+  void CheckpointDelta(std::string_view space, StoreBatch* batch, std::string* scalars);
+  /// Restores a fresh pipeline from what CheckpointDelta() wrote: `scalars`, then every key of
+  /// `space` in `store`. Errors: Corruption when anything is malformed; IOError from the store.
+  Status Restore(std::string_view scalars, StateStore* store, std::string_view space);
+  /// Sets split `split`'s largest event time seen (restoring a checkpoint).
+  void RestoreSplit(size_t split, EventTime max_event_time) { splits_[split].max_event_time = max_event_time; }
 
  private:
   struct SplitState {

@@ -22,6 +22,7 @@ void SessionWindowAggregate::RemoveTimers(const KeyState& ks, int64_t start, con
 }
 
 void SessionWindowAggregate::DropSession(KeyState* ks, int64_t start) {
+  MarkChanged(ks);
   ks->sessions.erase(start);
   --sessions_;
 }
@@ -53,10 +54,12 @@ AddResult SessionWindowAggregate::Add(const Row& row, EventTime t) {
     if (found == keys_.end()) {
       found = keys_.try_emplace(key_buf_).first;
       found->second.id = next_key_id_++;
+      found->second.key = &found->first;
       found->second.keys = key_values_;
       by_id_[found->second.id] = &found->second;
     }
     KeyState& ks = found->second;
+    MarkChanged(&ks);
     Session s;
     s.end = hi;
     s.accs.resize(query_.aggregates.size());
@@ -71,6 +74,7 @@ AddResult SessionWindowAggregate::Add(const Row& row, EventTime t) {
   // Merge into the oldest overlapping session, in place (no allocation in the common case of a
   // row extending one session).
   KeyState& ks = found->second;
+  MarkChanged(&ks);
   const int64_t target_start = merge_starts_.back();
   auto node = ks.sessions.extract(target_start);
   Session& target = node.mapped();
@@ -128,6 +132,7 @@ void SessionWindowAggregate::AdvanceWatermark(EventTime wm, std::vector<Row>* ou
     Emit(*ks, start, s, out);
     dirty_.erase({id, start});
     s.fired = true;
+    MarkChanged(ks);
     purge_timers_.insert(Timer{end + options_.allowed_lateness.count(), id, start});
   }
   while (!purge_timers_.empty() && EventTime{std::get<0>(*purge_timers_.begin())} <= watermark_) {
@@ -169,6 +174,93 @@ void SessionWindowAggregate::FlushAll(std::vector<Row>* out) {
   keys_.clear();
   by_id_.clear();
   sessions_ = 0;
+  changed_keys_.clear();
+  cleared_ = true;
+}
+
+void SessionWindowAggregate::CheckpointDelta(std::string_view space, StoreBatch* batch) {
+  if (cleared_) {
+    batch->DeleteRange(space, "s", "t");
+    cleared_ = false;
+  }
+  std::string key, value;
+  for (const std::string& k : changed_keys_) {
+    key.assign("s");
+    key += k;
+    auto it = keys_.find(k);
+    if (it == keys_.end() || it->second.sessions.empty()) {
+      batch->Delete(space, key);
+      continue;
+    }
+    KeyState& ks = it->second;
+    if (!ks.changed) continue;  // listed twice (dropped and re-created)
+    ks.changed = false;
+    value.clear();
+    StateWriter w(&value);
+    w.PutRow(ks.keys);
+    w.PutVarint(ks.sessions.size());
+    for (const auto& [start, sess] : ks.sessions) {
+      w.PutSigned(start);
+      w.PutSigned(sess.end);
+      w.PutU8(sess.fired ? 1 : 0);
+      w.PutVarint(sess.accs.size());
+      for (const Accumulator& a : sess.accs) w.PutAccumulator(a);
+    }
+    batch->Put(space, key, value);
+  }
+  changed_keys_.clear();
+}
+
+void SessionWindowAggregate::AppendScalars(StateWriter* w) const {
+  w->PutSigned(watermark_.micros);
+  w->PutVarint(seq_);
+}
+
+bool SessionWindowAggregate::RestoreScalars(StateReader* r) {
+  int64_t wm;
+  uint64_t seq;
+  if (!r->GetSigned(&wm) || !r->GetVarint(&seq)) return false;
+  watermark_ = EventTime{wm};
+  seq_ = seq;
+  return true;
+}
+
+Status SessionWindowAggregate::RestoreKey(std::string_view key, std::string_view value) {
+  if (key.empty() || key[0] != 's') return Status::Corruption("session state: bad key");
+  auto [it, inserted] = keys_.try_emplace(std::string(key.substr(1)));
+  if (!inserted) return Status::Corruption("session state: duplicate key");
+  KeyState& ks = it->second;
+  ks.id = next_key_id_++;
+  ks.key = &it->first;
+  by_id_[ks.id] = &ks;
+  StateReader r(value);
+  uint64_t n;
+  if (!r.GetRow(&ks.keys) || !r.GetVarint(&n) || n > value.size()) return Status::Corruption("session state: bad key state");
+  const int64_t lateness = options_.allowed_lateness.count();
+  for (uint64_t i = 0; i < n; ++i) {
+    int64_t start;
+    uint8_t fired;
+    uint64_t accs;
+    Session sess;
+    if (!r.GetSigned(&start) || !r.GetSigned(&sess.end) || !r.GetU8(&fired) || fired > 1 || !r.GetVarint(&accs) ||
+        accs != query_.aggregates.size() || sess.end <= start) {
+      return Status::Corruption("session state: bad session");
+    }
+    sess.fired = fired == 1;
+    sess.accs.resize(accs);
+    for (Accumulator& a : sess.accs) {
+      if (!r.GetAccumulator(&a)) return Status::Corruption("session state: bad accumulator");
+    }
+    if (sess.fired) {
+      purge_timers_.insert(Timer{sess.end + lateness, ks.id, start});
+    } else {
+      fire_timers_.insert(Timer{sess.end, ks.id, start});
+    }
+    if (!ks.sessions.emplace(start, std::move(sess)).second) return Status::Corruption("session state: duplicate session");
+    ++sessions_;
+  }
+  if (!r.done() || ks.sessions.empty()) return Status::Corruption("session state: trailing bytes or no sessions");
+  return Status::OK();
 }
 
 size_t SessionWindowAggregate::StateBytes() const {

@@ -22,6 +22,10 @@
 //
 // State: per key, its sessions; plus a timer set ordered by (time, key id, start). Memory ≈
 // live sessions × bytes per group.
+// Checkpoints (docs/checkpoints.md): CheckpointDelta() writes each key whose sessions changed
+// since the previous call — key 's' + encoded GROUP BY key, value the GROUP BY values and every
+// session (start, end, fired, accumulators) — or deletes it when it has none left. Timers are
+// rebuilt from the sessions on restore.
 // Thread-safety: not thread-safe; one instance per query worker.
 #pragma once
 
@@ -34,9 +38,11 @@
 #include <vector>
 
 #include "core/plan.h"
+#include "core/state_store.h"
 #include "core/value.h"
 #include "operators/aggregate_function.h"
 #include "operators/group_output.h"
+#include "operators/state_codec.h"
 #include "operators/window_aggregate.h"
 
 namespace sluice::ops {
@@ -73,6 +79,18 @@ class SessionWindowAggregate {
   /// Bytes of state, roughly (walks every session; for status pages, not per record).
   size_t StateBytes() const;
 
+  /// Appends to `batch`, in `space`, a Put for every key whose sessions changed since the previous
+  /// call (a Delete when it has none left); afterwards nothing is pending. Call between
+  /// AdvanceWatermark() calls.
+  void CheckpointDelta(std::string_view space, StoreBatch* batch);
+  /// Appends the scalars (watermark, arrival sequence) that every checkpoint rewrites in full.
+  void AppendScalars(StateWriter* w) const;
+  /// Restores what AppendScalars() wrote. Returns false on malformed input.
+  bool RestoreScalars(StateReader* r);
+  /// Loads one key that CheckpointDelta() wrote (`key` without the space). Call on a fresh
+  /// operator after RestoreScalars(). Errors: Corruption when the key or value is malformed.
+  Status RestoreKey(std::string_view key, std::string_view value);
+
  private:
   struct Session {
     int64_t end = 0;  // exclusive: last row time + gap
@@ -81,6 +99,8 @@ class SessionWindowAggregate {
   };
   struct KeyState {
     uint64_t id = 0;
+    const std::string* key = nullptr;  // the encoded key, owned by keys_
+    bool changed = false;              // in changed_keys_
     Row keys;
     std::map<int64_t, Session> sessions;  // by start; disjoint and not touching
   };
@@ -89,6 +109,12 @@ class SessionWindowAggregate {
   void Emit(const KeyState& ks, int64_t start, const Session& s, std::vector<Row>* out);
   void RemoveTimers(const KeyState& ks, int64_t start, const Session& s);
   void DropSession(KeyState* ks, int64_t start);
+  void MarkChanged(KeyState* ks) {
+    if (!ks->changed) {
+      ks->changed = true;
+      changed_keys_.push_back(*ks->key);
+    }
+  }
 
   const QueryDef& query_;
   const WindowOptions options_;
@@ -107,6 +133,8 @@ class SessionWindowAggregate {
   Row key_values_;
   std::string key_buf_, scratch_;
   std::vector<int64_t> merge_starts_;
+  std::vector<std::string> changed_keys_;  // encoded keys changed since the last checkpoint
+  bool cleared_ = false;                   // FlushAll() since the last checkpoint
 };
 
 }  // namespace sluice::ops

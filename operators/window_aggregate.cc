@@ -56,7 +56,12 @@ AddResult WindowAggregate::Add(const Row& row, EventTime t) {
     pane.groups.push_back(std::move(g));
     ++groups_;
   }
-  AccumulateRow(query_, row, InputOrder{t.micros, seq_++}, &pane.groups[it->second].accs, &scratch_);
+  Group& group = pane.groups[it->second];
+  AccumulateRow(query_, row, InputOrder{t.micros, seq_++}, &group.accs, &scratch_);
+  if (!group.changed) {
+    group.changed = true;
+    changed_.emplace_back(last_pane_start_, it->second);
+  }
   if (options_.emit_partial) pane.dirty = true;
   // Windows of this row that already fired but are within allowed lateness get re-emitted.
   const int64_t first = FirstWindowStart(t.micros);
@@ -129,6 +134,7 @@ void WindowAggregate::AdvanceWatermark(EventTime wm, std::vector<Row>* out) {
     if (EventTime{LastWindowStartOf(it->first)} + size_ + options_.allowed_lateness > wm) break;
     groups_ -= it->second.groups.size();
     if (last_pane_ == &it->second) last_pane_ = nullptr;
+    dropped_panes_.push_back(it->first);
     panes_.erase(it);
   }
 }
@@ -153,6 +159,87 @@ void WindowAggregate::FlushAll(std::vector<Row>* out) {
   panes_.clear();
   last_pane_ = nullptr;
   groups_ = 0;
+  changed_.clear();
+  dropped_panes_.clear();
+  cleared_ = true;
+}
+
+void WindowAggregate::CheckpointDelta(std::string_view space, StoreBatch* batch) {
+  std::string key, value;
+  if (cleared_) {
+    batch->DeleteRange(space, "p", "q");
+    cleared_ = false;
+  }
+  for (int64_t start : dropped_panes_) {
+    std::string begin = "p", end = "p";
+    PutOrderedInt64(start, &begin);
+    PutOrderedInt64(start + 1, &end);
+    batch->DeleteRange(space, begin, end);
+  }
+  dropped_panes_.clear();
+  for (const auto& [start, index] : changed_) {
+    auto it = panes_.find(start);
+    if (it == panes_.end() || index >= it->second.groups.size()) continue;  // dropped since
+    Group& g = it->second.groups[index];
+    if (!g.changed) continue;
+    g.changed = false;
+    key.assign("p");
+    PutOrderedInt64(start, &key);
+    key += *g.key;
+    value.clear();
+    StateWriter w(&value);
+    w.PutRow(g.keys);
+    w.PutVarint(g.accs.size());
+    for (const Accumulator& a : g.accs) w.PutAccumulator(a);
+    batch->Put(space, key, value);
+  }
+  changed_.clear();
+}
+
+void WindowAggregate::AppendScalars(StateWriter* w) const {
+  w->PutSigned(watermark_.micros);
+  w->PutVarint(seq_);
+}
+
+bool WindowAggregate::RestoreScalars(StateReader* r) {
+  int64_t wm;
+  uint64_t seq;
+  if (!r->GetSigned(&wm) || !r->GetVarint(&seq)) return false;
+  watermark_ = EventTime{wm};
+  seq_ = seq;
+  return true;
+}
+
+Status WindowAggregate::RestoreGroup(std::string_view key, std::string_view value) {
+  if (key.size() < 9 || key[0] != 'p') return Status::Corruption("window state: bad key");
+  const int64_t start = GetOrderedInt64(key.substr(1, 8));
+  Group g;
+  StateReader r(value);
+  uint64_t n;
+  if (!r.GetRow(&g.keys) || !r.GetVarint(&n) || n != query_.aggregates.size())
+    return Status::Corruption("window state: bad group");
+  g.accs.resize(n);
+  for (Accumulator& a : g.accs) {
+    if (!r.GetAccumulator(&a)) return Status::Corruption("window state: bad accumulator");
+  }
+  if (!r.done()) return Status::Corruption("window state: trailing bytes");
+  Pane& pane = panes_[start];
+  auto [it, inserted] = pane.index.try_emplace(std::string(key.substr(9)), pane.groups.size());
+  if (!inserted) return Status::Corruption("window state: duplicate group");
+  g.key = &it->first;
+  pane.groups.push_back(std::move(g));
+  ++groups_;
+  return Status::OK();
+}
+
+void WindowAggregate::FinishRestore() {
+  pending_.clear();
+  for (const auto& [start, pane] : panes_) {
+    for (int64_t ws = LastWindowStartOf(start); ws + size_.count() > start; ws -= slide_.count()) {
+      if (EventTime{ws} + size_ > watermark_) pending_.insert(ws);
+    }
+  }
+  last_pane_ = nullptr;
 }
 
 size_t WindowAggregate::StateBytes() const {

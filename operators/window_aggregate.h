@@ -21,6 +21,11 @@
 // that received rows since the previous EmitPartial().
 //
 // State: panes × keys × aggregates. Memory ≈ open panes × keys per pane × bytes per group.
+// Checkpoints (docs/checkpoints.md): the operator remembers which groups changed and which panes
+// it dropped since the last CheckpointDelta(), which writes only those — one state-store key per
+// (pane, key): 'p' + PutOrderedInt64(pane start) + encoded GROUP BY key, so keys sort by (pane,
+// key) and a dropped pane is one DeleteRange. The value is the GROUP BY values and the
+// accumulators (state_codec.h). Windows not yet fired are recomputed from the panes on restore.
 // Thread-safety: not thread-safe; one instance per query worker.
 #pragma once
 
@@ -34,10 +39,12 @@
 #include <vector>
 
 #include "core/plan.h"
+#include "core/state_store.h"
 #include "core/value.h"
 #include "operators/aggregate_function.h"
 #include "operators/group_output.h"
 #include "operators/key_encoder.h"
+#include "operators/state_codec.h"
 
 namespace sluice::ops {
 
@@ -90,11 +97,26 @@ class WindowAggregate {
   /// Bytes of state, roughly (walks every group; for status pages, not per record).
   size_t StateBytes() const;
 
+  /// Appends to `batch`, in `space`, a Put for every group changed since the previous call and a
+  /// DeleteRange for every pane dropped since then; afterwards nothing is pending. Call between
+  /// AdvanceWatermark() calls, never in the middle of a batch.
+  void CheckpointDelta(std::string_view space, StoreBatch* batch);
+  /// Appends the scalars (watermark, arrival sequence) that every checkpoint rewrites in full.
+  void AppendScalars(StateWriter* w) const;
+  /// Restores what AppendScalars() wrote. Returns false on malformed input.
+  bool RestoreScalars(StateReader* r);
+  /// Loads one group that CheckpointDelta() wrote (`key` without the space). Call on a fresh
+  /// operator, then FinishRestore(). Errors: Corruption when the key or value is malformed.
+  Status RestoreGroup(std::string_view key, std::string_view value);
+  /// Rebuilds the derived state (windows not yet fired) after the last RestoreGroup().
+  void FinishRestore();
+
  private:
   struct Group {
     const std::string* key = nullptr;  // the encoded key, owned by Pane::index
     Row keys;
     std::vector<Accumulator> accs;
+    bool changed = false;  // in changed_ (not yet in a checkpoint)
   };
   struct Pane {
     std::unordered_map<std::string, size_t> index;  // encoded key -> position in groups
@@ -117,6 +139,11 @@ class WindowAggregate {
   std::set<std::pair<int64_t, std::string>> late_updates_;  // (window start, key) to re-emit
   size_t groups_ = 0;
   uint64_t seq_ = 0;
+  // Checkpoint bookkeeping: (pane start, group index) changed since the last CheckpointDelta(),
+  // panes dropped since then, and whether FlushAll() cleared everything.
+  std::vector<std::pair<int64_t, size_t>> changed_;
+  std::vector<int64_t> dropped_panes_;
+  bool cleared_ = false;
   // Per-Add() cache and reused buffers.
   int64_t last_pane_start_ = 0;
   Pane* last_pane_ = nullptr;
