@@ -4,6 +4,8 @@
 //              [--memory-budget SIZE] [--disk-min-free SIZE]
 //   sluice demo [--unicorns N] [--speedup X] [--out-of-order F] [--late F] [--bad F] [--duration SECONDS]
 //               [--data-dir DIR] [--listen HOST:PORT] [--linger]
+//              [--checkpoint-interval INTERVAL] [--from-savepoint NAME]
+//   sluice savepoint NAME [--listen HOST:PORT]   (asks a running server; docs/checkpoints.md)
 //   sluice explain PIPELINE.sql
 //   sluice test [--print] FILE.sql.test|DIR...   (golden SQL tests, docs/golden-tests.md)
 //   sluice version
@@ -37,6 +39,8 @@ void Usage(std::FILE* f) {
                "             [--memory-budget SIZE (default 256MiB)] [--disk-min-free SIZE (default 256MiB)]\n"
                "  sluice demo [--unicorns N] [--speedup X] [--out-of-order F] [--late F] [--bad F] [--duration SECONDS]\n"
                "              [--data-dir DIR] [--listen HOST:PORT] [--linger]\n"
+               "             [--checkpoint-interval INTERVAL (default 10s)] [--from-savepoint NAME]\n"
+               "  sluice savepoint NAME [--listen HOST:PORT]\n"
                "  sluice explain PIPELINE.sql\n"
                "  sluice test [--print] FILE.sql.test|DIR...\n"
                "  sluice version\n");
@@ -119,6 +123,18 @@ int main(int argc, char** argv) {
       if (a == "--shard-bytes-per-second") so.shard_bytes_per_second = *bytes;
       if (a == "--memory-budget") so.max_pending_bytes = *bytes;
       if (a == "--disk-min-free") so.min_free_disk_bytes = *bytes;
+    } else if (a == "--checkpoint-interval") {
+      if (!value(&v)) return 2;
+      auto iv = sluice::ParseInterval(v);
+      if (!iv.ok() || iv->count() < 1000) {
+        std::fprintf(stderr, "sluice: --checkpoint-interval expects an interval of at least 1 ms such as '10 seconds', got '%s'\n",
+                     v.c_str());
+        return 2;
+      }
+      so.checkpoint_interval = std::chrono::milliseconds(iv->count() / 1000);
+    } else if (a == "--from-savepoint") {
+      if (!value(&v)) return 2;
+      so.from_savepoint = v;
     } else if (a == "--linger") {
       demo.linger = true;
     } else if (!a.empty() && a[0] == '-') {
@@ -137,6 +153,19 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   if (cmd == "demo") return sluice::app::RunDemo(demo, g_stop);
+  if (cmd == "savepoint") {
+    if (positional.empty()) {
+      std::fprintf(stderr, "sluice savepoint: which name?\n");
+      return 2;
+    }
+    auto r = sluice::app::RequestSavepoint(so.host, so.port, positional);
+    if (!r.ok()) {
+      std::fprintf(stderr, "sluice: %s\n", r.status().ToString().c_str());
+      return 1;
+    }
+    std::printf("%s\n", r->c_str());
+    return 0;
+  }
 
   if (cmd == "run" || cmd == "explain") {
     if (positional.empty()) {

@@ -1,5 +1,6 @@
 #include "app/server.h"
 
+#include <curl/curl.h>
 #include <sys/stat.h>
 
 #include <cctype>
@@ -7,15 +8,19 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "app/prometheus_exporter.h"
+#include "app/snapshots.h"
 #include "ingest/http/http_server.h"
 #include "ingest/http/kinesis_api.h"
 #include "ingest/http/ndjson_api.h"
 #include "ingest/json_decoder.h"
 #include "ingest/log/log.h"
 #include "ingest/log_source.h"
+#include "runtime/checkpoint_record.h"
 #include "runtime/dead_letter.h"
 #include "sinks/archive_sink.h"
 #include "sinks/kv_store.h"
@@ -37,6 +42,10 @@ class ListeningSink final : public Sink {
   Status Tick(EventTime now) override { return inner_->Tick(now); }
   Status Close() override { return inner_->Close(); }
   size_t buffered_rows() const override { return inner_->buffered_rows(); }
+  bool WantsCheckpoint() const override { return inner_->WantsCheckpoint(); }
+  Status PrepareCheckpoint(uint64_t id, StoreBatch* batch) override { return inner_->PrepareCheckpoint(id, batch); }
+  Status CommitCheckpoint(uint64_t id) override { return inner_->CommitCheckpoint(id); }
+  Status Recover(StateStore* store) override { return inner_->Recover(store); }
 
  private:
   Sink* inner_;
@@ -61,6 +70,51 @@ http::HttpResponse JsonError(int status, const std::string& msg) {
 std::string OptionOr(const std::map<std::string, std::string>& m, const std::string& k, const std::string& d) {
   auto it = m.find(k);
   return it == m.end() ? d : it->second;
+}
+
+// Checks every query's checkpoint record in `kv` (their CRCs). Errors: Corruption naming the first bad one.
+Status VerifyCheckpointRecords(sinks::KvStore* kv) {
+  return kv->Scan("sluice.meta", "checkpoint/", [](std::string_view key, std::string_view value, bool*) {
+    auto r = runtime::DecodeCheckpointRecord(value);
+    if (!r.ok()) return Status::Corruption(std::string(key) + ": " + r.status().message());
+    return Status::OK();
+  });
+}
+
+// Opens DATA_DIR/kv, the state store: from savepoint `savepoint` when set; otherwise the live
+// store, falling back to the newest snapshot that verifies when the live one cannot be opened
+// or holds a corrupt checkpoint record (app/snapshots.h).
+Result<std::unique_ptr<sinks::KvStore>> OpenStateStore(const std::string& dd, const std::string& savepoint) {
+  const std::string live = dd + "/kv";
+  if (!savepoint.empty()) {
+    const std::string dir = dd + "/savepoints/" + savepoint;
+    if (!std::filesystem::exists(dir)) return Status::NotFound("no savepoint " + savepoint + " in " + dd + "/savepoints");
+    SLUICE_RETURN_IF_ERROR(VerifySnapshot(dir));
+    SLUICE_RETURN_IF_ERROR(RestoreSnapshot(dir, live));
+    std::fprintf(stderr, "sluice: state restored from savepoint %s\n", dir.c_str());
+  }
+  auto opened = sinks::KvStore::Open(live);
+  Status problem = opened.ok() ? VerifyCheckpointRecords(opened->get()) : opened.status();
+  if (problem.ok()) return opened;
+  if (!opened.ok() && opened.status().message().find("lock") != std::string::npos) return opened.status();
+  std::fprintf(stderr, "sluice: WARNING: state store %s: %s; trying the snapshots in %s/checkpoints\n", live.c_str(),
+               problem.ToString().c_str(), dd.c_str());
+  if (opened.ok()) opened->reset();
+  for (const std::string& snap : ListSnapshots(dd + "/checkpoints")) {
+    Status v = VerifySnapshot(snap);
+    if (!v.ok()) {
+      std::fprintf(stderr, "sluice: WARNING: skipping snapshot %s: %s\n", snap.c_str(), v.ToString().c_str());
+      continue;
+    }
+    SLUICE_RETURN_IF_ERROR(RestoreSnapshot(snap, live));
+    auto again = sinks::KvStore::Open(live);
+    if (again.ok() && VerifyCheckpointRecords(again->get()).ok()) {
+      std::fprintf(stderr, "sluice: WARNING: state restored from snapshot %s; queries replay from there\n", snap.c_str());
+      return again;
+    }
+    std::fprintf(stderr, "sluice: WARNING: snapshot %s does not open cleanly either\n", snap.c_str());
+  }
+  return Status::Corruption("state store " + live + ": " + problem.ToString() + ", and no snapshot could replace it");
 }
 
 }  // namespace
@@ -113,6 +167,20 @@ struct Server::Impl {
   std::unique_ptr<http::HttpServer> http;
   std::mutex stop_mu;
   bool stopped = false;
+  // Periodic snapshots of the state store (app/snapshots.h).
+  SnapshotCrcCache crc_cache;
+  std::thread snapshot_thread;
+  std::mutex snapshot_mu;
+  std::condition_variable snapshot_cv;
+  bool snapshot_stop = false;  // GUARDED_BY(snapshot_mu)
+  std::mutex savepoint_mu;     // one savepoint at a time
+  std::thread savepoint_thread;
+  Counter* snapshots_total = nullptr;
+  Counter* snapshot_failures = nullptr;
+  Gauge* snapshot_seconds = nullptr;
+
+  void SnapshotLoop();
+  Result<std::string> Savepoint(const std::string& name);
 
   void Route(const http::HttpRequest& req, http::Responder respond);
   void Tables(const http::HttpRequest& req, const std::string& name, const http::Responder& respond);
@@ -143,7 +211,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   lo.max_pending_bytes = m.options.max_pending_bytes;
   lo.min_free_disk_bytes = m.options.min_free_disk_bytes;
   SLUICE_ASSIGN_OR_RETURN(m.log, log::Log::Open(lo));
-  SLUICE_ASSIGN_OR_RETURN(m.kv, sinks::KvStore::Open(dd + "/kv"));
+  SLUICE_ASSIGN_OR_RETURN(m.kv, OpenStateStore(dd, m.options.from_savepoint));
   m.dlq = std::make_unique<runtime::DeadLetterQueue>(dd + "/dead-letter", &m.metrics);
 
   for (const SourceDef& s : m.pipeline.sources) {
@@ -155,8 +223,9 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
                    s.name.c_str(), (*existing)->shard_count(), s.shards, (*existing)->shard_count());
     }
   }
-  // KV tables are shared (RocksDB is thread-safe); files sinks get one writer per query.
-  std::map<int, Sink*> kv_tables;
+  // KV tables are shared (RocksDB is thread-safe); each query writes through its own staging
+  // writer, committed with its checkpoints. Files sinks get one writer per query.
+  std::map<int, sinks::KvTable*> kv_tables;
   for (size_t i = 0; i < m.pipeline.sinks.size(); ++i) {
     const SinkDef& d = m.pipeline.sinks[i];
     if (d.connector == "kv") {
@@ -172,7 +241,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     m.sources.push_back(std::make_unique<ingest::LogSource>(m.log.get(), stream));
     Sink* sink;
     if (sd.connector == "kv") {
-      sink = kv_tables.at(q.sink);
+      m.owned_sinks.push_back(std::make_unique<sinks::KvTableWriter>(kv_tables.at(q.sink)));
+      sink = m.owned_sinks.back().get();
       if (m.options.row_listener) {
         m.owned_sinks.push_back(std::make_unique<ListeningSink>(sink, &sd, m.options.row_listener));
         sink = m.owned_sinks.back().get();
@@ -184,6 +254,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       ao.compression = OptionOr(sd.options, "compression", "gzip");
       ao.partition = OptionOr(sd.options, "partition", "hour");
       ao.file_prefix = q.name;
+      ao.state_space = "sink." + q.name;
       if (sd.options.count("buffer_size")) {
         SLUICE_ASSIGN_OR_RETURN(ao.buffer_bytes, ParseByteSize(sd.options.at("buffer_size")));
       }
@@ -196,11 +267,24 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       return Status::InvalidArgument("sink " + sd.name + ": connector '" + sd.connector + "' is not supported");
     }
     auto decoder = std::make_unique<ingest::JsonDecoder>(src.schema, src.event_time_column);
+    runtime::QueryRunnerOptions ro;
+    ro.checkpoint_interval = m.options.checkpoint_interval;
+    ro.min_checkpoint_pause = m.options.min_checkpoint_pause;
     m.runners.push_back(std::make_unique<runtime::QueryRunner>(&m.pipeline, static_cast<int>(qi), m.sources.back().get(),
                                                                std::move(decoder), sink, m.kv.get(), m.dlq.get(),
-                                                               &m.metrics));
+                                                               &m.metrics, ro));
   }
-  for (auto& r : m.runners) SLUICE_RETURN_IF_ERROR(r->Start());
+  for (auto& r : m.runners) {
+    Status st = r->Start();
+    if (!st.ok()) {
+      for (auto& started : m.runners) started->Stop();
+      return st;
+    }
+  }
+  m.snapshots_total = &m.metrics.GetCounter("sluice_snapshots_total", "State-store snapshots taken (DATA_DIR/checkpoints)", {});
+  m.snapshot_failures = &m.metrics.GetCounter("sluice_snapshot_failures_total", "State-store snapshots that failed", {});
+  m.snapshot_seconds = &m.metrics.GetGauge("sluice_snapshot_duration_seconds", "Time the last state-store snapshot took", {});
+  m.snapshot_thread = std::thread([impl = &m] { impl->SnapshotLoop(); });
 
   m.kinesis = std::make_unique<http::KinesisApi>(m.log.get(), &m.metrics);
   m.ndjson = std::make_unique<http::NdjsonApi>(m.log.get(), &m.metrics, m.kinesis.get());
@@ -221,6 +305,13 @@ void Server::Stop() {
   if (m.stopped) return;
   m.stopped = true;
   if (m.http) m.http->Stop();
+  {
+    std::lock_guard l(m.snapshot_mu);
+    m.snapshot_stop = true;
+  }
+  m.snapshot_cv.notify_all();
+  if (m.snapshot_thread.joinable()) m.snapshot_thread.join();
+  if (m.savepoint_thread.joinable()) m.savepoint_thread.join();
   for (auto& r : m.runners) r->Stop();
   m.runners.clear();
   m.http.reset();
@@ -228,6 +319,67 @@ void Server::Stop() {
   m.sources.clear();
   m.log.reset();
   m.kv.reset();
+}
+
+void Server::Impl::SnapshotLoop() {
+  const std::string root = options.data_dir + "/checkpoints";
+  std::unique_lock lock(snapshot_mu);
+  while (!snapshot_cv.wait_for(lock, options.checkpoint_interval, [this] { return snapshot_stop; })) {
+    lock.unlock();
+    const auto started = std::chrono::steady_clock::now();
+    Status st = TakeSnapshot(kv.get(), root + "/chk-" + std::to_string(WallNow().millis()), &crc_cache);
+    if (st.ok()) st = PruneSnapshots(root, std::max<size_t>(options.keep_checkpoints, 1));
+    if (st.ok()) {
+      snapshots_total->Inc();
+      snapshot_seconds->Set(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    } else {
+      snapshot_failures->Inc();
+      std::fprintf(stderr, "sluice: snapshot: %s\n", st.ToString().c_str());
+    }
+    lock.lock();
+  }
+}
+
+Result<std::string> Server::Savepoint(const std::string& name) { return impl_->Savepoint(name); }
+
+Result<std::string> Server::Impl::Savepoint(const std::string& name) {
+  if (name.empty() || name.size() > 100 || name[0] == '.' ||
+      !std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'; }))
+    return Status::InvalidArgument("savepoint name '" + name + "': use letters, digits, '.', '_' and '-'");
+  std::lock_guard lock(savepoint_mu);
+  const std::string dir = options.data_dir + "/savepoints/" + name;
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec)) return Status::InvalidArgument("savepoint " + name + " already exists: " + dir);
+  for (auto& r : runners) SLUICE_RETURN_IF_ERROR(r->RequestCheckpoint(std::chrono::seconds(60)).status());
+  SLUICE_RETURN_IF_ERROR(TakeSnapshot(kv.get(), dir, &crc_cache));
+  SLUICE_RETURN_IF_ERROR(VerifySnapshot(dir));
+  return dir;
+}
+
+Result<std::string> RequestSavepoint(const std::string& host, uint16_t port, const std::string& name) {
+  CURL* c = curl_easy_init();
+  if (c == nullptr) return Status::Internal("curl_easy_init failed");
+  char* escaped = curl_easy_escape(c, name.c_str(), static_cast<int>(name.size()));
+  const std::string url = "http://" + host + ":" + std::to_string(port) + "/savepoints?name=" + (escaped ? escaped : "");
+  curl_free(escaped);
+  std::string body;
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_POST, 1L);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, +[](char* p, size_t n, size_t m, void* out) {
+    static_cast<std::string*>(out)->append(p, n * m);
+    return n * m;
+  });
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  CURLcode rc = curl_easy_perform(c);
+  long code = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_cleanup(c);
+  if (rc != CURLE_OK) return Status::Unavailable("no Sluice server at " + host + ":" + std::to_string(port) + ": " + curl_easy_strerror(rc));
+  if (code == 400) return Status::InvalidArgument(body);
+  if (code != 200) return Status::Internal("HTTP " + std::to_string(code) + ": " + body);
+  return body;
 }
 
 uint16_t Server::port() const { return impl_->http ? impl_->http->port() : 0; }
@@ -345,6 +497,29 @@ void Server::Impl::Route(const http::HttpRequest& req, http::Responder respond) 
     return respond(std::move(r));
   }
   if (path == "/queries") return respond(Json(200, QueriesJson()));
+  if (path == "/savepoints") {
+    if (req.method != "POST") return respond(JsonError(405, "use POST /savepoints?name=NAME"));
+    auto params = http::ParseQueryString(req.query);
+    std::string name = params["name"];
+    // Checkpoints take a moment: answer from a helper thread, never from the event loop.
+    std::unique_lock lock(savepoint_mu, std::try_to_lock);
+    if (!lock.owns_lock()) return respond(JsonError(409, "a savepoint is already in progress"));
+    if (savepoint_thread.joinable()) savepoint_thread.join();
+    savepoint_thread = std::thread([this, name, respond = std::move(respond)] {
+      auto r = Savepoint(name);
+      if (!r.ok()) {
+        respond(JsonError(r.status().code() == StatusCode::kInvalidArgument ? 400 : 500, r.status().ToString()));
+        return;
+      }
+      std::string b = "{\"name\":";
+      AppendJsonString(name, &b);
+      b += ",\"path\":";
+      AppendJsonString(*r, &b);
+      b += "}";
+      respond(Json(200, std::move(b)));
+    });
+    return;
+  }
   constexpr std::string_view kStreams = "/streams/", kTables = "/tables/";
   if (path.substr(0, kStreams.size()) == kStreams) {
     std::string_view rest = path.substr(kStreams.size());

@@ -7,6 +7,7 @@
 // Thread-safety: Start/Stop from one thread; accessors are thread-safe.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -41,7 +42,23 @@ struct ServerOptions {
   uint64_t shard_bytes_per_second = 0;
   uint64_t max_pending_bytes = 256u << 20;
   uint64_t min_free_disk_bytes = 256u << 20;
+  /// Checkpoints (docs/checkpoints.md): each query commits at least this often, and the store is
+  /// snapshotted to DATA_DIR/checkpoints/chk-<unix ms> this often. Default: 10 s.
+  std::chrono::milliseconds checkpoint_interval{10000};
+  /// Least time between checkpoints a sink asks for (KV rows waiting to become readable).
+  /// Default: 100 ms.
+  std::chrono::milliseconds min_checkpoint_pause{100};
+  /// Snapshots kept under DATA_DIR/checkpoints. Default: 3.
+  size_t keep_checkpoints = 3;
+  /// When set, the state store is replaced by the savepoint DATA_DIR/savepoints/<name> before
+  /// the queries start (`sluice run --from-savepoint NAME`).
+  std::string from_savepoint;
 };
+
+/// Asks the server at host:port for savepoint `name` (POST /savepoints?name=NAME) and returns
+/// the response body (JSON with the savepoint's folder). Errors: Unavailable when nothing
+/// answers; InvalidArgument / Internal with the server's message.
+Result<std::string> RequestSavepoint(const std::string& host, uint16_t port, const std::string& name);
 
 class Server {
  public:
@@ -64,6 +81,11 @@ class Server {
   std::vector<runtime::QueryStatus> QueryStatuses() const;
   /// GET /queries as JSON.
   std::string QueriesJson() const;
+  /// Takes savepoint `name`: a checkpoint of every query, then a verified snapshot of the state
+  /// store in DATA_DIR/savepoints/<name>. Returns its folder. Also POST /savepoints?name=NAME.
+  /// Errors: InvalidArgument for a bad or taken name (letters, digits, '.', '_', '-'); the
+  /// checkpoint or snapshot's error. Thread-safety: thread-safe; one savepoint at a time.
+  Result<std::string> Savepoint(const std::string& name);
 
  private:
   struct Impl;

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/state_store.h"
 #include "core/status.h"
 #include "core/time.h"
 #include "core/value.h"
@@ -39,6 +40,15 @@ class SourceSplit {
   /// Reads up to `max_records` records in position order into `out` (cleared first). Empty when
   /// caught up. Errors: Corruption or IOError from storage.
   virtual Status Read(size_t max_records, std::vector<SourceRecord>* out) = 0;
+  /// Ids of the splits this one continues (Kinesis ParentShardId, then AdjacentParentShardId):
+  /// every record of a key that reached a parent came before every record of that key here, so a
+  /// reader that wants per-key order reads a split only after all its parents are finished().
+  /// Empty for a split with no parents (and for sources that never reshard).
+  virtual std::vector<std::string> parent_ids() const { return {}; }
+  /// True once the split is closed (it takes no new records) and this reader has read every
+  /// record of it: Read() will only ever return empty. Cheap; may be called after every Read().
+  /// Always false for splits that never close.
+  virtual bool finished() const { return false; }
 };
 
 /// A named stream of records split for parallel reading.
@@ -46,8 +56,13 @@ class SourceSplit {
 class Source {
  public:
   virtual ~Source() = default;
-  /// Opens one reader per split, in split order.
+  /// Opens one reader per split, in split (id) order: all splits that still hold records or may
+  /// get some, open and closed, each positioned at its oldest retained record.
   virtual std::vector<std::unique_ptr<SourceSplit>> OpenSplits() = 0;
+  /// Changes whenever OpenSplits() would return a different set of splits (a reshard created or
+  /// closed some). Compare with the value seen at the last OpenSplits() to learn that new splits
+  /// appeared. Thread-safe, cheap (no lock). Always 0 for sources whose splits never change.
+  virtual uint64_t splits_version() const { return 0; }
   /// Blocks until new data may be available after `seen` or `timeout` passes; returns a token to
   /// pass next time. Spurious wake-ups are allowed.
   virtual uint64_t WaitForData(uint64_t seen, std::chrono::milliseconds timeout) = 0;
@@ -72,6 +87,15 @@ class RowDecoder {
 };
 
 /// A destination for query output rows.
+///
+/// Exactly-once sinks take part in the query's checkpoints as in two-phase commit (the
+/// checkpoint's StateStore commit is the decision record; docs/checkpoints.md):
+///   1. PrepareCheckpoint() adds what the sink must make durable with the checkpoint to the batch
+///      and prepares anything outside the store (files written and fsynced, not yet visible);
+///   2. the runtime commits the batch (state, source positions and the sink's part at once);
+///   3. CommitCheckpoint() makes prepared output visible.
+/// On start, Recover() rolls the sink forward to its last committed checkpoint (publishing what it
+/// prepared and committed) and removes what an uncommitted attempt left behind.
 /// Thread-safety: one thread at a time (the query's worker).
 class Sink {
  public:
@@ -80,11 +104,36 @@ class Sink {
   virtual Status Write(const std::vector<Row>& rows) = 0;
   /// Gives a time-driven sink (buffered files) a chance to flush. `now` is wall-clock time.
   virtual Status Tick(EventTime now) = 0;
-  /// Flushes everything buffered. Called at shutdown.
+  /// Called at shutdown: prepares everything buffered for the final checkpoint (or, for sinks
+  /// outside checkpoints, flushes it).
   virtual Status Close() = 0;
   /// Rows taken by Write() that are not yet durable in the sink's destination. 0 for sinks that
   /// write through.
   virtual size_t buffered_rows() const { return 0; }
+
+  /// True when output is waiting for a checkpoint to become visible (staged KV rows, prepared
+  /// files), so the runtime checkpoints soon instead of waiting for the interval. Default: false.
+  virtual bool WantsCheckpoint() const { return false; }
+  /// Phase 1 of checkpoint `checkpoint_id` (increasing per query): adds the sink's part to `batch`.
+  /// Errors: IOError preparing files; the runtime then abandons the checkpoint and recovers.
+  virtual Status PrepareCheckpoint(uint64_t checkpoint_id, StoreBatch* batch) {
+    (void)checkpoint_id;
+    (void)batch;
+    return Status::OK();
+  }
+  /// Phase 3: the checkpoint committed; make its prepared output visible. Errors: IOError (the
+  /// output stays prepared and is published by the next checkpoint or by Recover()).
+  virtual Status CommitCheckpoint(uint64_t checkpoint_id) {
+    (void)checkpoint_id;
+    return Status::OK();
+  }
+  /// Restores the sink to the last committed checkpoint in `store` before the first Write(), and
+  /// again whenever the runtime restarts the query from its last checkpoint. Errors: IOError,
+  /// Corruption.
+  virtual Status Recover(StateStore* store) {
+    (void)store;
+    return Status::OK();
+  }
 };
 
 }  // namespace sluice

@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "operators/expr_eval.h"
+#include "runtime/checkpoint_record.h"
+#include "runtime/crash_point.h"
 
 namespace sluice::runtime {
 
@@ -15,7 +17,7 @@ struct QueryRunner::Split {
 };
 
 QueryRunner::QueryRunner(const Pipeline* pipeline, int query_index, Source* source, std::unique_ptr<RowDecoder> decoder,
-                         Sink* sink, MetaStore* meta, DeadLetterQueue* dlq, MetricsRegistry* metrics,
+                         Sink* sink, StateStore* store, DeadLetterQueue* dlq, MetricsRegistry* metrics,
                          QueryRunnerOptions options)
     : pipeline_(pipeline),
       query_index_(query_index),
@@ -24,7 +26,8 @@ QueryRunner::QueryRunner(const Pipeline* pipeline, int query_index, Source* sour
       source_(source),
       decoder_(std::move(decoder)),
       sink_(sink),
-      meta_(meta),
+      store_(store),
+      state_space_("state." + query_.name),
       dlq_(dlq),
       options_(options),
       windowed_(query_.window.kind != WindowKind::kNone) {
@@ -37,6 +40,14 @@ QueryRunner::QueryRunner(const Pipeline* pipeline, int query_index, Source* sour
   watermark_lag_ = &metrics->GetGauge("sluice_watermark_lag_seconds", "Wall clock minus the query's watermark", q);
   watermark_gauge_ = &metrics->GetGauge("sluice_watermark_seconds", "The query's watermark, Unix seconds", q);
   open_windows_gauge_ = &metrics->GetGauge("sluice_open_windows", "Windows held in state", q);
+  checkpoints_ = &metrics->GetCounter("sluice_checkpoints_total", "Checkpoints committed", q);
+  checkpoint_failures_ = &metrics->GetCounter("sluice_checkpoint_failures_total",
+                                              "Checkpoints that failed to commit (the query restarted from the last one)", q);
+  checkpoint_seconds_ = &metrics->GetHistogram("sluice_checkpoint_duration_seconds",
+                                               "Time to take and commit a checkpoint", q,
+                                               {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5});
+  checkpoint_bytes_ = &metrics->GetGauge("sluice_checkpoint_bytes", "Bytes written by the last checkpoint", q);
+  checkpoint_age_ = &metrics->GetGauge("sluice_checkpoint_age_seconds", "Wall clock since the last committed checkpoint", q);
   status_.name = query_.name;
   status_.source = source_def_.name;
   status_.sink = sink_name;
@@ -45,32 +56,134 @@ QueryRunner::QueryRunner(const Pipeline* pipeline, int query_index, Source* sour
 QueryRunner::~QueryRunner() { Stop(); }
 
 Status QueryRunner::Start() {
-  std::map<std::string, uint64_t> saved;
-  if (!windowed_) {
-    auto r = meta_->GetMeta("positions/" + query_.name);
-    if (r.ok()) {
-      std::istringstream in(*r);
-      std::string id;
-      uint64_t pos;
-      while (in >> id >> pos) saved[id] = pos;
-    } else if (r.status().code() != StatusCode::kNotFound) {
-      return r.status();
-    }
-  }
-  EventTime now = WallNow();
-  for (auto& reader : source_->OpenSplits()) {
-    auto s = std::make_unique<Split>();
-    s->reader = std::move(reader);
-    auto it = saved.find(s->reader->id());
-    s->next_position = it == saved.end() ? 1 : it->second;
-    SLUICE_RETURN_IF_ERROR(s->reader->Seek(s->next_position));
-    splits_.push_back(std::move(s));
-  }
-  dataflow_ = std::make_unique<ops::QueryPipeline>(*pipeline_, query_index_,
-                                                   std::max<size_t>(splits_.size(), 1), now);
+  SLUICE_RETURN_IF_ERROR(Restore());
   started_ = true;
   thread_ = std::thread([this] { Run(); });
   return Status::OK();
+}
+
+Status QueryRunner::Restore() {
+  CheckpointRecord record;
+  bool have = false;
+  auto saved = store_->Get("sluice.meta", RecordKey(query_.name));
+  if (saved.ok()) {
+    auto decoded = DecodeCheckpointRecord(*saved);
+    if (!decoded.ok()) return Status::Corruption("query " + query_.name + ": " + decoded.status().message());
+    record = std::move(decoded).value();
+    have = true;
+  } else if (saved.status().code() != StatusCode::kNotFound) {
+    return saved.status();
+  }
+  const std::string fingerprint = StateFingerprint(*pipeline_, query_);
+  if (have && record.fingerprint != fingerprint) {
+    return Status::InvalidArgument("query " + query_.name +
+                                   ": the checkpointed state cannot be used by the query as it is now written.\n"
+                                   "  state was made by: " + record.fingerprint + "\n  the query now has:  " +
+                                   fingerprint +
+                                   "\nRestore the previous pipeline, or start this query from scratch with a new data "
+                                   "directory (or another sink, which gives the query another name).");
+  }
+  EventTime now = WallNow();
+  splits_.clear();
+  for (auto& reader : source_->OpenSplits()) {
+    auto s = std::make_unique<Split>();
+    s->reader = std::move(reader);
+    splits_.push_back(std::move(s));
+  }
+  dataflow_ = std::make_unique<ops::QueryPipeline>(*pipeline_, query_index_, std::max<size_t>(splits_.size(), 1), now);
+  for (size_t i = 0; i < splits_.size(); ++i) {
+    Split& s = *splits_[i];
+    s.next_position = 1;
+    for (const SplitPosition& p : record.splits) {
+      if (p.id != s.reader->id()) continue;
+      s.next_position = p.next_position;
+      dataflow_->RestoreSplit(i, p.max_event_time);
+    }
+    SLUICE_RETURN_IF_ERROR(s.reader->Seek(s.next_position));
+  }
+  if (have) SLUICE_RETURN_IF_ERROR(dataflow_->Restore(record.scalars, store_, state_space_));
+  SLUICE_RETURN_IF_ERROR(sink_->Recover(store_));
+  checkpoint_id_ = record.id;
+  last_checkpoint_ = now;
+  std::lock_guard lock(status_mu_);
+  status_.checkpoint_id = record.id;
+  status_.checkpoint_time = have ? EventTime{record.wall_ms * 1000} : EventTime::Min();
+  return Status::OK();
+}
+
+Status QueryRunner::Checkpoint() {
+  const auto started = std::chrono::steady_clock::now();
+  StoreBatch batch;
+  CheckpointRecord record;
+  record.id = checkpoint_id_ + 1;
+  record.wall_ms = WallNow().millis();
+  record.fingerprint = StateFingerprint(*pipeline_, query_);
+  dataflow_->CheckpointDelta(state_space_, &batch, &record.scalars);
+  SLUICE_RETURN_IF_ERROR(sink_->PrepareCheckpoint(record.id, &batch));
+  for (size_t i = 0; i < splits_.size(); ++i) {
+    record.splits.push_back({splits_[i]->reader->id(), splits_[i]->next_position, dataflow_->split_max_event_time(i)});
+  }
+  batch.Put("sluice.meta", RecordKey(query_.name), EncodeCheckpointRecord(record));
+  CrashPoint("checkpoint.before_commit");
+  SLUICE_RETURN_IF_ERROR(store_->Commit(batch));
+  checkpoint_id_ = record.id;
+  last_checkpoint_ = WallNow();
+  CrashPoint("checkpoint.after_commit");  // between the state commit and the archive publish
+  Status published = sink_->CommitCheckpoint(record.id);
+  if (!published.ok()) {
+    // Committed all the same; the sink retries at the next checkpoint or on recovery.
+    std::fprintf(stderr, "sluice: query %s: publishing checkpoint %llu: %s\n", query_.name.c_str(),
+                 static_cast<unsigned long long>(record.id), published.ToString().c_str());
+  }
+  CrashPoint("checkpoint.after_publish");
+  checkpoints_->Inc();
+  checkpoint_bytes_->Set(static_cast<double>(batch.bytes()));
+  checkpoint_seconds_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  std::lock_guard lock(status_mu_);
+  status_.checkpoint_id = record.id;
+  status_.checkpoint_time = last_checkpoint_;
+  return Status::OK();
+}
+
+void QueryRunner::MaybeCheckpoint(EventTime now, bool force) {
+  const bool requested = request_pending_.load();
+  const auto since = now - last_checkpoint_;
+  const bool due = force || requested || since >= options_.checkpoint_interval ||
+                   (sink_->WantsCheckpoint() && since >= options_.min_checkpoint_pause);
+  if (!due) return;
+  Status st = Checkpoint();
+  if (!st.ok()) {
+    checkpoint_failures_->Inc();
+    std::fprintf(stderr, "sluice: query %s: checkpoint failed (%s); restarting from checkpoint %llu\n",
+                 query_.name.c_str(), st.ToString().c_str(), static_cast<unsigned long long>(checkpoint_id_));
+    Status r = Restore();
+    if (!r.ok()) {
+      std::fprintf(stderr, "sluice: query %s: restart failed: %s\n", query_.name.c_str(), r.ToString().c_str());
+      broken_ = true;  // no more checkpoints from a half-restored state
+      stop_.store(true);
+    }
+    std::lock_guard lock(status_mu_);
+    status_.last_error = "checkpoint: " + st.ToString();
+  }
+  if (requested) {
+    std::lock_guard lock(request_mu_);
+    served_ = requested_;
+    request_status_ = st;
+    request_pending_.store(false);
+    request_cv_.notify_all();
+  }
+}
+
+Result<uint64_t> QueryRunner::RequestCheckpoint(std::chrono::milliseconds timeout) {
+  if (!started_) return Status::Unavailable("query " + query_.name + " is not running");
+  std::unique_lock lock(request_mu_);
+  const uint64_t ticket = ++requested_;
+  request_pending_.store(true);
+  if (!request_cv_.wait_for(lock, timeout, [&] { return served_ >= ticket; }))
+    return Status::Unavailable("query " + query_.name + ": no checkpoint within " + std::to_string(timeout.count()) + " ms");
+  if (!request_status_.ok()) return request_status_;
+  std::lock_guard status_lock(status_mu_);
+  return status_.checkpoint_id;
 }
 
 void QueryRunner::Stop() {
@@ -129,7 +242,6 @@ void QueryRunner::Step(bool* any) {
       if (!w.ok()) last_error = w.ToString();
     }
     s.next_position = s.records.back().position + 1;
-    positions_dirty_ = true;
     if (!out.empty()) {
       Status w = sink_->Write(out);
       if (!w.ok()) last_error = "sink: " + w.ToString();
@@ -147,7 +259,8 @@ void QueryRunner::Step(bool* any) {
   }
   Status t = sink_->Tick(now);
   if (!t.ok()) last_error = "sink: " + t.ToString();
-  if (!windowed_ && positions_dirty_) SavePositions();
+  MaybeCheckpoint(now, false);
+  checkpoint_age_->Set(std::chrono::duration<double>(WallNow() - last_checkpoint_).count());
 
   if (wm != EventTime::Min()) {
     watermark_lag_->Set(std::chrono::duration<double>(now - wm).count());
@@ -176,17 +289,6 @@ void QueryRunner::Step(bool* any) {
   }
 }
 
-void QueryRunner::SavePositions() {
-  // Only when everything read so far is published by the sink; otherwise a restart would skip
-  // rows that were still buffered.
-  if (sink_->buffered_rows() > 0) return;
-  std::string text;
-  for (auto& s : splits_) text += s->reader->id() + " " + std::to_string(s->next_position) + "\n";
-  Status st = meta_->PutMeta("positions/" + query_.name, text);
-  if (!st.ok()) std::fprintf(stderr, "sluice: query %s: saving positions: %s\n", query_.name.c_str(), st.ToString().c_str());
-  positions_dirty_ = false;
-}
-
 void QueryRunner::Run() {
   uint64_t token = 0;
   while (!stop_.load()) {
@@ -194,10 +296,17 @@ void QueryRunner::Run() {
     Step(&any);
     if (!any) token = source_->WaitForData(token, options_.poll_interval);
   }
-  // Drain what is buffered in the sink. Open windows stay open: they are rebuilt on restart.
+  // Seal what the sink buffers and take a final checkpoint, which publishes it. Open windows stay
+  // in the checkpointed state and fire after the restart.
   Status st = sink_->Close();
   if (!st.ok()) std::fprintf(stderr, "sluice: query %s: closing sink: %s\n", query_.name.c_str(), st.ToString().c_str());
-  if (!windowed_) SavePositions();
+  if (!broken_) MaybeCheckpoint(WallNow(), true);
+  {
+    std::lock_guard lock(request_mu_);
+    served_ = requested_;
+    request_status_ = Status::Unavailable("query " + query_.name + " stopped");
+    request_cv_.notify_all();
+  }
 }
 
 }  // namespace sluice::runtime

@@ -1,8 +1,9 @@
 // QueryRunner: runs one INSERT INTO … SELECT as a dataflow on its own worker thread:
 //   source splits → decode (RowDecoder) → ops::QueryPipeline (WHERE → TUMBLE/HOP/SESSION window
 //   aggregate | projection) → sink.
-// The runner owns threads, I/O and metrics; every per-record and per-watermark decision is made
-// by ops::QueryPipeline (operators/query_pipeline.h), which the golden test runner drives too.
+// The runner owns threads, I/O, checkpoints and metrics; every per-record and per-watermark
+// decision is made by ops::QueryPipeline (operators/query_pipeline.h), which the golden test
+// runner drives too.
 //
 // Watermarks (see QueryPipeline): per split max event time − watermark_delay, minimum over
 // splits that are not idle; a split is idle after idle_timeout of wall clock without records.
@@ -12,15 +13,22 @@
 // belong to ended allowed_lateness or more before the watermark) are counted in
 // sluice_late_records_total and written there with stage "late" — the late-data side output.
 //
-// Restart behaviour (until checkpoints land): a windowed query replays its source from the oldest
-// retained record, rebuilding window state (KV upserts make the re-emitted rows idempotent).
-// A projection query saves its source positions each time its sink has published everything it
-// read, and resumes from them.
+// Checkpoints (docs/checkpoints.md): a query's operators all run on this one thread, so the end
+// of a step is an aligned barrier — every split has delivered exactly the records before its
+// position and nothing after. At such a point the runner commits one StateStore batch holding the
+// window state changed since the last checkpoint, the sink's part (staged KV rows; archive
+// buffers and prepared files) and the commit record (source positions, watermark state; see
+// checkpoint_record.h), then lets the sink publish. It checkpoints every checkpoint_interval, and
+// sooner (after min_checkpoint_pause) when the sink has output waiting to become visible.
+// On start it restores the last committed checkpoint: operator state, split positions and
+// watermarks, and the sink (Recover()), then replays from the saved positions. A failed commit
+// restarts the query the same way, in-process.
 //
-// Thread-safety: Start/Stop from one controlling thread; status() from any thread.
+// Thread-safety: Start/Stop/RequestCheckpoint from controlling threads; status() from any thread.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,6 +38,7 @@
 #include "core/connector.h"
 #include "core/metrics.h"
 #include "core/plan.h"
+#include "core/state_store.h"
 #include "operators/query_pipeline.h"
 #include "runtime/dead_letter.h"
 
@@ -41,6 +50,12 @@ struct QueryRunnerOptions {
   size_t batch_records = 1024;
   /// Longest wait for new data when caught up; also the period of idle checks and sink ticks.
   std::chrono::milliseconds poll_interval{100};
+  /// Time between periodic checkpoints. Shorter means less replay after a crash and more commits.
+  /// Default: 10 s (as Flink's usual setting).
+  std::chrono::milliseconds checkpoint_interval{10000};
+  /// Least time between checkpoints that a sink asks for (rows waiting to become visible). The
+  /// trade-off: result latency in KV tables versus commits per second. Default: 100 ms.
+  std::chrono::milliseconds min_checkpoint_pause{100};
 };
 
 /// A split's view for status pages.
@@ -59,29 +74,43 @@ struct QueryStatus {
   size_t open_windows = 0;
   uint64_t records_in = 0, bad_records = 0, late_records = 0, rows_emitted = 0;
   std::vector<SplitStatus> splits;
+  uint64_t checkpoint_id = 0;                 ///< The last committed checkpoint (0: none yet).
+  EventTime checkpoint_time = EventTime::Min();  ///< When it was taken (wall clock).
   std::string last_error;
 };
 
 class QueryRunner {
  public:
   /// Every pointer must outlive the runner. `sink` and `decoder` are used only by its thread.
+  /// `store` holds the checkpoints (state space "state.<query name>", records in "sluice.meta").
   QueryRunner(const Pipeline* pipeline, int query_index, Source* source, std::unique_ptr<RowDecoder> decoder,
-              Sink* sink, MetaStore* meta, DeadLetterQueue* dlq, MetricsRegistry* metrics,
+              Sink* sink, StateStore* store, DeadLetterQueue* dlq, MetricsRegistry* metrics,
               QueryRunnerOptions options = {});
   ~QueryRunner();
 
-  /// Opens the splits, seeks them to their saved positions and starts the worker thread.
-  /// Errors: IOError/Corruption from reading saved positions.
+  /// Restores the last committed checkpoint (state, positions, sink) and starts the worker.
+  /// Errors: Corruption when the checkpoint record or state is damaged; InvalidArgument when
+  /// the saved state was made by a query whose window, GROUP BY or aggregates differ (the message
+  /// shows both); IOError from the store or the sink.
   Status Start();
-  /// Stops the worker after its current step, flushes and closes the sink. Idempotent.
+  /// Stops the worker after its current step, seals the sink and takes a final checkpoint.
+  /// Idempotent.
   void Stop();
+  /// Asks the worker for a checkpoint at its next step boundary and waits until it has committed
+  /// or `timeout` passes. Returns the checkpoint id. Errors: Unavailable on timeout, or
+  /// when the runner is not running; the commit's error.
+  Result<uint64_t> RequestCheckpoint(std::chrono::milliseconds timeout);
   QueryStatus status() const;
+  /// The state-store key of this query's checkpoint record in space "sluice.meta".
+  static std::string RecordKey(const std::string& query_name) { return "checkpoint/" + query_name; }
 
  private:
   struct Split;
   void Run();
   void Step(bool* any);
-  void SavePositions();
+  Status Restore();
+  Status Checkpoint();
+  void MaybeCheckpoint(EventTime now, bool force);
 
   const Pipeline* pipeline_;
   const int query_index_;
@@ -90,7 +119,8 @@ class QueryRunner {
   Source* source_;
   std::unique_ptr<RowDecoder> decoder_;
   Sink* sink_;
-  MetaStore* meta_;
+  StateStore* store_;
+  const std::string state_space_;
   DeadLetterQueue* dlq_;
   const QueryRunnerOptions options_;
   const bool windowed_;
@@ -99,7 +129,15 @@ class QueryRunner {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   bool started_ = false;
-  bool positions_dirty_ = false;
+  bool broken_ = false;                 // a restart failed: stop without checkpointing
+  uint64_t checkpoint_id_ = 0;          // last committed
+  EventTime last_checkpoint_;           // wall clock of the last commit (or of start)
+  std::mutex request_mu_;
+  std::condition_variable request_cv_;
+  uint64_t requested_ = 0;              // GUARDED_BY(request_mu_): requests made
+  uint64_t served_ = 0;                 // GUARDED_BY(request_mu_): requests answered
+  Status request_status_;               // GUARDED_BY(request_mu_)
+  std::atomic<bool> request_pending_{false};
 
   Counter* records_in_;
   Counter* bad_records_;
@@ -108,6 +146,11 @@ class QueryRunner {
   Gauge* watermark_lag_;
   Gauge* watermark_gauge_;
   Gauge* open_windows_gauge_;
+  Counter* checkpoints_;
+  Counter* checkpoint_failures_;
+  Histogram* checkpoint_seconds_;
+  Gauge* checkpoint_bytes_;
+  Gauge* checkpoint_age_;
 
   mutable std::mutex status_mu_;
   QueryStatus status_;  // GUARDED_BY(status_mu_)

@@ -1,10 +1,21 @@
-// ArchiveSink: Firehose-style archival files. Rows are buffered per time partition, then written
-// as gzip-compressed JSON lines:
-//   <dir>/year=YYYY/month=MM/day=DD/hour=HH/<file_prefix>-<unix_ms>-<n>.jsonl.gz
+// ArchiveSink: Firehose-style archival files, published exactly once through checkpoints.
+// Rows are buffered per time partition, then written as gzip-compressed JSON lines:
+//   <dir>/year=YYYY/month=MM/day=DD/hour=HH/<file_prefix>-<file seq, 10 digits>.jsonl.gz
 // (Hive-style partition folders, readable by Athena, Spark, DuckDB). A partition's buffer is
-// flushed when it reaches `buffer_bytes` or has been open for `buffer_interval` (wall clock),
-// whichever comes first, and at Close(). Each file is written as ".part-….inprogress", fsynced,
-// renamed to its final name, and the directory fsynced, so a reader never sees a partial file.
+// sealed when it reaches `buffer_bytes` or has been open for `buffer_interval` (wall clock),
+// and at Close().
+//
+// Two-phase publish (docs/checkpoints.md): a sealed buffer is written to
+// ".<name>.inprogress" in its folder and fsynced, but stays invisible. PrepareCheckpoint() puts
+// into the checkpoint batch (space `state_space`): the list of prepared files, the next file
+// sequence number, the rows buffered since the previous checkpoint (as append-only chunks, so a
+// buffer survives a crash without being rewritten), and deletes of the chunks of sealed buffers.
+// Once that batch commits, CommitCheckpoint() renames each prepared file to its final name and
+// fsyncs the folder. Recover() finishes that for files the last committed checkpoint listed,
+// deletes in-progress files no committed checkpoint listed (a failed attempt; their rows are
+// replayed), deletes final files numbered at or past the committed next sequence number (left
+// by checkpoints that were rolled back to an older snapshot), and reloads the buffers. So every
+// row reaches exactly one published file, and a reader never sees a partial file.
 //
 // The partition of a row is the hour (or day) of its first TIMESTAMPTZ column, so replays put
 // rows in the same folders; rows with no timestamp use the wall clock.
@@ -36,24 +47,34 @@ struct ArchiveOptions {
   /// Start of every file name; distinct per writer so two writers never pick the same name.
   /// Default: "part".
   std::string file_prefix = "part";
+  /// State-store space (column family) for this writer's checkpointed buffers and file list;
+  /// distinct per writer. Default: "sink.part".
+  std::string state_space = "sink.part";
 };
 
 class ArchiveSink final : public Sink {
  public:
-  /// REQUIRES: `schema` is the rows' schema.
+  /// REQUIRES: `schema` is the rows' schema. Call Recover() before the first Write().
   ArchiveSink(ArchiveOptions options, Schema schema);
   ~ArchiveSink() override;
 
-  /// Buffers rows; flushes partitions that reach buffer_bytes. Errors: IOError from a flush (the
-  /// rows stay buffered and the next call retries).
+  /// Buffers rows; seals partitions that reach buffer_bytes. Errors: IOError writing a sealed
+  /// file (the rows stay buffered and the next call retries).
   Status Write(const std::vector<Row>& rows) override;
-  /// Flushes partitions open longer than buffer_interval. Errors: IOError.
+  /// Seals partitions open longer than buffer_interval. Errors: IOError.
   Status Tick(EventTime now) override;
-  /// Flushes everything. Errors: IOError.
+  /// Seals every buffer; the files are published by the next (final) checkpoint. Errors: IOError.
   Status Close() override;
 
-  /// Rows buffered and not yet in a published file.
+  /// Rows buffered and not yet in a sealed file.
   size_t buffered_rows() const override { return buffered_rows_; }
+  /// True while sealed files wait for a checkpoint to publish them.
+  bool WantsCheckpoint() const override { return !prepared_.empty(); }
+  Status PrepareCheckpoint(uint64_t checkpoint_id, StoreBatch* batch) override;
+  /// Publishes the prepared files. Errors: IOError (the rest stay prepared and are retried).
+  Status CommitCheckpoint(uint64_t checkpoint_id) override;
+  Status Recover(StateStore* store) override;
+
   /// Files published so far by this instance.
   uint64_t files_written() const { return files_written_; }
 
@@ -62,17 +83,29 @@ class ArchiveSink final : public Sink {
     std::string jsonl;
     size_t rows = 0;
     EventTime opened;
+    uint64_t gen = 0;            // chunk generation of the current contents
+    std::vector<uint64_t> older_gens;  // generations restored alongside `gen` (deleted on seal)
+    uint64_t next_chunk = 0;
+    size_t logged_bytes = 0;     // prefix of jsonl already in the store
+  };
+  struct Prepared {
+    std::string partition, name;
   };
   std::string PartitionOf(const Row& row, EventTime now) const;
-  Status FlushPartition(const std::string& partition, Buffer* buf);
+  std::string DirOf(const std::string& partition) const;
+  std::string ChunkKey(const std::string& partition, uint64_t gen, uint64_t chunk) const;
+  Status Seal(const std::string& partition, Buffer* buf);
 
   const ArchiveOptions options_;
   const Schema schema_;
   int time_column_ = -1;
   std::map<std::string, Buffer> buffers_;
+  std::vector<Prepared> prepared_;                          // sealed, not yet published
+  std::vector<std::pair<std::string, uint64_t>> sealed_gens_;  // chunk generations to delete
+  uint64_t next_gen_ = 1;
   size_t buffered_rows_ = 0;
   uint64_t files_written_ = 0;
-  uint64_t file_counter_ = 0;
+  uint64_t file_seq_ = 0;
 };
 
 /// Compresses `in` as one gzip member (RFC 1952) into `out`. Errors: Internal from zlib.

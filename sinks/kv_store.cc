@@ -2,6 +2,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 namespace sluice::sinks {
@@ -86,15 +87,99 @@ KvTable* KvStore::table(const std::string& name) const {
 Status KvStore::PutMeta(const std::string& key, const std::string& value) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(impl_->db->Put(wo, impl_->by_name[kMetaFamily], key, value), "put meta " + key);
+  SLUICE_ASSIGN_OR_RETURN(void* h, Family(kMetaFamily, true));
+  return FromRocks(impl_->db->Put(wo, static_cast<rocksdb::ColumnFamilyHandle*>(h), key, value), "put meta " + key);
 }
 
 Result<std::string> KvStore::GetMeta(const std::string& key) {
   std::string v;
-  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->by_name[kMetaFamily], key, &v);
+  SLUICE_ASSIGN_OR_RETURN(void* h, Family(kMetaFamily, true));
+  rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), static_cast<rocksdb::ColumnFamilyHandle*>(h), key, &v);
   if (s.IsNotFound()) return Status::NotFound(key);
   SLUICE_RETURN_IF_ERROR(FromRocks(s, "get meta " + key));
   return v;
+}
+
+Result<void*> KvStore::Family(std::string_view space, bool create) {
+  std::lock_guard lock(mu_);
+  auto it = impl_->by_name.find(std::string(space));
+  if (it != impl_->by_name.end()) return static_cast<void*>(it->second);
+  if (!create) return static_cast<void*>(nullptr);
+  rocksdb::ColumnFamilyHandle* h;
+  SLUICE_RETURN_IF_ERROR(FromRocks(impl_->db->CreateColumnFamily(impl_->cf_options, std::string(space), &h),
+                                   "create column family " + std::string(space)));
+  impl_->handles.push_back(h);
+  impl_->by_name[std::string(space)] = h;
+  return static_cast<void*>(h);
+}
+
+Status KvStore::Commit(const StoreBatch& batch) {
+  rocksdb::WriteBatch wb;
+  std::string last_space;
+  rocksdb::ColumnFamilyHandle* cf = nullptr;
+  for (const StoreBatch::Op& op : batch.ops()) {
+    if (cf == nullptr || op.space != last_space) {
+      SLUICE_ASSIGN_OR_RETURN(void* h, Family(op.space, true));
+      cf = static_cast<rocksdb::ColumnFamilyHandle*>(h);
+      last_space = op.space;
+    }
+    rocksdb::Status s;
+    switch (op.kind) {
+      case StoreBatch::OpKind::kPut: s = wb.Put(cf, op.key, op.value); break;
+      case StoreBatch::OpKind::kDelete: s = wb.Delete(cf, op.key); break;
+      case StoreBatch::OpKind::kDeleteRange: s = wb.DeleteRange(cf, op.key, op.value); break;
+    }
+    SLUICE_RETURN_IF_ERROR(FromRocks(s, "build checkpoint batch"));
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(impl_->db->Write(wo, &wb), "commit checkpoint");
+}
+
+Result<std::string> KvStore::Get(std::string_view space, std::string_view key) {
+  SLUICE_ASSIGN_OR_RETURN(void* h, Family(space, false));
+  if (h == nullptr) return Status::NotFound(std::string(key));
+  std::string v;
+  rocksdb::Status s =
+      impl_->db->Get(rocksdb::ReadOptions(), static_cast<rocksdb::ColumnFamilyHandle*>(h), rocksdb::Slice(key.data(), key.size()), &v);
+  if (s.IsNotFound()) return Status::NotFound(std::string(key));
+  SLUICE_RETURN_IF_ERROR(FromRocks(s, "get " + std::string(space)));
+  return v;
+}
+
+Status KvStore::Scan(std::string_view space, std::string_view prefix,
+                     const std::function<Status(std::string_view, std::string_view, bool*)>& fn) {
+  SLUICE_ASSIGN_OR_RETURN(void* h, Family(space, false));
+  if (h == nullptr) return Status::OK();
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), static_cast<rocksdb::ColumnFamilyHandle*>(h)));
+  rocksdb::Slice p(prefix.data(), prefix.size());
+  for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
+    bool more = true;
+    SLUICE_RETURN_IF_ERROR(fn(std::string_view(it->key().data(), it->key().size()),
+                              std::string_view(it->value().data(), it->value().size()), &more));
+    if (!more) break;
+  }
+  return FromRocks(it->status(), "scan " + std::string(space));
+}
+
+Status KvStore::CreateSnapshot(const std::string& dir) {
+  rocksdb::Checkpoint* cp = nullptr;
+  SLUICE_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(impl_->db.get(), &cp), "snapshot"));
+  std::unique_ptr<rocksdb::Checkpoint> owned(cp);
+  return FromRocks(owned->CreateCheckpoint(dir), "snapshot to " + dir);
+}
+
+Status KvTableWriter::Write(const std::vector<Row>& rows) {
+  for (const Row& r : rows) staged_[table_->KeyOf(r)] = RowToJson(table_->schema(), r);
+  return Status::OK();
+}
+
+Status KvTableWriter::PrepareCheckpoint(uint64_t, StoreBatch* batch) {
+  const std::string space = "table." + table_->name();
+  for (const auto& [key, json] : staged_) batch->Put(space, key, json);
+  staged_.clear();
+  return Status::OK();
 }
 
 KvTable::KvTable(KvStore* store, void* cf, std::string name, Schema schema, std::vector<int> pk)

@@ -1,7 +1,10 @@
 // KvStore and KvTable: queryable key-value tables fed by queries (the "DynamoDB" of Wild Rydes).
 //
 // One RocksDB database (under the data dir's kv/) holds every table, one column family each
-// ("table.<name>"), plus a "sluice.meta" column family for bookkeeping (core MetaStore).
+// ("table.<name>"), a "sluice.meta" column family for checkpoint records (core MetaStore), and
+// one "state.<query>" / "sink.<query>" column family per stateful query and archive sink. It is
+// the checkpoints' StateStore (core/state_store.h): a checkpoint is one synced RocksDB WriteBatch
+// across those column families, so state, positions and table rows commit together.
 // A row's key is its primary-key values as text joined by '|' ("Shadowfax|2026-11-21T10:01:00.000Z");
 // its value is the row as a JSON object. Writes are upserts, so re-emitted windows replace older
 // versions of the same row. Keys sort bytewise, which orders RFC 3339 timestamps by time.
@@ -12,10 +15,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string_view>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "core/connector.h"
+#include "core/state_store.h"
 #include "core/value.h"
 
 namespace sluice::sinks {
@@ -52,7 +58,33 @@ class KvTable final : public Sink {
   std::vector<int> primary_key_;
 };
 
-class KvStore final : public MetaStore {
+/// One query's writer into a KV table: stages upserts (the last row per key wins) until the
+/// query's next checkpoint, which commits them with its state and source positions; readers of
+/// the table see only committed rows (read-committed). Thread-safety: one thread (the query's).
+class KvTableWriter final : public Sink {
+ public:
+  /// `table` must outlive the writer.
+  explicit KvTableWriter(KvTable* table) : table_(table) {}
+  /// Stages `rows`. Never fails.
+  Status Write(const std::vector<Row>& rows) override;
+  Status Tick(EventTime) override { return Status::OK(); }
+  Status Close() override { return Status::OK(); }
+  size_t buffered_rows() const override { return staged_.size(); }
+  bool WantsCheckpoint() const override { return !staged_.empty(); }
+  /// Moves the staged rows into `batch` (space "table.<name>").
+  Status PrepareCheckpoint(uint64_t checkpoint_id, StoreBatch* batch) override;
+  /// Drops staged rows: they belong to an attempt that never committed and will be replayed.
+  Status Recover(StateStore*) override {
+    staged_.clear();
+    return Status::OK();
+  }
+
+ private:
+  KvTable* table_;
+  std::map<std::string, std::string> staged_;  // key → JSON row
+};
+
+class KvStore final : public MetaStore, public StateStore {
  public:
   /// Opens (creating if needed) the database at `path`.
   /// Errors: IOError when RocksDB can't open it (another process holds the lock, say).
@@ -68,9 +100,23 @@ class KvStore final : public MetaStore {
   Status PutMeta(const std::string& key, const std::string& value) override;
   Result<std::string> GetMeta(const std::string& key) override;
 
+  /// StateStore: one synced WriteBatch; spaces are column families, created on first use.
+  Status Commit(const StoreBatch& batch) override;
+  Result<std::string> Get(std::string_view space, std::string_view key) override;
+  Status Scan(std::string_view space, std::string_view prefix,
+              const std::function<Status(std::string_view, std::string_view, bool*)>& fn) override;
+
+  /// Writes a consistent copy of the whole database to `dir` (which must not exist) with RocksDB's
+  /// Checkpoint: SST files are hard-linked, so the copy costs little space or time. Every query's
+  /// last committed checkpoint is in it. Errors: IOError.
+  Status CreateSnapshot(const std::string& dir);
+
  private:
   friend class KvTable;
   struct Impl;
+  /// The column family of `space`, created if needed; nullptr with `create` false and no such
+  /// family. Errors: IOError creating it.
+  Result<void*> Family(std::string_view space, bool create);
   KvStore();
   std::unique_ptr<Impl> impl_;
   mutable std::mutex mu_;
