@@ -132,6 +132,13 @@ std::vector<std::string> ListSnapshots(const std::string& root) {
 Status PruneSnapshots(const std::string& root, size_t keep) {
   std::vector<std::string> all = ListSnapshots(root);
   std::error_code ec;
+  // Half-written snapshots of a process that was killed.
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("chk-", 0) == 0 && name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0)
+      fs::remove_all(e.path(), ec);
+  }
+  ec.clear();
   for (size_t i = keep; i < all.size(); ++i) {
     fs::remove_all(all[i], ec);
     if (ec) return Status::IOError("remove " + all[i] + ": " + ec.message());

@@ -20,12 +20,26 @@ class TempDir {
   std::string path_;
 };
 
+/// Extra settings for SluiceProcess.
+struct SluiceProcessOptions {
+  std::vector<std::string> args;  ///< More `sluice run` arguments.
+  std::vector<std::string> env;   ///< "NAME=value" entries added to the child's environment.
+  /// The child may die before serving (a crash test's crash point): then no failure, and
+  /// exited_early() is true.
+  bool may_exit = false;
+};
+
 /// A `sluice run` child process listening on 127.0.0.1 with an OS-chosen port.
 class SluiceProcess {
  public:
   /// Starts `SLUICE_BINARY run <pipeline> --data-dir <data_dir> --listen 127.0.0.1:0` and waits
   /// (up to 30 s) for it to print its port. Output goes to <data_dir>.log. REQUIRE-fails on error.
-  SluiceProcess(const std::string& pipeline_path, const std::string& data_dir);
+  SluiceProcess(const std::string& pipeline_path, const std::string& data_dir, SluiceProcessOptions options = {});
+  /// True when the child died before serving (only with options.may_exit).
+  bool exited_early() const { return exited_early_; }
+  /// Waits up to `timeout_ms` for the child to exit by itself. Returns its wait status, or -1
+  /// when it is still running (or was already reaped).
+  int WaitExit(long timeout_ms);
   /// If still running: SIGTERM, wait, and fail the test unless it exits 0 (catches sanitizer
   /// reports and crashes at shutdown).
   ~SluiceProcess();
@@ -39,6 +53,7 @@ class SluiceProcess {
  private:
   pid_t pid_ = -1;
   int port_ = 0;
+  bool exited_early_ = false;
   std::string log_path_;
 };
 
