@@ -5,8 +5,11 @@ namespace {
 
 class ShardSplit final : public SourceSplit {
  public:
-  ShardSplit(std::shared_ptr<log::Stream> stream, int shard)
-      : stream_(std::move(stream)), shard_(shard), id_(log::Stream::ShardIdFor(shard)) {}
+  ShardSplit(std::shared_ptr<log::Stream> stream, const log::ShardInfo& info)
+      : stream_(std::move(stream)), shard_(info.index), id_(log::Stream::ShardIdFor(info.index)) {
+    if (info.parent >= 0) parents_.push_back(log::Stream::ShardIdFor(info.parent));
+    if (info.adjacent_parent >= 0) parents_.push_back(log::Stream::ShardIdFor(info.adjacent_parent));
+  }
   const std::string& id() const override { return id_; }
   Status Seek(uint64_t position) override {
     cursor_ = log::LogCursor{};
@@ -20,13 +23,31 @@ class ShardSplit final : public SourceSplit {
     for (const auto& r : batch_.records) out->push_back({r.sequence, r.arrival_ms, r.partition_key, r.data});
     return Status::OK();
   }
+  std::vector<std::string> parent_ids() const override { return parents_; }
+  bool finished() const override {
+    // The topology changes only by reshards; a shard, once closed, keeps its end_sequence.
+    if (end_sequence_ == 0) {
+      if (stream_->topology_version() == seen_version_) return false;
+      seen_version_ = stream_->topology_version();
+      end_sequence_ = stream_->topology()->shards[static_cast<size_t>(shard_)].end_sequence;
+      if (end_sequence_ == 0) return false;
+    }
+    const log::ShardLog& log = stream_->shard(shard_);
+    // Records before the trim horizon are gone: a cursor behind it has nothing left there either.
+    const uint64_t next = std::max(cursor_.next_sequence, log.first_sequence());
+    return next >= end_sequence_ && log.durable_end() >= end_sequence_;
+  }
 
  private:
   std::shared_ptr<log::Stream> stream_;
   int shard_;
   std::string id_;
+  std::vector<std::string> parents_;
   log::LogCursor cursor_;
   log::ReadBatch batch_;
+  // finished()'s cache: the shard's end (0 = open as of topology version seen_version_).
+  mutable uint64_t end_sequence_ = 0;
+  mutable uint64_t seen_version_ = UINT64_MAX;
 };
 
 }  // namespace
@@ -35,12 +56,15 @@ LogSource::LogSource(log::Log* log, std::shared_ptr<log::Stream> stream) : log_(
 
 std::vector<std::unique_ptr<SourceSplit>> LogSource::OpenSplits() {
   std::vector<std::unique_ptr<SourceSplit>> out;
-  for (int i = 0; i < stream_->shard_count(); ++i) out.push_back(std::make_unique<ShardSplit>(stream_, i));
+  auto topology = stream_->topology();
+  for (const log::ShardInfo& info : topology->shards) out.push_back(std::make_unique<ShardSplit>(stream_, info));
   return out;
 }
 
 uint64_t LogSource::WaitForData(uint64_t seen, std::chrono::milliseconds timeout) {
   return log_->WaitForCommit(seen, timeout);
 }
+
+uint64_t LogSource::splits_version() const { return stream_->topology_version(); }
 
 }  // namespace sluice::ingest

@@ -1,4 +1,5 @@
-// HttpServer on H2O 2.2 (libh2o-evloop): HTTP/1.1 and h2c prior knowledge on one port.
+// HttpServer on H2O 2.2 (libh2o-evloop): HTTP/1.1 and h2c prior knowledge on one port, or, with a
+// certificate, TLS with ALPN (h2, http/1.1) on that port.
 //
 // Design
 // - One listening socket, dup()ed into every loop thread; each thread owns an h2o_evloop_t and an
@@ -11,6 +12,9 @@
 //   loop thread, so `req` needs no lock.
 // - Responses from other threads travel as h2o_multithread messages to the owning loop. A per-loop
 //   Mailbox (mutex + open flag, outlives the loop) makes sending after Stop() a safe no-op.
+// - TLS: one OpenSSL SSL_CTX for the server (certificate, key, ALPN list from H2O), set in every
+//   loop's h2o_accept_ctx_t; h2o_accept() then runs the handshake and hands the connection to its
+//   HTTP/2 or HTTP/1 code by the negotiated ALPN protocol. The SSL_CTX is freed after the loops.
 // - Stop(): close listeners, send GOAWAY, wait up to kStopGrace for in-flight responses, answer the
 //   rest 503, shut the sockets down, wait for H2O to close them, dispose contexts, join threads.
 #include "ingest/http/http_server.h"
@@ -39,6 +43,8 @@
 #include <h2o/multithread.h>
 #include <h2o/version.h>
 #pragma GCC diagnostic pop
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 namespace sluice::http {
 namespace {
@@ -136,7 +142,12 @@ class ServerImpl final : public HttpServer {
   ~ServerImpl() override { Stop(); }
 
   uint16_t port() const override { return port_; }
+  bool tls() const override { return ssl_ctx_ != nullptr; }
   void Stop() override;
+
+  /// Loads the certificate and key and builds the TLS context (before StartLoops()).
+  /// Errors: as HttpServer::Start() says for the TLS options.
+  Status InitTls();
 
   /// Creates the loops on dup()s of `fd` (which it closes) and waits until all run.
   Status StartLoops(int fd, uint16_t port);
@@ -156,6 +167,7 @@ class ServerImpl final : public HttpServer {
   std::mutex stop_mu_;
   bool stopped_ = false;
   std::atomic<bool> leaked_{false};  ///< A loop could not close its connections; keep H2O config alive.
+  SSL_CTX* ssl_ctx_ = nullptr;       ///< TLS context, or null for plain text. Freed by Stop().
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -397,6 +409,7 @@ void Loop::Init() {
   h2o_context_init(&ctx, evloop, &server->globalconf_);
   accept_ctx.ctx = &ctx;
   accept_ctx.hosts = server->globalconf_.hosts;
+  accept_ctx.ssl_ctx = server->ssl_ctx_;
   h2o_multithread_register_receiver(ctx.queue, &receiver, OnMessages);
   {
     std::lock_guard<std::mutex> g(mailbox->mu);
@@ -579,10 +592,61 @@ void ServerImpl::Stop() {
   if (leaked_) {
     for (auto& loop : loops_) (void)loop.release();  // still referenced by H2O connections
     loops_.clear();
-    return;
+    return;  // The SSL_CTX stays too: leaked connections hold SSL objects made from it.
   }
   loops_.clear();
   h2o_config_dispose(&globalconf_);
+  if (ssl_ctx_ != nullptr) {
+    SSL_CTX_free(ssl_ctx_);
+    ssl_ctx_ = nullptr;
+  }
+}
+
+/// The OpenSSL error queue as text (and cleared), for Status messages.
+std::string OpenSslErrors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? "unknown OpenSSL error" : out;
+}
+
+Status ServerImpl::InitTls() {
+  const std::string& cert = options_.tls_cert_file;
+  const std::string& key = options_.tls_key_file;
+  if (cert.empty() && key.empty()) return Status::OK();
+  if (cert.empty() || key.empty())
+    return Status::InvalidArgument("http server: TLS needs both a certificate file and a key file");
+  for (const std::string* f : {&cert, &key})
+    if (access(f->c_str(), R_OK) != 0)
+      return Status::IOError("http server: cannot read " + *f + ": " + std::strerror(errno));
+  ERR_clear_error();
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (ctx == nullptr) return Status::Internal("http server: SSL_CTX_new: " + OpenSslErrors());
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
+    std::string why = OpenSslErrors();
+    SSL_CTX_free(ctx);
+    return Status::InvalidArgument("http server: certificate " + cert + " is not a valid PEM certificate: " + why);
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    std::string why = OpenSslErrors();
+    SSL_CTX_free(ctx);
+    return Status::InvalidArgument("http server: key " + key + " is not a valid PEM private key: " + why);
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    std::string why = OpenSslErrors();
+    SSL_CTX_free(ctx);
+    return Status::InvalidArgument("http server: key " + key + " does not match certificate " + cert + ": " + why);
+  }
+  // H2O's list: the HTTP/2 identifiers, then http/1.1.
+  h2o_ssl_register_alpn_protocols(ctx, h2o_alpn_protocols);
+  ssl_ctx_ = ctx;
+  return Status::OK();
 }
 
 }  // namespace
@@ -641,6 +705,11 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options,
   } catch (const std::exception& e) {
     close(fd);
     return Status::Internal(std::string("http server: ") + e.what());
+  }
+  Status tls = server->InitTls();
+  if (!tls.ok()) {
+    close(fd);
+    return tls;
   }
   Status st = server->StartLoops(fd, port);
   if (!st.ok()) return st;  // ~ServerImpl stops the loops that started

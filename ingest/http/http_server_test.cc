@@ -1,5 +1,6 @@
 // Tests for ingest/http/http_server.h: libcurl (easy API) against 127.0.0.1 on port 0, over
-// HTTP/1.1 and HTTP/2 with prior knowledge (h2c).
+// HTTP/1.1 and HTTP/2 with prior knowledge (h2c), and over TLS (ALPN h2 and http/1.1) with a
+// self-signed certificate made at test time.
 #include "ingest/http/http_server.h"
 
 #include <arpa/inet.h>
@@ -21,6 +22,11 @@
 #include <vector>
 
 #include <doctest/doctest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <filesystem>
 
 namespace sluice::http {
 namespace {
@@ -770,6 +776,174 @@ TEST_CASE("Start: bad options and busy ports are reported, several threads share
   Req after;
   after.timeout_ms = 2000;
   CHECK(Fetch(port, after).code != CURLE_OK);  // nobody listens any more
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+
+/// A temporary folder with a fresh self-signed certificate (CN=localhost, P-256, valid one day)
+/// in cert.pem and its key in key.pem, made with the OpenSSL API. Removed on destruction.
+struct TlsFiles {
+  std::string dir, cert, key;
+  TlsFiles() {
+    char tmpl[] = "/tmp/sluice-tls-XXXXXX";
+    dir = ::mkdtemp(tmpl);
+    cert = dir + "/cert.pem";
+    key = dir + "/key.pem";
+    EVP_PKEY* pkey = EVP_EC_gen("P-256");
+    REQUIRE(pkey != nullptr);
+    X509* x = X509_new();
+    REQUIRE(x != nullptr);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 24 * 3600);
+    X509_set_pubkey(x, pkey);
+    X509_NAME* name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("localhost"), -1, -1,
+                               0);
+    X509_set_issuer_name(x, name);
+    REQUIRE(X509_sign(x, pkey, EVP_sha256()) > 0);
+    FILE* f = fopen(cert.c_str(), "w");
+    REQUIRE(f != nullptr);
+    REQUIRE(PEM_write_X509(f, x) == 1);
+    fclose(f);
+    f = fopen(key.c_str(), "w");
+    REQUIRE(f != nullptr);
+    REQUIRE(PEM_write_PrivateKey(f, pkey, nullptr, nullptr, 0, nullptr, nullptr) == 1);
+    fclose(f);
+    X509_free(x);
+    EVP_PKEY_free(pkey);
+  }
+  ~TlsFiles() { std::filesystem::remove_all(dir); }
+};
+
+/// `r` over https:// (certificate checks off: it is self-signed); `r.h2` asks for HTTP/2 by ALPN
+/// (CURL_HTTP_VERSION_2TLS), else HTTP/1.1 only.
+Reply FetchTls(CURL* c, uint16_t port, const Req& r) {
+  Reply rep;
+  curl_easy_reset(c);
+  std::string url = "https://127.0.0.1:" + std::to_string(port) + r.path;
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  if (std::getenv("SLUICE_CURL_VERBOSE") != nullptr) curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, r.timeout_ms);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  curl_easy_setopt(c, CURLOPT_HTTP_VERSION, r.h2 ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &rep.body);
+  if (r.method == "POST") {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, r.body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+  }
+  rep.code = curl_easy_perform(c);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rep.status);
+  curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &rep.version);
+  curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &rep.new_connections);
+  return rep;
+}
+
+TEST_CASE("TLS: ALPN picks h2 or http/1.1 on one port; plain text is refused") {
+  TlsFiles files;
+  // Echoes the HTTP version the server saw and the body.
+  Handler h = [](const HttpRequest& req, Responder r) {
+    r(Text(200, std::to_string(req.http_version) + " " + std::string(req.method) + " " + std::string(req.body)));
+  };
+  HttpServerOptions o;
+  o.port = 0;
+  o.threads = 2;
+  o.tls_cert_file = files.cert;
+  o.tls_key_file = files.key;
+  auto started = HttpServer::Start(o, h);
+  REQUIRE_MESSAGE(started.ok(), started.status().ToString());
+  std::unique_ptr<HttpServer> server = std::move(started).value();
+  CHECK(server->tls());
+  const uint16_t port = server->port();
+
+  CURL* c = curl_easy_init();
+  Req h2;
+  h2.h2 = true;
+  Reply rep = FetchTls(c, port, h2);
+  CHECK(rep.code == CURLE_OK);
+  CHECK(rep.status == 200);
+  CHECK(rep.version == CURL_HTTP_VERSION_2_0);
+  CHECK(rep.body == "512 GET ");  // 0x200
+  h2.method = "POST";
+  h2.body = std::string(300000, 'b');  // Several DATA frames and TLS records.
+  rep = FetchTls(c, port, h2);
+  CHECK(rep.status == 200);
+  CHECK(rep.version == CURL_HTTP_VERSION_2_0);
+  CHECK(rep.body == "512 POST " + h2.body);
+
+  CURL* c1 = curl_easy_init();
+  Req h1;
+  h1.method = "POST";
+  h1.body = "hello";
+  rep = FetchTls(c1, port, h1);
+  CHECK(rep.code == CURLE_OK);
+  CHECK(rep.status == 200);
+  CHECK(rep.version == CURL_HTTP_VERSION_1_1);
+  CHECK(rep.body == "257 POST hello");  // 0x101
+  rep = FetchTls(c1, port, h1);  // Keep-alive: the TLS connection is reused.
+  CHECK(rep.status == 200);
+  CHECK(rep.new_connections == 0);
+
+  // Plain text to the TLS port gets no HTTP answer.
+  Req plain;
+  plain.timeout_ms = 3000;
+  Reply p = Fetch(port, plain);
+  CHECK(p.status != 200);
+  // A client that stops mid-handshake does not hold the server up.
+  CHECK(RawExchange(port, "\x16\x03\x01", 300ms).empty());
+
+  // Stop() with idle TLS keep-alive connections open (c and c1) returns promptly.
+  const auto t0 = Clock::now();
+  server->Stop();
+  CHECK(Clock::now() - t0 < 5s);
+  curl_easy_cleanup(c);
+  curl_easy_cleanup(c1);
+}
+
+TEST_CASE("TLS: bad certificate and key options are reported") {
+  TlsFiles files, other;
+  Handler h = [](const HttpRequest&, Responder r) { r(Text(200, "x")); };
+  HttpServerOptions o;
+  o.port = 0;
+  o.tls_cert_file = files.cert;  // No key.
+  auto r = HttpServer::Start(o, h);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == StatusCode::kInvalidArgument);
+
+  o.tls_key_file = files.dir + "/missing.pem";
+  r = HttpServer::Start(o, h);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == StatusCode::kIOError);
+
+  o.tls_key_file = other.key;  // A key of another certificate.
+  r = HttpServer::Start(o, h);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == StatusCode::kInvalidArgument);
+
+  const std::string garbage = files.dir + "/garbage.pem";
+  FILE* f = fopen(garbage.c_str(), "w");
+  REQUIRE(f != nullptr);
+  fputs("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", f);
+  fclose(f);
+  o.tls_cert_file = garbage;
+  o.tls_key_file = files.key;
+  r = HttpServer::Start(o, h);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == StatusCode::kInvalidArgument);
+  CHECK(r.status().message().find("garbage.pem") != std::string::npos);
+
+  // Plain text still works without TLS options, and says so.
+  HttpServerOptions plain;
+  plain.port = 0;
+  auto ok = HttpServer::Start(plain, h);
+  REQUIRE(ok.ok());
+  CHECK_FALSE(ok.value()->tls());
 }
 
 }  // namespace

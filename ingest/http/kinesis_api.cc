@@ -28,7 +28,7 @@ constexpr std::string_view kOperationNames[] = {
     "PutRecord",   "PutRecords",  "GetShardIterator", "GetRecords",
     "CreateStream", "DeleteStream", "DescribeStream", "DescribeStreamSummary",
     "ListStreams", "ListShards",  "IncreaseStreamRetentionPeriod", "DecreaseStreamRetentionPeriod",
-    "other"};
+    "SplitShard",  "MergeShards", "UpdateShardCount", "other"};
 constexpr size_t kOtherOperation = std::size(kOperationNames) - 1;
 
 size_t OperationIndex(std::string_view op) {
@@ -305,13 +305,18 @@ void AppendEpochSeconds(int64_t ms, std::string* out) {
   out->append(buf);
 }
 
-nlohmann::json ShardJson(const log::Stream& stream, int shard) {
-  const log::HashKeyRange& r = stream.ranges()[static_cast<size_t>(shard)];
-  return {{"ShardId", log::Stream::ShardIdFor(shard)},
-          {"HashKeyRange",
-           {{"StartingHashKey", log::HashKeyToString(r.start)}, {"EndingHashKey", log::HashKeyToString(r.end)}}},
-          // Sequence numbers of every shard start at 1 (the log's first record); see docs/kinesis-api.md.
-          {"SequenceNumberRange", {{"StartingSequenceNumber", "1"}}}};
+nlohmann::json ShardJson(const log::ShardInfo& shard) {
+  const log::HashKeyRange& r = shard.range;
+  nlohmann::json out = {{"ShardId", log::Stream::ShardIdFor(shard.index)}};
+  if (shard.parent >= 0) out["ParentShardId"] = log::Stream::ShardIdFor(shard.parent);
+  if (shard.adjacent_parent >= 0) out["AdjacentParentShardId"] = log::Stream::ShardIdFor(shard.adjacent_parent);
+  out["HashKeyRange"] = {{"StartingHashKey", log::HashKeyToString(r.start)},
+                         {"EndingHashKey", log::HashKeyToString(r.end)}};
+  // Sequence numbers of every shard start at 1 (the log's first record); see docs/kinesis-api.md.
+  nlohmann::json seq = {{"StartingSequenceNumber", "1"}};
+  if (!shard.open()) seq["EndingSequenceNumber"] = std::to_string(shard.end_sequence - 1);
+  out["SequenceNumberRange"] = std::move(seq);
+  return out;
 }
 
 }  // namespace kinesis
@@ -412,6 +417,9 @@ void KinesisApi::Handle(const HttpRequest& req, Responder respond) {
   if (op == "ListShards") return respond(ListShards(req.body));
   if (op == "IncreaseStreamRetentionPeriod") return respond(ChangeRetention(req.body, log::RetentionChange::kIncrease));
   if (op == "DecreaseStreamRetentionPeriod") return respond(ChangeRetention(req.body, log::RetentionChange::kDecrease));
+  if (op == "SplitShard") return respond(SplitShard(req.body));
+  if (op == "MergeShards") return respond(MergeShards(req.body));
+  if (op == "UpdateShardCount") return respond(UpdateShardCount(req.body));
   respond(AwsError(400, "UnknownOperationException", "operation " + std::string(op) + " is not supported"));
 }
 

@@ -5,7 +5,11 @@
 // a local endpoint, like kinesalite. Operations, with AWS's request and response shapes:
 //   - data plane: PutRecord, PutRecords, GetShardIterator, GetRecords;
 //   - control plane: CreateStream, DeleteStream, DescribeStream, DescribeStreamSummary,
-//     ListStreams, ListShards, IncreaseStreamRetentionPeriod, DecreaseStreamRetentionPeriod.
+//     ListStreams, ListShards, IncreaseStreamRetentionPeriod, DecreaseStreamRetentionPeriod;
+//   - resharding: SplitShard, MergeShards, UpdateShardCount (UNIFORM_SCALING). They finish before
+//     answering (the stream stays ACTIVE); parents close (EndingSequenceNumber), children get
+//     ParentShardId / AdjacentParentShardId, and GetRecords at the end of a closed shard returns
+//     no NextShardIterator, so SDK consumers move on to the children.
 // Every operation that names a stream accepts StreamName or StreamARN
 // (`arn:aws:kinesis:us-east-1:000000000000:stream/<name>`). docs/kinesis-api.md lists the fields
 // each operation reads and answers, and where Sluice differs from AWS.
@@ -19,17 +23,18 @@
 // Errors use AWS's shape, `{"__type": "<Exception>", "message": "..."}` (SerializationException
 // uses a capital "Message", as AWS does), with HTTP 400 for client errors and 500 for
 // InternalFailure: ResourceNotFoundException (unknown stream or shard), ResourceInUseException
-// (stream exists), InvalidArgumentException (a value AWS rejects by rule: bad iterator, sequence
+// (stream exists; a reshard of a closed shard), InvalidArgumentException (a value AWS rejects by rule: bad iterator, sequence
 // number, retention change, parameter combination), ValidationException (a value outside the
 // model's constraints: lengths, ranges, enums, missing required members), LimitExceededException
-// (too many shards), ExpiredIteratorException / ExpiredNextTokenException (older than the TTL),
+// (too many shards; UpdateShardCount beyond double or below half the open shards), ExpiredIteratorException / ExpiredNextTokenException (older than the TTL),
 // SerializationException (not JSON, wrong JSON types, bad base64), UnknownOperationException.
 // Limits: 500 records and 5 MiB per PutRecords, 1 MiB per record (data plus partition key),
 // partition keys of 1-256 characters; GetRecords returns at most 10,000 records and about
 // 10 MiB.
 // Sources: Amazon Kinesis Data Streams API Reference (PutRecord, PutRecords, GetShardIterator,
 // GetRecords, CreateStream, DeleteStream, DescribeStream, DescribeStreamSummary, ListStreams,
-// ListShards, IncreaseStreamRetentionPeriod, DecreaseStreamRetentionPeriod, Common Errors).
+// ListShards, IncreaseStreamRetentionPeriod, DecreaseStreamRetentionPeriod, SplitShard, MergeShards,
+// UpdateShardCount, Shard, ShardFilter, Common Errors).
 // Thread-safety: Handle() is thread-safe.
 #pragma once
 
@@ -109,6 +114,10 @@ class KinesisApi {
   HttpResponse ListStreams(std::string_view body);
   HttpResponse ListShards(std::string_view body);
   HttpResponse ChangeRetention(std::string_view body, log::RetentionChange change);
+  // Resharding (kinesis_control_api_reshard.cc).
+  HttpResponse SplitShard(std::string_view body);
+  HttpResponse MergeShards(std::string_view body);
+  HttpResponse UpdateShardCount(std::string_view body);
 
   void CountRequest(size_t op, int http_version);
   // Runs `task` on the reader thread.

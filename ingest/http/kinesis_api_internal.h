@@ -61,8 +61,9 @@ bool ReadString(const nlohmann::json& j, const char* key, std::string* out, bool
 /// Appends a Unix-ms time as JSON 1.1 epoch seconds with a millisecond fraction ("1700000000.123").
 void AppendEpochSeconds(int64_t ms, std::string* out);
 
-/// One shard's JSON object (ShardId, HashKeyRange, SequenceNumberRange), as DescribeStream and
-/// ListShards return it.
-nlohmann::json ShardJson(const log::Stream& stream, int shard);
+/// One shard's JSON object (ShardId, ParentShardId and AdjacentParentShardId when set,
+/// HashKeyRange, SequenceNumberRange with EndingSequenceNumber once closed), as DescribeStream and
+/// ListShards return it. Source: AWS Kinesis Data Streams API Reference, Shard.
+nlohmann::json ShardJson(const log::ShardInfo& shard);
 
 }  // namespace sluice::http::kinesis

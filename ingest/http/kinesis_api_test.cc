@@ -8,7 +8,9 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "core/base64.h"
@@ -577,4 +579,218 @@ TEST_CASE("throttled records fail alone with ProvisionedThroughputExceededExcept
   Reply one = f.Call("PutRecord", json{{"StreamName", "t"}, {"PartitionKey", "k"}, {"Data", B64("x")}});
   CHECK(one.status == 400);
   CHECK(one.type() == "ProvisionedThroughputExceededException");
+}
+
+namespace {
+
+// Reads a shard from TRIM_HORIZON until GetRecords returns no NextShardIterator (closed shard,
+// read to its end) or, for an open shard, an empty page. Returns the records and whether the end
+// of a closed shard was reached; `children` gets GetRecords' ChildShards at that end.
+std::vector<json> ReadToEnd(Fixture& f, const std::string& stream, const std::string& shard, bool* closed,
+                            json* children = nullptr) {
+  auto it = f.Call("GetShardIterator", json{{"StreamName", stream}, {"ShardId", shard}, {"ShardIteratorType", "TRIM_HORIZON"}});
+  REQUIRE(it.status == 200);
+  std::string iter = it.body["ShardIterator"];
+  std::vector<json> out;
+  *closed = false;
+  for (int guard = 0; guard < 10000; ++guard) {
+    auto r = f.Call("GetRecords", json{{"ShardIterator", iter}, {"Limit", 5}});
+    REQUIRE(r.status == 200);
+    for (auto& rec : r.body["Records"]) out.push_back(rec);
+    if (!r.body.contains("NextShardIterator") || r.body["NextShardIterator"].is_null()) {
+      *closed = true;
+      if (children) *children = r.body["ChildShards"];
+      break;
+    }
+    CHECK(!r.body.contains("ChildShards"));
+    iter = r.body["NextShardIterator"];
+    if (r.body["Records"].empty()) break;
+  }
+  return out;
+}
+
+json Shards(Fixture& f, const std::string& stream, const json& filter = nullptr) {
+  json body = {{"StreamName", stream}};
+  if (!filter.is_null()) body["ShardFilter"] = filter;
+  auto r = f.Call("ListShards", body);
+  REQUIRE(r.status == 200);
+  return r.body["Shards"];
+}
+
+}  // namespace
+
+TEST_CASE("SplitShard, MergeShards, UpdateShardCount: shapes, lineage, closed shards end, key order") {
+  Fixture f;
+  REQUIRE(f.Call("CreateStream", json{{"StreamName", "rs"}, {"ShardCount", 2}}).status == 200);
+  std::vector<std::pair<std::string, std::string>> recs;
+  std::map<std::string, std::vector<std::string>> want;  // key -> data in put order
+  int n = 0;
+  auto put_round = [&] {
+    recs.clear();
+    for (int k = 0; k < 20; ++k) {
+      std::string key = "k" + std::to_string(k), data = std::to_string(n++);
+      recs.push_back({key, data});
+      want[key].push_back(data);
+    }
+    auto r = f.Call("PutRecords", PutRecordsBody("rs", recs));
+    REQUIRE(r.status == 200);
+    CHECK(r.body["FailedRecordCount"] == 0);
+    return r.body["Records"];
+  };
+  put_round();
+  json shards = Shards(f, "rs");
+  REQUIRE(shards.size() == 2);
+  const std::string start0 = shards[0]["HashKeyRange"]["StartingHashKey"];
+  const std::string end0 = shards[0]["HashKeyRange"]["EndingHashKey"];
+  const std::string mid = log::HashKeyToString(*log::ParseHashKey(end0) / 2);
+
+  // SplitShard errors.
+  CHECK(f.Call("SplitShard", json{{"StreamName", "rs"}, {"ShardToSplit", "shardId-000000000000"}}).type() ==
+        "ValidationException");
+  CHECK(f.Call("SplitShard", json{{"StreamName", "rs"}, {"NewStartingHashKey", mid}}).type() == "ValidationException");
+  CHECK(f.Call("SplitShard", json{{"StreamName", "rs"}, {"ShardToSplit", "shardId-000000000000"},
+                                  {"NewStartingHashKey", "012"}}).type() == "ValidationException");
+  CHECK(f.Call("SplitShard", json{{"StreamName", "rs"}, {"ShardToSplit", "shardId-000000000000"},
+                                  {"NewStartingHashKey", 12}}).type() == "SerializationException");
+  CHECK(f.Call("SplitShard", json{{"StreamName", "nope"}, {"ShardToSplit", "shardId-000000000000"},
+                                  {"NewStartingHashKey", mid}}).type() == "ResourceNotFoundException");
+  CHECK(f.Call("SplitShard", json{{"StreamName", "rs"}, {"ShardToSplit", "shardId-000000000009"},
+                                  {"NewStartingHashKey", mid}}).type() == "ResourceNotFoundException");
+  CHECK(f.Call("SplitShard", json{{"StreamName", "rs"}, {"ShardToSplit", "shardId-000000000000"},
+                                  {"NewStartingHashKey", start0}}).type() == "InvalidArgumentException");
+  CHECK(f.Call("SplitShard", json{{"StreamName", "rs"}, {"ShardToSplit", "shardId-000000000000"},
+                                  {"NewStartingHashKey", "340282366920938463463374607431768211456"}})
+            .type() == "InvalidArgumentException");  // 2^128
+  auto ok = f.Call("SplitShard", json{{"StreamName", "rs"}, {"ShardToSplit", "shardId-000000000000"},
+                                      {"NewStartingHashKey", mid}});
+  REQUIRE(ok.status == 200);
+  CHECK(ok.body == json::object());
+  CHECK(f.Call("SplitShard", json{{"StreamName", "rs"}, {"ShardToSplit", "shardId-000000000000"},
+                                  {"NewStartingHashKey", mid}}).type() == "ResourceInUseException");
+  shards = Shards(f, "rs");
+  REQUIRE(shards.size() == 4);
+  CHECK(shards[0]["SequenceNumberRange"].contains("EndingSequenceNumber"));
+  CHECK(!shards[1]["SequenceNumberRange"].contains("EndingSequenceNumber"));
+  CHECK(shards[2]["ParentShardId"] == "shardId-000000000000");
+  CHECK(shards[3]["ParentShardId"] == "shardId-000000000000");
+  CHECK(!shards[2].contains("AdjacentParentShardId"));
+  CHECK(shards[2]["HashKeyRange"]["StartingHashKey"] == start0);
+  CHECK(shards[3]["HashKeyRange"]["StartingHashKey"] == mid);
+  CHECK(shards[3]["HashKeyRange"]["EndingHashKey"] == end0);
+  for (auto& r : put_round()) CHECK(r["ShardId"] != "shardId-000000000000");
+
+  // MergeShards errors, then a merge.
+  CHECK(f.Call("MergeShards", json{{"StreamName", "rs"}, {"ShardToMerge", "shardId-000000000002"}}).type() ==
+        "ValidationException");
+  CHECK(f.Call("MergeShards", json{{"StreamName", "rs"}, {"ShardToMerge", "shardId-000000000002"},
+                                   {"AdjacentShardToMerge", "shardId-000000000001"}}).type() ==
+        "InvalidArgumentException");
+  CHECK(f.Call("MergeShards", json{{"StreamName", "rs"}, {"ShardToMerge", "shardId-000000000000"},
+                                   {"AdjacentShardToMerge", "shardId-000000000002"}}).type() ==
+        "ResourceInUseException");
+  CHECK(f.Call("MergeShards", json{{"StreamName", "rs"}, {"ShardToMerge", "shardId-000000000002"},
+                                   {"AdjacentShardToMerge", "shardId-000000000077"}}).type() ==
+        "ResourceNotFoundException");
+  REQUIRE(f.Call("MergeShards", json{{"StreamName", "rs"}, {"ShardToMerge", "shardId-000000000003"},
+                                     {"AdjacentShardToMerge", "shardId-000000000001"}}).status == 200);
+  shards = Shards(f, "rs");
+  REQUIRE(shards.size() == 5);
+  CHECK(shards[4]["ParentShardId"] == "shardId-000000000003");
+  CHECK(shards[4]["AdjacentParentShardId"] == "shardId-000000000001");
+  CHECK(shards[4]["HashKeyRange"]["StartingHashKey"] == mid);
+  put_round();
+
+  // UpdateShardCount.
+  CHECK(f.Call("UpdateShardCount", json{{"StreamName", "rs"}, {"TargetShardCount", 3}}).type() == "ValidationException");
+  CHECK(f.Call("UpdateShardCount", json{{"StreamName", "rs"}, {"TargetShardCount", 3}, {"ScalingType", "OTHER"}})
+            .type() == "ValidationException");
+  CHECK(f.Call("UpdateShardCount", json{{"StreamName", "rs"}, {"TargetShardCount", 0}, {"ScalingType", "UNIFORM_SCALING"}})
+            .type() == "ValidationException");
+  CHECK(f.Call("UpdateShardCount", json{{"StreamName", "rs"}, {"TargetShardCount", 5}, {"ScalingType", "UNIFORM_SCALING"}})
+            .type() == "LimitExceededException");
+  CHECK(f.Call("UpdateShardCount", json{{"StreamName", "nope"}, {"TargetShardCount", 2}, {"ScalingType", "UNIFORM_SCALING"}})
+            .type() == "ResourceNotFoundException");
+  auto up = f.Call("UpdateShardCount", json{{"StreamName", "rs"}, {"TargetShardCount", 3}, {"ScalingType", "UNIFORM_SCALING"}});
+  REQUIRE(up.status == 200);
+  CHECK(up.body["StreamName"] == "rs");
+  CHECK(up.body["CurrentShardCount"] == 2);
+  CHECK(up.body["TargetShardCount"] == 3);
+  CHECK(up.body["StreamARN"] == "arn:aws:kinesis:us-east-1:000000000000:stream/rs");
+  put_round();
+  auto summary = f.Call("DescribeStreamSummary", json{{"StreamName", "rs"}});
+  CHECK(summary.body["StreamDescriptionSummary"]["OpenShardCount"] == 3);
+  CHECK(summary.body["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE");
+  auto described = f.Call("DescribeStream", json{{"StreamName", "rs"}});
+  shards = Shards(f, "rs");
+  CHECK(described.body["StreamDescription"]["Shards"] == shards);
+
+  // ShardFilter: AT_LATEST = the open shards; AT_TRIM_HORIZON = the stream's first shards;
+  // FROM_TRIM_HORIZON = all of them.
+  json latest = Shards(f, "rs", json{{"Type", "AT_LATEST"}});
+  CHECK(latest.size() == 3);
+  for (auto& s : latest) CHECK(!s["SequenceNumberRange"].contains("EndingSequenceNumber"));
+  json horizon = Shards(f, "rs", json{{"Type", "AT_TRIM_HORIZON"}});
+  REQUIRE(horizon.size() == 2);
+  CHECK(horizon[0]["ShardId"] == "shardId-000000000000");
+  CHECK(horizon[1]["ShardId"] == "shardId-000000000001");
+  CHECK(Shards(f, "rs", json{{"Type", "FROM_TRIM_HORIZON"}}).size() == shards.size());
+  CHECK(Shards(f, "rs", json{{"Type", "FROM_TIMESTAMP"}, {"Timestamp", WallNow().millis() / 1000.0 + 60}}).size() == 3);
+  // The filter carries over pages.
+  auto page = f.Call("ListShards", json{{"StreamName", "rs"}, {"MaxResults", 1}, {"ShardFilter", {{"Type", "AT_LATEST"}}}});
+  std::vector<std::string> paged;
+  for (int guard = 0; guard < 50; ++guard) {
+    for (auto& s : page.body["Shards"]) paged.push_back(s["ShardId"]);
+    if (!page.body.contains("NextToken")) break;
+    page = f.Call("ListShards", json{{"NextToken", page.body["NextToken"]}, {"MaxResults", 1}});
+    REQUIRE(page.status == 200);
+  }
+  REQUIRE(paged.size() == 3);
+  for (size_t i = 0; i < 3; ++i) CHECK(paged[i] == latest[i]["ShardId"]);
+
+  // Read parents before children: every record once, per-key order kept; closed shards end with
+  // no NextShardIterator and list their children.
+  std::set<std::string> done;
+  std::map<std::string, std::vector<std::string>> got;
+  size_t total = 0;
+  for (int pass = 0; pass < 20 && done.size() < shards.size(); ++pass) {
+    for (auto& s : shards) {
+      const std::string id = s["ShardId"];
+      if (done.count(id)) continue;
+      bool ready = true;
+      for (const char* p : {"ParentShardId", "AdjacentParentShardId"})
+        if (s.contains(p)) ready = ready && done.count(s[p].get<std::string>());
+      if (!ready) continue;
+      bool closed = false;
+      json children;
+      for (auto& rec : ReadToEnd(f, "rs", id, &closed, &children)) {
+        got[rec["PartitionKey"]].push_back(Unb64(rec["Data"]));
+        ++total;
+      }
+      CHECK(closed == s["SequenceNumberRange"].contains("EndingSequenceNumber"));
+      if (closed) {
+        CHECK(!children.empty());
+        for (auto& c : children) {
+          bool names_me = false;
+          for (auto& p : c["ParentShards"]) names_me = names_me || p == id;
+          CHECK(names_me);
+        }
+      }
+      done.insert(id);
+    }
+  }
+  CHECK(done.size() == shards.size());
+  CHECK(total == static_cast<size_t>(n));
+  CHECK(got == want);
+
+  // LATEST on a closed shard: GetRecords ends it at once.
+  auto it = f.Call("GetShardIterator", json{{"StreamName", "rs"}, {"ShardId", "shardId-000000000000"}, {"ShardIteratorType", "LATEST"}});
+  auto r = f.Call("GetRecords", json{{"ShardIterator", it.body["ShardIterator"]}});
+  CHECK(r.body["Records"].empty());
+  CHECK(!r.body.contains("NextShardIterator"));
+  CHECK(r.body["ChildShards"].size() == 2);
+
+  // ON_DEMAND streams don't take UpdateShardCount.
+  REQUIRE(f.Call("CreateStream", json{{"StreamName", "od"}, {"StreamModeDetails", {{"StreamMode", "ON_DEMAND"}}}}).status == 200);
+  CHECK(f.Call("UpdateShardCount", json{{"StreamName", "od"}, {"TargetShardCount", 5}, {"ScalingType", "UNIFORM_SCALING"}})
+            .type() == "InvalidArgumentException");
 }

@@ -1,6 +1,8 @@
 // KinesisApi's control plane: CreateStream, DeleteStream, DescribeStream, DescribeStreamSummary,
 // ListStreams, ListShards, IncreaseStreamRetentionPeriod, DecreaseStreamRetentionPeriod.
+// (Resharding is in kinesis_control_api_reshard.cc.)
 // Shapes follow the Amazon Kinesis Data Streams API Reference page of each operation.
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "core/time.h"
@@ -28,6 +30,42 @@ int FirstShardAfter(const log::Stream& s, const std::string& exclusive_start) {
     if (log::Stream::ShardIdFor(i) > exclusive_start) return i;
   return s.shard_count();
 }
+
+// A ListShards ShardFilter other than AFTER_SHARD_ID (which only moves the start). Carried in a
+// NextToken's `sequence` field: kind in the top 8 bits, `ms` in the low 56 (kinesis_token_format.h).
+enum class FilterKind : uint8_t { kNone, kAtTrimHorizon, kFromTrimHorizon, kAtLatest, kAtTimestamp, kFromTimestamp };
+struct ShardFilter {
+  FilterKind kind = FilterKind::kNone;
+  int64_t ms = 0;  // AT_TIMESTAMP / FROM_TIMESTAMP: the instant, Unix ms.
+
+  uint64_t Encode() const {
+    return (static_cast<uint64_t>(kind) << 56) | (static_cast<uint64_t>(std::max<int64_t>(ms, 0)) & ((1ull << 56) - 1));
+  }
+  static ShardFilter Decode(uint64_t v) {
+    ShardFilter f;
+    const uint64_t k = v >> 56;
+    f.kind = k <= static_cast<uint64_t>(FilterKind::kFromTimestamp) ? static_cast<FilterKind>(k) : FilterKind::kNone;
+    f.ms = static_cast<int64_t>(v & ((1ull << 56) - 1));
+    return f;
+  }
+  // Kinesis' rules (ListShards, ShardFilter): AT_* = the shards open at that instant; FROM_* = those
+  // plus every shard created after it; AT_LATEST = the open shards. The trim horizon and the
+  // instant are taken no earlier than the stream's creation.
+  bool Matches(const log::ShardInfo& s, const log::Stream& stream, int64_t now_ms) const {
+    const int64_t horizon =
+        std::max(stream.created_ms(), now_ms - static_cast<int64_t>(stream.retention_hours()) * 3600 * 1000);
+    auto open_at = [&](int64_t t) { return s.created_ms <= t && (s.open() || s.closed_ms >= t); };
+    switch (kind) {
+      case FilterKind::kNone: return true;
+      case FilterKind::kAtTrimHorizon: return open_at(horizon);
+      case FilterKind::kFromTrimHorizon: return s.open() || s.closed_ms >= horizon;
+      case FilterKind::kAtLatest: return s.open();
+      case FilterKind::kAtTimestamp: return open_at(std::max(ms, stream.created_ms()));
+      case FilterKind::kFromTimestamp: return s.open() || s.closed_ms >= ms;
+    }
+    return true;
+  }
+};
 
 // The ExpiredNextTokenException / InvalidArgumentException answer for a bad NextToken, or
 // status 0 and the decoded token.
@@ -114,17 +152,19 @@ HttpResponse KinesisApi::DescribeStream(std::string_view body) {
   auto s = log_->GetStream(name);
   if (!s.ok()) return StreamNotFound(name);
   const log::Stream& stream = **s;
+  auto topology = stream.topology();
+  const int count = static_cast<int>(topology->shards.size());
   json shards = json::array();
   int i = FirstShardAfter(stream, exclusive_start);
-  for (; i < stream.shard_count() && static_cast<int64_t>(shards.size()) < std::min<int64_t>(limit, 100); ++i)
-    shards.push_back(ShardJson(stream, i));
+  for (; i < count && static_cast<int64_t>(shards.size()) < std::min<int64_t>(limit, 100); ++i)
+    shards.push_back(ShardJson(topology->shards[static_cast<size_t>(i)]));
   json out;
   out["StreamDescription"] = {{"StreamName", stream.name()},
                               {"StreamARN", StreamArn(stream.name())},
                               {"StreamStatus", "ACTIVE"},
                               {"StreamModeDetails", ModeDetails(stream)},
                               {"Shards", std::move(shards)},
-                              {"HasMoreShards", i < stream.shard_count()},
+                              {"HasMoreShards", i < count},
                               {"RetentionPeriodHours", stream.retention_hours()},
                               {"StreamCreationTimestamp", EpochSeconds(stream.created_ms())},
                               {"EnhancedMonitoring", json::array({{{"ShardLevelMetrics", json::array()}}})},
@@ -150,7 +190,7 @@ HttpResponse KinesisApi::DescribeStreamSummary(std::string_view body) {
       {"StreamCreationTimestamp", EpochSeconds(stream.created_ms())},
       {"EnhancedMonitoring", json::array({{{"ShardLevelMetrics", json::array()}}})},
       {"EncryptionType", "NONE"},
-      {"OpenShardCount", stream.shard_count()},
+      {"OpenShardCount", stream.open_shard_count()},
       {"ConsumerCount", 0}};
   return JsonOk(out.dump());
 }
@@ -217,6 +257,7 @@ HttpResponse KinesisApi::ListShards(std::string_view body) {
     return err;
   int first = 0;
   std::shared_ptr<log::Stream> stream;
+  ShardFilter filter;
   if (have_token) {
     if (!name.empty())
       return InvalidArgument("NextToken and StreamName cannot be provided together.");
@@ -231,6 +272,7 @@ HttpResponse KinesisApi::ListShards(std::string_view body) {
     if (!s.ok() || (*s)->created_ms() != t.stream_created_ms) return StreamNotFound(t.stream);
     stream = *s;
     first = static_cast<int>(std::min<uint32_t>(t.shard, static_cast<uint32_t>(stream->shard_count())));
+    filter = ShardFilter::Decode(t.sequence);  // A ShardFilter sent along is ignored: the token's wins.
   } else {
     if (name.empty()) return InvalidArgument("Either StreamName or NextToken should be provided.");
     auto s = log_->GetStream(name);
@@ -248,33 +290,49 @@ HttpResponse KinesisApi::ListShards(std::string_view body) {
         if (!have_shard) return InvalidArgument("ShardFilter of type AFTER_SHARD_ID requires a ShardId.");
         first = std::max(first, FirstShardAfter(*stream, shard_id));
       } else if (type == "AT_TIMESTAMP" || type == "FROM_TIMESTAMP") {
-        if (!it->contains("Timestamp")) return InvalidArgument("ShardFilter of type " + type + " requires a Timestamp.");
-      } else if (type != "AT_TRIM_HORIZON" && type != "FROM_TRIM_HORIZON" && type != "AT_LATEST") {
+        auto ts = it->find("Timestamp");
+        if (ts == it->end() || ts->is_null())
+          return InvalidArgument("ShardFilter of type " + type + " requires a Timestamp.");
+        if (!ts->is_number()) return Serialization("ShardFilter.Timestamp must be a number of epoch seconds");
+        const double seconds = ts->get<double>();
+        if (!std::isfinite(seconds) || std::fabs(seconds) > 1e13) return InvalidArgument("Timestamp is out of range.");
+        filter.kind = type == "AT_TIMESTAMP" ? FilterKind::kAtTimestamp : FilterKind::kFromTimestamp;
+        filter.ms = std::max<int64_t>(0, std::llround(seconds * 1000.0));
+      } else if (type == "AT_TRIM_HORIZON") {
+        filter.kind = FilterKind::kAtTrimHorizon;
+      } else if (type == "FROM_TRIM_HORIZON") {
+        filter.kind = FilterKind::kFromTrimHorizon;
+      } else if (type == "AT_LATEST") {
+        filter.kind = FilterKind::kAtLatest;
+      } else {
         return Validation("1 validation error detected: Value '" + type.substr(0, 50) +
                           "' at 'shardFilter.type' failed to satisfy constraint: Member must satisfy enum value set: "
                           "[AFTER_SHARD_ID, AT_TRIM_HORIZON, FROM_TRIM_HORIZON, AT_LATEST, AT_TIMESTAMP, FROM_TIMESTAMP]");
       }
-      // Every shard is open and has existed since the stream was created (no resharding yet), so
-      // the other filter types select all of them.
     }
   }
+  auto topology = stream->topology();
+  const int count = static_cast<int>(topology->shards.size());
+  const int64_t now = WallNow().millis();
   json shards = json::array();
   int i = first;
-  for (; i < stream->shard_count() && static_cast<int64_t>(shards.size()) < max_results; ++i)
-    shards.push_back(ShardJson(*stream, i));
+  for (; i < count && static_cast<int64_t>(shards.size()) < max_results; ++i) {
+    const log::ShardInfo& info = topology->shards[static_cast<size_t>(i)];
+    if (filter.Matches(info, *stream, now)) shards.push_back(ShardJson(info));
+  }
   json out = {{"Shards", std::move(shards)}};
-  if (i < stream->shard_count()) {
+  if (i < count) {
     KinesisToken t;
     t.kind = TokenKind::kListShards;
     t.stream = stream->name();
     t.stream_created_ms = stream->created_ms();
     t.shard = static_cast<uint32_t>(i);
+    t.sequence = filter.Encode();
     t.issued_ms = WallNow().millis();
     out["NextToken"] = EncodeToken(t);
   }
   return JsonOk(out.dump());
 }
-
 HttpResponse KinesisApi::ChangeRetention(std::string_view body, log::RetentionChange change) {
   json j;
   HttpResponse err;

@@ -209,9 +209,37 @@ void KinesisApi::GetRecords(std::string_view body, Responder respond) {
     // returned (AWS: "how far behind current time the consumer is").
     const bool caught_up = next >= log.durable_end();
     const int64_t behind = caught_up || taken == 0 ? 0 : std::max<int64_t>(0, WallNow().millis() - last_arrival_ms);
-    body += "],\"NextShardIterator\":";
-    AppendJsonString(IteratorFor(*stream, shard, next), &body);
-    body += ",\"MillisBehindLatest\":" + std::to_string(behind) + "}";
+    body += "]";
+    // A closed shard read to its end has no next iterator (AWS: "If set to null, the shard has
+    // been closed and the requested iterator does not return any more data"); consumers move on
+    // to its children. The shard's last records may still await their fsync: until then, go on.
+    auto topology = stream->topology();
+    const uint64_t end = topology->shards[static_cast<size_t>(shard)].end_sequence;
+    const bool at_end = end != 0 && next >= end && log.durable_end() >= end;
+    if (!at_end) {
+      body += ",\"NextShardIterator\":";
+      AppendJsonString(IteratorFor(*stream, shard, next), &body);
+    }
+    body += ",\"MillisBehindLatest\":" + std::to_string(behind);
+    if (at_end) {
+      // AWS lists the children once a reader reaches the end of a closed shard.
+      body += ",\"ChildShards\":[";
+      bool first_child = true;
+      {
+        for (const log::ShardInfo& c : topology->shards) {
+          if (c.parent != shard && c.adjacent_parent != shard) continue;
+          if (!first_child) body += ',';
+          first_child = false;
+          body += "{\"ShardId\":\"" + log::Stream::ShardIdFor(c.index) + "\",\"ParentShards\":[\"" +
+                  log::Stream::ShardIdFor(c.parent) + "\"";
+          if (c.adjacent_parent >= 0) body += ",\"" + log::Stream::ShardIdFor(c.adjacent_parent) + "\"";
+          body += "],\"HashKeyRange\":{\"StartingHashKey\":\"" + log::HashKeyToString(c.range.start) +
+                  "\",\"EndingHashKey\":\"" + log::HashKeyToString(c.range.end) + "\"}}";
+        }
+      }
+      body += "]";
+    }
+    body += "}";
     records_out_->Inc(taken);
     bytes_out_->Inc(payload);
     respond(JsonOk(std::move(body)));

@@ -12,7 +12,11 @@
 //   4+n     8     stream_created_ms  the stream's creation time (Unix ms), so a token of a deleted
 //                                    stream never reads a re-created one; 0 for ListStreams
 //   12+n    4     shard              iterator: shard index; ListShards: index of the next shard to list
-//   16+n    8     sequence           iterator: the next sequence number to read; else 0
+//   16+n    8     sequence           iterator: the next sequence number to read; ListShards: the
+//                                    ShardFilter (kind in the top 8 bits: 0 none, 1 AT_TRIM_HORIZON,
+//                                    2 FROM_TRIM_HORIZON, 3 AT_LATEST, 4 AT_TIMESTAMP,
+//                                    5 FROM_TIMESTAMP; its Timestamp in Unix ms in the low 56);
+//                                    ListStreams: 0
 //   24+n    8     issued_ms          when the token was made (Unix ms); tokens expire after a TTL
 //   32+n    4     crc32c             CRC32C (core/crc32c.h) of bytes [0, 32+n)
 //

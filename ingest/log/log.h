@@ -1,7 +1,8 @@
 // Log: the embedded ingest log. Streams hold shards; shards hold ordered, durable records.
 //
-// Layout under LogOptions::dir: one directory per stream holding `stream.json` (name, shard count,
-// creation time, retention, capacity mode) and one ShardLog directory per shard
+// Layout under LogOptions::dir: one directory per stream holding `stream.json` (name, creation
+// time, retention, capacity mode and the shard topology: every shard's hash-key range, parents and
+// whether it is closed; docs/formats/stream-meta.md) and one ShardLog directory per shard
 // (`shardId-000000000000`, ...). A deleted stream's directory is first renamed to
 // `<name>~deleted-<ms>-<n>` (not a valid stream name, so Open() never loads it) and removed when
 // the last reader drops its shared_ptr<Stream>; Open() removes any such leftovers.
@@ -10,6 +11,12 @@
 // LogOptions::retention_check_interval. It deletes whole sealed segments whose newest record is
 // older than the stream's retention period, and the oldest sealed segments of a shard above
 // LogOptions::retention_bytes_per_shard.
+//
+// Resharding (SplitShard, MergeShards, UpdateShardCount) closes open shards and creates children
+// with new ids, as Kinesis does. It holds the stream's reshard lock exclusively while it takes the
+// closing shards' end sequence numbers, writes stream.json atomically and swaps in the new
+// topology; Put() holds it shared while it routes and appends, so no record reaches a closed
+// shard and no record reaches a child before the topology naming it is durable.
 //
 // Writes use group commit: Put() appends to shards' pending batches and registers a callback; one
 // sync thread commits every dirty shard (write + fdatasync) and then runs all callbacks registered
@@ -30,6 +37,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -101,10 +109,57 @@ const char* StreamModeName(StreamMode mode);
 /// How SetRetentionHours() may move the retention period (Kinesis has one call for each way).
 enum class RetentionChange { kIncrease, kDecrease };
 
-/// One stream: a fixed set of shards with their hash-key ranges. Shared by readers and writers;
-/// lives until the last shared_ptr goes, even after DeleteStream(): a reader holding one keeps
-/// reading the records it had, and the directory is removed when it lets go.
-/// Thread-safety: all accessors are thread-safe.
+/// One shard as the stream's topology records it. A shard is open (takes new records) until a
+/// reshard closes it; a closed shard keeps its records (readable until retention removes them)
+/// and never takes another. Plain value; the ShardLog and WriteThrottle are shared by copies.
+/// Source: AWS Kinesis Data Streams API Reference, Shard (ParentShardId, AdjacentParentShardId,
+/// HashKeyRange, SequenceNumberRange).
+struct ShardInfo {
+  /// The number in the shard id: `shardId-<index, 12 digits>`. Equals the shard's position in
+  /// StreamTopology::shards.
+  int index = 0;
+  /// Inclusive hash-key range. Ranges of open shards tile [0, 2^128 - 1]; a closed shard keeps the
+  /// range it had.
+  HashKeyRange range;
+  /// Index of the shard this one was split from, or the first of the two merged into it (Kinesis
+  /// ParentShardId); -1 for a shard created with the stream.
+  int parent = -1;
+  /// Index of the second shard merged into this one (Kinesis AdjacentParentShardId); -1 if none.
+  int adjacent_parent = -1;
+  /// 0 while open. Once closed: one past the shard's last sequence number (its next sequence
+  /// number when it closed), so it is at least 1; every record with a smaller sequence number is
+  /// or will be durable, no other record will ever be written. Kinesis EndingSequenceNumber is
+  /// end_sequence - 1 ("0" for a shard closed before it got any record).
+  uint64_t end_sequence = 0;
+  /// When the shard was created and closed, Unix ms (closed_ms is 0 while open). Used by
+  /// ListShards' ShardFilter.
+  int64_t created_ms = 0;
+  int64_t closed_ms = 0;
+  std::shared_ptr<ShardLog> log;
+  std::shared_ptr<WriteThrottle> throttle;
+
+  bool open() const { return end_sequence == 0; }
+};
+
+/// An immutable snapshot of a stream's shards. A reshard builds a new one; holders of an old one
+/// keep a consistent (if stale) view. Thread-safety: immutable, safe to share.
+struct StreamTopology {
+  /// Changes (increases) with every reshard; survives restarts. 0 for a never-resharded stream.
+  uint64_t version = 0;
+  /// Every shard the stream has, open and closed, by index (shard id order).
+  std::vector<ShardInfo> shards;
+  /// The open shards' ranges sorted by start, contiguous over the whole hash-key space, and the
+  /// shard index of each (same order). Puts route with these.
+  std::vector<HashKeyRange> open_ranges;
+  std::vector<int> open_shards;
+};
+
+/// One stream: its shards (open and closed) with their hash-key ranges and lineage. Shared by
+/// readers and writers; lives until the last shared_ptr goes, even after DeleteStream(): a reader
+/// holding one keeps reading the records it had, and the directory is removed when it lets go.
+/// Shards are never removed from a live Stream, so `shard(i)` stays valid as long as the Stream.
+/// Thread-safety: all accessors are thread-safe; the topology changes only through Log's
+/// SplitShard(), MergeShards() and UpdateShardCount().
 class Stream {
  public:
   Stream() = default;
@@ -114,15 +169,19 @@ class Stream {
   Stream& operator=(const Stream&) = delete;
 
   const std::string& name() const { return name_; }
-  int shard_count() const { return static_cast<int>(shards_.size()); }
-  /// Kinesis-style id of shard `i`: "shardId-000000000000". REQUIRES: 0 <= i < shard_count().
+  /// The current topology snapshot (never null once the stream is open).
+  std::shared_ptr<const StreamTopology> topology() const;
+  /// Every shard the stream has, open and closed (shard ids run 0..shard_count()-1).
+  int shard_count() const { return static_cast<int>(topology()->shards.size()); }
+  /// Shards that take new records.
+  int open_shard_count() const { return static_cast<int>(topology()->open_shards.size()); }
+  /// Kinesis-style id of shard `i`: "shardId-000000000000". REQUIRES: 0 <= i.
   static std::string ShardIdFor(int i);
-  /// REQUIRES: 0 <= i < shard_count().
-  ShardLog& shard(int i) const { return *shards_[static_cast<size_t>(i)]; }
-  const std::vector<HashKeyRange>& ranges() const { return ranges_; }
+  /// The records of shard `i`, open or closed. REQUIRES: 0 <= i < shard_count().
+  ShardLog& shard(int i) const { return *topology()->shards[static_cast<size_t>(i)].log; }
   int64_t created_ms() const { return created_ms_; }
-  /// The shard whose hash-key range holds `k`.
-  int ShardFor(HashKey k) const { return ShardForHashKey(ranges_, k); }
+  /// The open shard whose hash-key range holds `k`.
+  int ShardFor(HashKey k) const;
   /// Index of the shard with Kinesis id `shard_id` ("shardId-000000000003", or the bare number
   /// "3" as some clients send), or -1 when the stream has no such shard.
   int ShardIndex(std::string_view shard_id) const;
@@ -131,6 +190,8 @@ class Stream {
   StreamMode mode() const { return mode_; }
   /// True once Log::DeleteStream() removed the stream.
   bool deleted() const { return deleted_.load(std::memory_order_acquire); }
+  /// StreamTopology::version of the current topology, without taking a lock.
+  uint64_t topology_version() const { return topology_version_.load(std::memory_order_acquire); }
 
  private:
   friend class Log;
@@ -140,10 +201,22 @@ class Stream {
   StreamMode mode_ = StreamMode::kProvisioned;
   std::atomic<int> retention_hours_{kDefaultRetentionHours};
   std::atomic<bool> deleted_{false};
+  std::atomic<uint64_t> topology_version_{0};
   std::string trash_dir_;  // Set (before the log drops its reference) by DeleteStream().
-  std::vector<HashKeyRange> ranges_;
-  std::vector<std::unique_ptr<ShardLog>> shards_;
-  std::vector<std::unique_ptr<WriteThrottle>> throttles_;  // One per shard.
+  // Put() routes and appends under a shared lock; a reshard closes shards and swaps the topology
+  // under the exclusive lock, so no record reaches a shard after its end_sequence was taken.
+  mutable std::shared_mutex reshard_mu_;
+  mutable std::mutex topology_mu_;                 // Guards the pointer below (brief copies).
+  std::shared_ptr<const StreamTopology> topology_;  // GUARDED_BY(topology_mu_); written under reshard_mu_ too.
+};
+
+/// What one reshard did: the shards it closed and the shards it created (in id order; with
+/// UpdateShardCount some of them may be short-lived shards that were closed at once).
+struct ReshardResult {
+  int open_shards_before = 0;
+  int open_shards_after = 0;
+  std::vector<int> closed;
+  std::vector<int> created;
 };
 
 /// What one EnforceRetention() removed, summed over all shards.
@@ -203,6 +276,44 @@ class Log {
   /// kMinRetentionHours..kMaxRetentionHours, or is shorter than the current period for
   /// kIncrease, or longer for kDecrease (equal is accepted either way); IOError on disk failure.
   Status SetRetentionHours(std::string_view name, int hours, RetentionChange change);
+  /// Splits open shard `shard_id` of `stream` at `new_starting_hash_key`: the shard closes and two
+  /// children open, [start, key - 1] and [key, end], both with ParentShardId = the shard. New
+  /// records go to the children from the moment this returns; the topology (stream.json) is
+  /// durable before any record reaches a child.
+  /// Errors: NotFound for an unknown stream or shard; AlreadyExists when the shard is closed
+  /// (Kinesis: ResourceInUseException); InvalidArgument unless start + 1 < key < end (Kinesis'
+  /// rule); ResourceExhausted when the stream would pass kMaxShardsPerStream open shards or
+  /// kMaxShardIdsPerStream shards in all (Kinesis: LimitExceededException); IOError on disk
+  /// failure (nothing changed then).
+  /// Source: AWS Kinesis Data Streams API Reference, SplitShard.
+  Status SplitShard(std::string_view stream, std::string_view shard_id, HashKey new_starting_hash_key,
+                    ReshardResult* result = nullptr);
+  /// Merges two open shards whose ranges are adjacent (in either order) into one child covering
+  /// both, with ParentShardId = `shard_id` and AdjacentParentShardId = `adjacent_shard_id`.
+  /// Errors: NotFound for an unknown stream or shard; AlreadyExists when either is closed;
+  /// InvalidArgument when they are the same shard or not adjacent; ResourceExhausted past
+  /// kMaxShardIdsPerStream; IOError on disk failure.
+  /// Source: AWS Kinesis Data Streams API Reference, MergeShards.
+  Status MergeShards(std::string_view stream, std::string_view shard_id, std::string_view adjacent_shard_id,
+                     ReshardResult* result = nullptr);
+  /// Rescales `stream` to `target` open shards with the uniform ranges CreateStream gives that
+  /// many shards (UNIFORM_SCALING), by splits and then merges, as Kinesis does:
+  ///  1. every open shard that a target boundary falls inside closes, and its children are the
+  ///     pieces between the boundaries (each child: ParentShardId = that shard);
+  ///  2. each target range made of several pieces becomes one shard by merging the pieces left to
+  ///     right: piece 1 + piece 2 -> m1 (ParentShardId = piece 1, AdjacentParentShardId =
+  ///     piece 2), m1 + piece 3 -> m2, ...; the last merge is the target shard.
+  /// Shards that already match a target range stay open untouched. Pieces and partial merges
+  /// that are not final close at once with no records (Kinesis' "short-lived shards"), so every
+  /// child has at most two parents and reading parents before children keeps per-key order.
+  /// Equal to the current count with matching ranges: no change.
+  /// Errors: NotFound for an unknown stream; InvalidArgument for an ON_DEMAND stream;
+  /// ResourceExhausted when `target` is above twice or below half (rounded up) the open shard
+  /// count, above kMaxShardsPerStream, or the shards would pass kMaxShardIdsPerStream;
+  /// IOError on disk failure.
+  /// Source: AWS Kinesis Data Streams API Reference, UpdateShardCount.
+  Status UpdateShardCount(std::string_view stream, int target, ReshardResult* result = nullptr);
+
   /// Deletes expired segments of every stream now; `now_ms` is the wall clock (Unix ms), a
   /// parameter so tests can move time. The sync thread calls this periodically (LogOptions).
   /// Errors: the first IOError from a shard (the other shards are still trimmed).
@@ -226,8 +337,15 @@ class Log {
 
  private:
   explicit Log(LogOptions options);
-  Result<std::shared_ptr<Stream>> OpenStream(const std::string& name, int shard_count, int64_t created_ms);
-  Status WriteStreamMeta(const Stream& stream, int retention_hours) const;
+  struct StreamMeta;
+  struct ReshardPlan;
+  static bool ParseStreamMeta(const std::string& text, StreamMeta* meta);
+  Result<std::shared_ptr<Stream>> OpenStream(const std::string& name, const StreamMeta& meta);
+  Status WriteStreamMeta(const Stream& stream, int retention_hours, const StreamTopology& topology) const;
+  // Validates and applies a plan made from the current topology (see log.cc). REQUIRES: meta_mu_.
+  Status ApplyReshard(const std::shared_ptr<Stream>& stream, const ReshardPlan& plan, ReshardResult* result);
+  // Makes the sync thread run a round soon (wakes WaitForCommit() callers, commits pending records).
+  void Poke();
   void SyncLoop();
   void CheckDisk();  // Sync thread: refreshes disk_low_ at most once a second.
 
@@ -258,7 +376,10 @@ class Log {
 /// True when `name` is a valid Kinesis stream name: 1-128 characters of [a-zA-Z0-9_.-].
 bool IsValidStreamName(std::string_view name);
 
-/// Most shards one stream may have. CreateStream() refuses more.
+/// Most open shards one stream may have. CreateStream() and the reshards refuse more.
 inline constexpr int kMaxShardsPerStream = 1024;
+/// Most shards, open and closed, one stream may have: closed shards stay (their records readable)
+/// until the stream is deleted, so this bounds stream.json and the shard directories.
+inline constexpr int kMaxShardIdsPerStream = 10000;
 
 }  // namespace sluice::log

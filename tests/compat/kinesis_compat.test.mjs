@@ -26,8 +26,11 @@ import {
   KinesisClient,
   ListShardsCommand,
   ListStreamsCommand,
+  MergeShardsCommand,
   PutRecordCommand,
   PutRecordsCommand,
+  SplitShardCommand,
+  UpdateShardCountCommand,
   paginateListStreams,
   waitUntilStreamExists,
 } from '@aws-sdk/client-kinesis';
@@ -377,6 +380,132 @@ function suite(label, makeHandler, expectedVersion) {
       await expectError(client.send(new GetRecordsCommand({ ShardIterator: it, Limit: 10001 })), 'ValidationException');
       const tooMany = Array.from({ length: 501 }, (_, i) => ({ PartitionKey: `k${i}`, Data: Buffer.from('x') }));
       await expectError(client.send(new PutRecordsCommand({ StreamName: stream, Records: tooMany })), 'ValidationException');
+    });
+
+    test('resharding: SplitShard, MergeShards, UpdateShardCount; parents before children keep key order', TIMEOUT, async () => {
+      const rs = `${stream}-reshard`;
+      await client.send(new CreateStreamCommand({ StreamName: rs, ShardCount: 2 }));
+      const want = new Map();  // PartitionKey -> data strings in put order
+      let n = 0;
+      const putRound = async () => {
+        const records = [];
+        for (let k = 0; k < 24; k++) {
+          const key = `user-${k}`;
+          const data = `${key}#${n++}`;
+          records.push({ PartitionKey: key, Data: Buffer.from(data) });
+          if (!want.has(key)) want.set(key, []);
+          want.get(key).push(data);
+        }
+        const r = await client.send(new PutRecordsCommand({ StreamName: rs, Records: records }));
+        assert.equal(r.FailedRecordCount, 0);
+        return r.Records;
+      };
+      const listAll = async () => (await client.send(new ListShardsCommand({ StreamName: rs }))).Shards;
+      await putRound();
+      let shards = await listAll();
+      assert.equal(shards.length, 2);
+      const mid = (BigInt(shards[0].HashKeyRange.EndingHashKey) / 2n).toString();
+
+      // SplitShard, and its errors.
+      await expectError(client.send(new SplitShardCommand({ StreamName: rs, ShardToSplit: 'shardId-000000000000',
+        NewStartingHashKey: shards[0].HashKeyRange.StartingHashKey })), 'InvalidArgumentException');
+      await expectError(client.send(new SplitShardCommand({ StreamName: rs, ShardToSplit: 'shardId-000000000042',
+        NewStartingHashKey: mid })), 'ResourceNotFoundException');
+      await expectError(client.send(new SplitShardCommand({ StreamName: `${rs}-nope`, ShardToSplit: 'shardId-000000000000',
+        NewStartingHashKey: mid })), 'ResourceNotFoundException');
+      await expectError(client.send(new SplitShardCommand({ StreamName: rs, ShardToSplit: 'shardId-000000000000',
+        NewStartingHashKey: 'not-a-number' })), 'ValidationException');
+      await client.send(new SplitShardCommand({ StreamName: rs, ShardToSplit: 'shardId-000000000000', NewStartingHashKey: mid }));
+      await expectError(client.send(new SplitShardCommand({ StreamName: rs, ShardToSplit: 'shardId-000000000000',
+        NewStartingHashKey: mid })), 'ResourceInUseException');
+      shards = await listAll();
+      assert.deepEqual(shards.map((s) => s.ShardId),
+                       ['shardId-000000000000', 'shardId-000000000001', 'shardId-000000000002', 'shardId-000000000003']);
+      assert.equal(typeof shards[0].SequenceNumberRange.EndingSequenceNumber, 'string');
+      assert.equal(shards[1].SequenceNumberRange.EndingSequenceNumber, undefined);
+      assert.equal(shards[2].ParentShardId, 'shardId-000000000000');
+      assert.equal(shards[3].ParentShardId, 'shardId-000000000000');
+      assert.equal(shards[3].HashKeyRange.StartingHashKey, mid);
+      for (const r of await putRound()) assert.notEqual(r.ShardId, 'shardId-000000000000');
+
+      // MergeShards, and its errors.
+      await expectError(client.send(new MergeShardsCommand({ StreamName: rs, ShardToMerge: 'shardId-000000000002',
+        AdjacentShardToMerge: 'shardId-000000000001' })), 'InvalidArgumentException');
+      await expectError(client.send(new MergeShardsCommand({ StreamName: rs, ShardToMerge: 'shardId-000000000000',
+        AdjacentShardToMerge: 'shardId-000000000002' })), 'ResourceInUseException');
+      await client.send(new MergeShardsCommand({ StreamName: rs, ShardToMerge: 'shardId-000000000003',
+        AdjacentShardToMerge: 'shardId-000000000001' }));
+      shards = await listAll();
+      assert.equal(shards.length, 5);
+      assert.equal(shards[4].ParentShardId, 'shardId-000000000003');
+      assert.equal(shards[4].AdjacentParentShardId, 'shardId-000000000001');
+      await putRound();
+
+      // UpdateShardCount, and its errors.
+      await expectError(client.send(new UpdateShardCountCommand({ StreamName: rs, TargetShardCount: 5,
+        ScalingType: 'UNIFORM_SCALING' })), 'LimitExceededException');
+      await expectError(client.send(new UpdateShardCountCommand({ StreamName: rs, TargetShardCount: 0,
+        ScalingType: 'UNIFORM_SCALING' })), 'ValidationException');
+      const up = await client.send(new UpdateShardCountCommand({ StreamName: rs, TargetShardCount: 3,
+        ScalingType: 'UNIFORM_SCALING' }));
+      assert.equal(up.CurrentShardCount, 2);
+      assert.equal(up.TargetShardCount, 3);
+      assert.equal(up.StreamName, rs);
+      await putRound();
+      const summary = (await client.send(new DescribeStreamSummaryCommand({ StreamName: rs }))).StreamDescriptionSummary;
+      assert.equal(summary.OpenShardCount, 3);
+      assert.equal(summary.StreamStatus, 'ACTIVE');
+      const latest = (await client.send(new ListShardsCommand({ StreamName: rs, ShardFilter: { Type: 'AT_LATEST' } }))).Shards;
+      assert.equal(latest.length, 3);
+      let prev = -1n;  // Listed in id order; check the ranges tile the hash-key space in key order.
+      const byStart = [...latest].sort((a, b) => (BigInt(a.HashKeyRange.StartingHashKey) < BigInt(b.HashKeyRange.StartingHashKey) ? -1 : 1));
+      for (const s of byStart) {
+        assert.equal(s.SequenceNumberRange.EndingSequenceNumber, undefined);
+        assert.equal(BigInt(s.HashKeyRange.StartingHashKey), prev + 1n);
+        prev = BigInt(s.HashKeyRange.EndingHashKey);
+      }
+      assert.equal(prev, 2n ** 128n - 1n);
+
+      // Read every shard like a KCL worker: a shard only after its parents are done; a closed
+      // shard until NextShardIterator is null, an open one until it returns nothing.
+      shards = await listAll();
+      const described = (await client.send(new DescribeStreamCommand({ StreamName: rs }))).StreamDescription.Shards;
+      assert.deepEqual(described.map((s) => s.ShardId), shards.map((s) => s.ShardId));
+      const done = new Set();
+      const got = new Map();
+      const seen = new Set();
+      for (let pass = 0; pass < 20 && done.size < shards.length; pass++) {
+        for (const s of shards) {
+          if (done.has(s.ShardId)) continue;
+          if ((s.ParentShardId && !done.has(s.ParentShardId)) || (s.AdjacentParentShardId && !done.has(s.AdjacentParentShardId)))
+            continue;
+          const closed = s.SequenceNumberRange.EndingSequenceNumber !== undefined;
+          let { ShardIterator: it } = await client.send(new GetShardIteratorCommand({
+            StreamName: rs, ShardId: s.ShardId, ShardIteratorType: 'TRIM_HORIZON' }));
+          for (let guard = 0; guard < 1000; guard++) {
+            const r = await client.send(new GetRecordsCommand({ ShardIterator: it, Limit: 7 }));
+            for (const rec of r.Records) {
+              const data = Buffer.from(rec.Data).toString();
+              assert.ok(!seen.has(data), `duplicate record ${data}`);
+              seen.add(data);
+              if (!got.has(rec.PartitionKey)) got.set(rec.PartitionKey, []);
+              got.get(rec.PartitionKey).push(data);
+            }
+            it = r.NextShardIterator;
+            if (!it) {
+              assert.ok(closed, `${s.ShardId} is open but returned no NextShardIterator`);
+              assert.ok(r.ChildShards.length > 0);
+              break;
+            }
+            if (!closed && r.Records.length === 0) break;
+          }
+          done.add(s.ShardId);
+        }
+      }
+      assert.equal(done.size, shards.length);
+      assert.equal(seen.size, n);
+      assert.deepEqual(got, want);
+      await client.send(new DeleteStreamCommand({ StreamName: rs }));
     });
 
     test('DeleteStream, then ResourceNotFoundException', TIMEOUT, async () => {
