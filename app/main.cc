@@ -4,10 +4,11 @@
 //              [--memory-budget SIZE] [--disk-min-free SIZE]
 //   sluice demo [--unicorns N] [--speedup X] [--out-of-order F] [--late F] [--bad F] [--duration SECONDS]
 //               [--data-dir DIR] [--listen HOST:PORT] [--linger]
-//              [--checkpoint-interval INTERVAL] [--from-savepoint NAME]
+//              [--checkpoint-interval INTERVAL] [--from-savepoint NAME] [--tls-cert PEM --tls-key PEM]
 //   sluice savepoint NAME [--listen HOST:PORT]   (asks a running server; docs/checkpoints.md)
 //   sluice explain PIPELINE.sql
 //   sluice test [--print] FILE.sql.test|DIR...   (golden SQL tests, docs/golden-tests.md)
+//   sluice bench nexmark|wildrydes ...  (app/bench_nexmark.h, app/bench_wildrydes.h)
 //   sluice version
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or a pipeline that does not plan.
 #include <csignal>
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/bench_nexmark.h"
 #include "app/demo.h"
 #include "core/file_util.h"
 #include "app/explain.h"
@@ -40,9 +42,11 @@ void Usage(std::FILE* f) {
                "  sluice demo [--unicorns N] [--speedup X] [--out-of-order F] [--late F] [--bad F] [--duration SECONDS]\n"
                "              [--data-dir DIR] [--listen HOST:PORT] [--linger]\n"
                "             [--checkpoint-interval INTERVAL (default 10s)] [--from-savepoint NAME]\n"
+               "             [--tls-cert PEM --tls-key PEM]   (TLS with ALPN: h2 and http/1.1)\n"
                "  sluice savepoint NAME [--listen HOST:PORT]\n"
                "  sluice explain PIPELINE.sql\n"
                "  sluice test [--print] FILE.sql.test|DIR...\n"
+               "  sluice bench nexmark|wildrydes ...   (sluice bench for options)\n"
                "  sluice version\n");
 }
 
@@ -71,6 +75,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "test") return sluice::app::RunGoldenMain(std::vector<std::string>(argv + 2, argv + argc));
+  if (cmd == "bench") return sluice::app::RunBenchMain(std::vector<std::string>(argv + 2, argv + argc));
   std::string positional;
   sluice::app::ServerOptions so;
   sluice::app::DemoOptions demo;
@@ -132,6 +137,12 @@ int main(int argc, char** argv) {
         return 2;
       }
       so.checkpoint_interval = std::chrono::milliseconds(iv->count() / 1000);
+    } else if (a == "--tls-cert") {
+      if (!value(&v)) return 2;
+      so.tls_cert_file = v;
+    } else if (a == "--tls-key") {
+      if (!value(&v)) return 2;
+      so.tls_key_file = v;
     } else if (a == "--from-savepoint") {
       if (!value(&v)) return 2;
       so.from_savepoint = v;
@@ -195,7 +206,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "sluice: %s\n", server.status().ToString().c_str());
       return server.status().code() == sluice::StatusCode::kInvalidArgument ? 2 : 1;
     }
-    std::printf("sluice: serving %s on http://%s:%u (data in %s)\n", positional.c_str(), so.host.c_str(),
+    std::printf("sluice: serving %s on %s://%s:%u (data in %s)\n", positional.c_str(),
+                so.tls_cert_file.empty() ? "http" : "https", so.host.c_str(),
                 static_cast<unsigned>((*server)->port()), so.data_dir.c_str());
     std::fflush(stdout);
     while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));

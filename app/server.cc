@@ -218,9 +218,9 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     auto existing = m.log->GetStream(s.name);
     if (!existing.ok()) {
       SLUICE_RETURN_IF_ERROR(m.log->CreateStream(s.name, s.shards));
-    } else if ((*existing)->shard_count() != s.shards) {
-      std::fprintf(stderr, "sluice: stream %s exists with %d shards; the pipeline asks for %d (keeping %d)\n",
-                   s.name.c_str(), (*existing)->shard_count(), s.shards, (*existing)->shard_count());
+    } else if ((*existing)->open_shard_count() != s.shards) {
+      std::fprintf(stderr, "sluice: stream %s has %d open shards; the pipeline asks for %d (keeping %d)\n",
+                   s.name.c_str(), (*existing)->open_shard_count(), s.shards, (*existing)->open_shard_count());
     }
   }
   // KV tables are shared (RocksDB is thread-safe); each query writes through its own staging
@@ -292,6 +292,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   ho.host = m.options.host;
   ho.port = m.options.port;
   ho.threads = m.options.http_threads;
+  ho.tls_cert_file = m.options.tls_cert_file;
+  ho.tls_key_file = m.options.tls_key_file;
   Impl* impl = &m;
   SLUICE_ASSIGN_OR_RETURN(m.http, http::HttpServer::Start(ho, [impl](const http::HttpRequest& req, http::Responder r) {
                             impl->Route(req, std::move(r));

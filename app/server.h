@@ -35,6 +35,9 @@ struct ServerOptions {
   uint16_t port = 4567;
   /// HTTP event-loop threads. Default: 1.
   int http_threads = 1;
+  /// PEM certificate chain and private key. When both are set the port serves TLS, with ALPN
+  /// choosing HTTP/2 or HTTP/1.1 (ingest/http/http_server.h). Default: plain text (h2c and HTTP/1.1).
+  std::string tls_cert_file, tls_key_file;
   RowListener row_listener;
   /// Backpressure (see log::LogOptions): per-shard write limits, records/s and bytes/s (0 = none);
   /// memory budget for unsynced record bytes; disk free-space floor. Unit: as named.

@@ -15,16 +15,16 @@ class MemoryStateStore final : public StateStore {
  public:
   Status Commit(const StoreBatch& batch) override {
     std::lock_guard lock(mu_);
-    for (const StoreBatch::Op& op : batch.ops()) {
-      auto& space = spaces_[op.space];
+    batch.ForEach([&](const StoreBatch::OpView& op) {
+      auto& space = spaces_[batch.spaces()[op.space]];
       switch (op.kind) {
-        case StoreBatch::OpKind::kPut: space[op.key] = op.value; break;
-        case StoreBatch::OpKind::kDelete: space.erase(op.key); break;
+        case StoreBatch::OpKind::kPut: space[std::string(op.key)] = std::string(op.value); break;
+        case StoreBatch::OpKind::kDelete: space.erase(std::string(op.key)); break;
         case StoreBatch::OpKind::kDeleteRange:
-          space.erase(space.lower_bound(op.key), space.lower_bound(op.value));
+          space.erase(space.lower_bound(std::string(op.key)), space.lower_bound(std::string(op.value)));
           break;
       }
-    }
+    });
     ++commits_;
     return Status::OK();
   }

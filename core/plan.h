@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,6 +54,9 @@ enum class ScalarFn : uint8_t {
   kExtract,              ///< (field, TIMESTAMPTZ) → BIGINT, or FLOAT8 for second/milliseconds/epoch.
                          ///< args[0]: a BIGINT literal TimeField.
   kToTimestamp,          ///< numeric Unix seconds → TIMESTAMPTZ.
+  kJsonGet,              ///< json -> key|index: (TEXT holding JSON, TEXT key or BIGINT array index) →
+                         ///< TEXT, the member's JSON text; NULL when missing or not JSON.
+  kJsonGetText,          ///< json ->> key|index: as kJsonGet, but strings unescaped and JSON null → NULL.
 };
 
 /// Units of date_trunc and fields of extract, stored as a BIGINT literal in args[0] so no text is
@@ -155,6 +159,8 @@ struct SinkDef {
   std::map<std::string, std::string> options;  ///< Every WITH option, lower-cased keys.
 };
 
+struct StagePlan;
+
 /// INSERT INTO sinks[sink] SELECT … FROM sources[source].
 /// An output's type may be narrower than a declared sink column's (BIGINT into FLOAT8); values
 /// are written as computed, and JSON sinks print them as numbers either way.
@@ -178,8 +184,55 @@ struct QueryDef {
   std::vector<OutputColumn> outputs;
   std::string name;                    ///< "q<N>_<sink>", stable across runs of the same file.
   std::string text;                    ///< The statement's SQL text.
+  /// Set for window-aligned multi-stage queries (subqueries in FROM, window joins; see StagePlan).
+  /// Then `source` is the one source every stage reads, `outputs` are kProjection columns
+  /// 0..n-1 of the stage plan's root, and where/window/group_keys/aggregates/projections are
+  /// unused. Null for single-stage queries, which use the fields above.
+  std::shared_ptr<const StagePlan> stages;
 
   bool aggregating() const { return !aggregates.empty() || !group_keys.empty(); }
+};
+
+/// One operator of a StagePlan, over the rows that one firing of its inputs produced.
+struct StageNode {
+  enum class Kind : uint8_t {
+    kLeaf,       ///< The rows leaf `leaf` fired; layout: that leaf's outputs.
+    kJoin,       ///< Inner hash join of nodes `left` and `right`; layout: left columns ++ right columns.
+    kAggregate,  ///< Hash aggregate of node `left`; layout: aggregate.outputs.
+    kProject,    ///< Filter (`condition`) and projections of node `left`; layout: projections.
+  };
+  Kind kind = Kind::kLeaf;
+  int leaf = -1;                   ///< kLeaf: index into StagePlan::leaves.
+  int left = -1;                   ///< kJoin: left input node; kAggregate, kProject: the input node.
+  int right = -1;                  ///< kJoin: right input node.
+  std::vector<Expr> left_keys;     ///< kJoin: equi-join keys over the left row (NULL never matches).
+  std::vector<Expr> right_keys;    ///< kJoin: the matching keys over the right row, same count and types.
+  std::optional<Expr> condition;   ///< kJoin: the rest of ON, over the joined row; kProject: WHERE over the input.
+  std::vector<Expr> projections;   ///< kProject: one per output column, over the input row.
+  /// kAggregate: a QueryDef used only for where (over the input row, before grouping),
+  /// group_keys, aggregates, having, post_projections and outputs; its window kind is kNone and
+  /// the group row's window_start/window_end come from input columns window_start_column and
+  /// window_end_column (which are also group keys).
+  QueryDef aggregate;
+  int window_start_column = -1;    ///< kAggregate: input column holding window_start.
+  int window_end_column = -1;      ///< kAggregate: input column holding window_end.
+  int width = 0;                   ///< Number of output columns.
+};
+
+/// A window-aligned multi-stage query (docs/sql.md "Subqueries and window joins").
+///
+/// Leaves are windowed subqueries over the query's one source: TUMBLE/HOP aggregates (planned
+/// as ordinary QueryDefs) or non-aggregating SELECTs over TUMBLE/HOP whose outputs tag each row
+/// with window_start/window_end (outputs of kind kWindowStart/kWindowEnd/kProjection). Every
+/// leaf fires all rows of a window when the watermark reaches window_end. The nodes above them
+/// are evaluated over the finite batch of rows the leaves fired in one watermark advance. Every
+/// join's equi-keys include window_start and window_end of both sides and every aggregate groups
+/// by window_start and window_end, so evaluating over the batch equals evaluating per window.
+/// Allowed lateness and emit_interval are rejected by the planner for such queries (a fired
+/// window never changes). Identical leaves are planned once and shared.
+struct StagePlan {
+  std::vector<QueryDef> leaves;   ///< Windowed subqueries; each has source = the query's source.
+  std::vector<StageNode> nodes;   ///< Children before parents; the last node is the root.
 };
 
 /// A whole pipeline file, planned.

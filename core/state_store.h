@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -24,14 +25,17 @@
 namespace sluice {
 
 /// A list of writes to apply atomically. Cheap to build; nothing happens until Commit().
+/// Ops are appended to one flat buffer (no allocation per op: checkpoints write millions of keys),
+/// and space names are stored once each.
 class StoreBatch {
  public:
   enum class OpKind : uint8_t { kPut, kDelete, kDeleteRange };
-  struct Op {
-    OpKind kind = OpKind::kPut;
-    std::string space;
-    std::string key;    ///< kDeleteRange: first key deleted.
-    std::string value;  ///< kPut: the value; kDeleteRange: the end key (exclusive).
+  /// One op, as ForEach() presents it. Views are valid while the batch is unchanged.
+  struct OpView {
+    OpKind kind;
+    uint32_t space;           ///< Index into spaces().
+    std::string_view key;     ///< kDeleteRange: first key deleted.
+    std::string_view value;   ///< kPut: the value; kDeleteRange: the end key (exclusive).
   };
 
   /// Sets `key` in `space` to `value`.
@@ -45,21 +49,61 @@ class StoreBatch {
     Add(OpKind::kDeleteRange, space, begin, end);
   }
 
-  const std::vector<Op>& ops() const { return ops_; }
+  /// Calls `fn(const OpView&)` for every op, in the order added.
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    size_t pos = 0;
+    while (pos < buf_.size()) {
+      OpView op;
+      op.kind = static_cast<OpKind>(buf_[pos]);
+      uint32_t klen, vlen;
+      std::memcpy(&op.space, buf_.data() + pos + 1, 4);
+      std::memcpy(&klen, buf_.data() + pos + 5, 4);
+      std::memcpy(&vlen, buf_.data() + pos + 9, 4);
+      pos += 13;
+      op.key = std::string_view(buf_.data() + pos, klen);
+      op.value = std::string_view(buf_.data() + pos + klen, vlen);
+      pos += size_t{klen} + vlen;
+      fn(op);
+    }
+  }
+  /// Space names referenced by OpView::space.
+  const std::vector<std::string>& spaces() const { return spaces_; }
+  /// Ops added so far.
+  size_t count() const { return count_; }
   /// Bytes of keys and values added so far (the checkpoint size metric).
   size_t bytes() const { return bytes_; }
-  bool empty() const { return ops_.empty(); }
+  bool empty() const { return count_ == 0; }
   void Clear() {
-    ops_.clear();
-    bytes_ = 0;
+    buf_.clear();
+    spaces_.clear();
+    count_ = bytes_ = 0;
   }
 
  private:
   void Add(OpKind kind, std::string_view space, std::string_view key, std::string_view value) {
-    ops_.push_back(Op{kind, std::string(space), std::string(key), std::string(value)});
+    if (spaces_.empty() || spaces_[last_] != space) {
+      last_ = static_cast<uint32_t>(spaces_.size());
+      for (uint32_t i = 0; i < spaces_.size(); ++i)
+        if (spaces_[i] == space) last_ = i;
+      if (last_ == spaces_.size()) spaces_.emplace_back(space);
+    }
+    const uint32_t klen = static_cast<uint32_t>(key.size()), vlen = static_cast<uint32_t>(value.size());
+    char head[13];
+    head[0] = static_cast<char>(kind);
+    std::memcpy(head + 1, &last_, 4);
+    std::memcpy(head + 5, &klen, 4);
+    std::memcpy(head + 9, &vlen, 4);
+    buf_.append(head, 13);
+    buf_.append(key);
+    buf_.append(value);
+    ++count_;
     bytes_ += key.size() + value.size();
   }
-  std::vector<Op> ops_;
+  std::string buf_;
+  std::vector<std::string> spaces_;
+  uint32_t last_ = 0;
+  size_t count_ = 0;
   size_t bytes_ = 0;
 };
 

@@ -39,6 +39,12 @@ class Value {
   double as_float() const { return std::get<double>(v_); }
   const std::string& as_text() const { return std::get<std::string>(v_); }
   EventTime as_time() const { return std::get<EventTime>(v_); }
+  /// Makes this value the TEXT `s`, reusing the string's capacity when it already holds TEXT
+  /// (no allocation for decoders that refill the same row). Same result as `*this = Text(s)`.
+  void SetText(std::string_view s) {
+    if (auto* p = std::get_if<std::string>(&v_)) p->assign(s.data(), s.size());
+    else v_.emplace<std::string>(s);
+  }
   /// Numeric view: BIGINT and FLOAT8 as double; TIMESTAMPTZ as microseconds. REQUIRES: numeric type.
   double ToDouble() const;
 

@@ -87,3 +87,18 @@ TEST_CASE("file helpers: atomic replace, errors name the path") {
   CHECK(FsyncDir(dir + "/missing").code() == StatusCode::kIOError);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("SetText gives the same value as Text() and reuses the string") {
+  Value v = Value::Int(3);
+  v.SetText("first, a text longer than the small-string buffer");
+  CHECK(v.type() == DataType::kText);
+  CHECK(v == Value::Text("first, a text longer than the small-string buffer"));
+  const char* data = v.as_text().data();
+  v.SetText("short");
+  CHECK(v.as_text() == "short");
+  CHECK(v.as_text().data() == data);  // capacity kept: no allocation
+  Value n;
+  n.SetText("");
+  CHECK(n.type() == DataType::kText);
+  CHECK(n.as_text().empty());
+}

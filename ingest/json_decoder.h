@@ -9,6 +9,10 @@
 //   TIMESTAMPTZ: RFC 3339 / PostgreSQL text (core/time.h), or a number of Unix milliseconds.
 // Anything else (malformed JSON, a non-object, an unconvertible field, a NULL event-time column)
 // fails that record with a reason; the batch goes on.
+// Hot path: no allocation per record once warm. The payload is copied once into a reused padded
+// buffer, keys are matched by predicting that fields come in the same order as in the previous
+// record (one compare; a hash lookup otherwise), TEXT values reuse the target row's string
+// capacity, and DecodeBatch overwrites the rows already in its output vector.
 // Thread-safety: one thread at a time (holds the parser and a scratch buffer).
 #pragma once
 
@@ -33,7 +37,18 @@ class JsonDecoder final : public RowDecoder {
   /// Decodes one payload into `row`. Errors: InvalidArgument with the reason.
   Status DecodeOne(std::string_view payload, Row* row);
 
+  /// Restricts decoding to the columns with needed[c] true (size: the schema's; the required
+  /// column is always decoded). Fields of other columns are skipped unconverted and unchecked,
+  /// so their columns stay NULL and a bad value there no longer fails the record. Use with
+  /// ops::ColumnsUsed() of every query reading the source. Default: every column.
+  void SetNeededColumns(const std::vector<bool>& needed);
+
+  /// The simdjson kernel chosen at run time ("haswell", "westmere", "fallback", ...).
+  static const char* SimdjsonImplementation();
+
  private:
+  Status DecodeFields(size_t length, Row* row);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

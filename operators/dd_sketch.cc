@@ -117,7 +117,8 @@ void DDSketch::AppendTo(std::string* out) const {
     AppendRaw<int32_t>(s->offset, out);
     AppendRaw<uint64_t>(s->total, out);
     AppendRaw<uint32_t>(static_cast<uint32_t>(s->counts.size()), out);
-    out->append(reinterpret_cast<const char*>(s->counts.data()), s->counts.size() * sizeof(uint64_t));
+    if (!s->counts.empty())
+      out->append(reinterpret_cast<const char*>(s->counts.data()), s->counts.size() * sizeof(uint64_t));
   }
 }
 
@@ -128,7 +129,7 @@ bool DDSketch::ParseFrom(std::string_view* in) {
     if (!ReadRaw(in, &s->offset) || !ReadRaw(in, &s->total) || !ReadRaw(in, &n)) return false;
     if (n > max_bins_ || in->size() < size_t{n} * sizeof(uint64_t)) return false;
     s->counts.resize(n);
-    std::memcpy(s->counts.data(), in->data(), size_t{n} * sizeof(uint64_t));
+    if (n > 0) std::memcpy(s->counts.data(), in->data(), size_t{n} * sizeof(uint64_t));
     in->remove_prefix(size_t{n} * sizeof(uint64_t));
     uint64_t sum = 0;
     for (uint64_t c : s->counts) sum += c;

@@ -188,4 +188,28 @@ bool EvalPredicate(const Expr& e, const Row& row) {
   return v.type() == DataType::kBool && v.as_bool();
 }
 
+void CollectColumns(const Expr& e, std::vector<bool>* used) {
+  if (e.op == ExprOp::kColumn && e.column >= 0 && static_cast<size_t>(e.column) < used->size())
+    (*used)[static_cast<size_t>(e.column)] = true;
+  for (const Expr& a : e.args) CollectColumns(a, used);
+}
+
+std::vector<bool> ColumnsUsed(const QueryDef& q, size_t source_columns, int event_time_column) {
+  if (q.stages != nullptr) return std::vector<bool>(source_columns, true);
+  std::vector<bool> used(source_columns, false);
+  auto mark = [&](int c) {
+    if (c >= 0 && static_cast<size_t>(c) < source_columns) used[static_cast<size_t>(c)] = true;
+  };
+  mark(event_time_column);
+  mark(q.window.time_column);
+  if (q.where) CollectColumns(*q.where, &used);
+  for (const Expr& e : q.projections) CollectColumns(e, &used);
+  for (const Expr& e : q.group_keys) CollectColumns(e, &used);
+  for (const AggregateDef& a : q.aggregates) {
+    if (a.kind != AggKind::kCountStar) CollectColumns(a.arg, &used);
+    if (a.filter) CollectColumns(*a.filter, &used);
+  }
+  return used;
+}
+
 }  // namespace sluice::ops

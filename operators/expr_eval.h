@@ -10,6 +10,8 @@
 // Thread-safety: pure functions; thread-safe.
 #pragma once
 
+#include <vector>
+
 #include "core/plan.h"
 #include "core/value.h"
 
@@ -23,5 +25,15 @@ bool EvalPredicate(const Expr& e, const Row& row);
 
 /// Casts `v` to `to`. Text parses as the target type; failures give NULL.
 Value CastValue(const Value& v, DataType to);
+
+/// Sets used[c] for every column `e` reads (kColumn nodes, recursively). Columns at or beyond
+/// used->size() are ignored.
+void CollectColumns(const Expr& e, std::vector<bool>* used);
+
+/// The source columns query `q` reads from each input row: WHERE, projections, GROUP BY keys,
+/// aggregate arguments and FILTERs, and the window's time column, plus `event_time_column` (read
+/// for watermarks; -1 for none). Every column when `q` is a stage plan (q.stages). One entry per
+/// source column (`source_columns`). Used to let a decoder skip fields no query needs.
+std::vector<bool> ColumnsUsed(const QueryDef& q, size_t source_columns, int event_time_column);
 
 }  // namespace sluice::ops

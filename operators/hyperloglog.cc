@@ -123,7 +123,7 @@ void HyperLogLog::AppendTo(std::string* out) const {
     out->push_back('\0');
     const uint32_t n = static_cast<uint32_t>(sparse_.size());
     out->append(reinterpret_cast<const char*>(&n), 4);  // the machine is little-endian (x86_64, arm64)
-    out->append(reinterpret_cast<const char*>(sparse_.data()), sparse_.size() * 4);
+    if (!sparse_.empty()) out->append(reinterpret_cast<const char*>(sparse_.data()), sparse_.size() * 4);
   } else {
     out->push_back('\1');
     out->append(reinterpret_cast<const char*>(dense_.data()), dense_.size());
@@ -149,7 +149,7 @@ bool HyperLogLog::ParseFrom(std::string_view* in) {
   in->remove_prefix(4);
   if (n > kSparseLimit || in->size() < size_t{n} * 4) return false;
   sparse_.resize(n);
-  std::memcpy(sparse_.data(), in->data(), size_t{n} * 4);
+  if (n > 0) std::memcpy(sparse_.data(), in->data(), size_t{n} * 4);
   in->remove_prefix(size_t{n} * 4);
   for (size_t i = 0; i < n; ++i) {
     if ((sparse_[i] >> 8) >= kRegisters) return false;

@@ -14,7 +14,9 @@ QueryPipeline::QueryPipeline(const Pipeline& pipeline, int query_index, size_t s
   WindowOptions options;
   options.allowed_lateness = source_.allowed_lateness;
   options.emit_partial = emit_interval_.count() > 0;
-  if (query_.window.kind == WindowKind::kTumble || query_.window.kind == WindowKind::kHop) {
+  if (query_.stages) {
+    stage_ = std::make_unique<WindowStage>(query_);
+  } else if (query_.window.kind == WindowKind::kTumble || query_.window.kind == WindowKind::kHop) {
     hop_ = std::make_unique<WindowAggregate>(query_, options);
   } else if (query_.window.kind == WindowKind::kSession) {
     session_ = std::make_unique<SessionWindowAggregate>(query_, options);
@@ -28,8 +30,7 @@ namespace {
 
 // The per-row loop, instantiated per window operator so the calls are direct.
 template <typename Op>
-void AddRows(Op* op, const QueryDef& q, const std::vector<Row>& rows, std::vector<LateRow>* late) {
-  const size_t time_col = static_cast<size_t>(q.window.time_column);
+void AddRows(Op* op, const QueryDef& q, size_t time_col, const std::vector<Row>& rows, std::vector<LateRow>* late) {
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& row = rows[i];
     if (q.where && !EvalPredicate(*q.where, row)) continue;
@@ -60,9 +61,11 @@ void QueryPipeline::ProcessBatch(size_t split, const std::vector<Row>& rows, std
     }
   }
   if (hop_) {
-    AddRows(hop_.get(), query_, rows, late);
+    AddRows(hop_.get(), query_, static_cast<size_t>(query_.window.time_column), rows, late);
   } else if (session_) {
-    AddRows(session_.get(), query_, rows, late);
+    AddRows(session_.get(), query_, static_cast<size_t>(query_.window.time_column), rows, late);
+  } else if (stage_) {
+    AddRows(stage_.get(), query_, static_cast<size_t>(source_.event_time_column), rows, late);
   } else {
     for (const Row& row : rows) {
       if (query_.where && !EvalPredicate(*query_.where, row)) continue;
@@ -82,7 +85,7 @@ EventTime QueryPipeline::ComputeWatermark(EventTime now) {
   holding_ = -1;
   for (size_t i = 0; i < splits_.size(); ++i) {
     SplitState& s = splits_[i];
-    s.idle = idle_after.count() > 0 && now - s.last_activity >= idle_after;
+    s.idle = !s.holds || (idle_after.count() > 0 && now - s.last_activity >= idle_after);
     EventTime wm = s.max_event_time == EventTime::Min() ? EventTime::Min() : s.max_event_time - delay;
     max_any = std::max(max_any, wm);
     if (s.idle) continue;
@@ -100,6 +103,7 @@ EventTime QueryPipeline::AdvanceTime(EventTime now, std::vector<Row>* out) {
   if (wm > watermark_) watermark_ = wm;
   if (hop_) hop_->AdvanceWatermark(watermark_, out);
   if (session_) session_->AdvanceWatermark(watermark_, out);
+  if (stage_) stage_->AdvanceWatermark(watermark_, out);
   if (emit_interval_.count() > 0 && now >= next_emit_) {
     if (hop_) hop_->EmitPartial(out);
     if (session_) session_->EmitPartial(out);
@@ -113,17 +117,20 @@ EventTime QueryPipeline::AdvanceTime(EventTime now, std::vector<Row>* out) {
 void QueryPipeline::Flush(std::vector<Row>* out) {
   if (hop_) hop_->FlushAll(out);
   if (session_) session_->FlushAll(out);
+  if (stage_) stage_->FlushAll(out);
 }
 
 size_t QueryPipeline::open_windows() const {
   if (hop_) return hop_->open_windows();
   if (session_) return session_->open_windows();
+  if (stage_) return stage_->open_windows();
   return 0;
 }
 
 size_t QueryPipeline::open_groups() const {
   if (hop_) return hop_->open_groups();
   if (session_) return session_->open_groups();
+  if (stage_) return stage_->open_groups();
   return 0;
 }
 
@@ -138,6 +145,10 @@ void QueryPipeline::CheckpointDelta(std::string_view space, StoreBatch* batch, s
     session_->CheckpointDelta(space, batch);
     session_->AppendScalars(&w);
   }
+  if (stage_) {
+    stage_->CheckpointDelta(space, batch);
+    stage_->AppendScalars(&w);
+  }
 }
 
 Status QueryPipeline::Restore(std::string_view scalars, StateStore* store, std::string_view space) {
@@ -147,6 +158,7 @@ Status QueryPipeline::Restore(std::string_view scalars, StateStore* store, std::
   watermark_ = EventTime{wm};
   if (hop_ && !hop_->RestoreScalars(&r)) return Status::Corruption("checkpoint: bad window scalars");
   if (session_ && !session_->RestoreScalars(&r)) return Status::Corruption("checkpoint: bad session scalars");
+  if (stage_) SLUICE_RETURN_IF_ERROR(stage_->Restore(&r, store, space));
   if (!r.done()) return Status::Corruption("checkpoint: trailing scalar bytes");
   if (!hop_ && !session_) return Status::OK();
   SLUICE_RETURN_IF_ERROR(store->Scan(space, "", [&](std::string_view key, std::string_view value, bool*) {
@@ -159,6 +171,7 @@ Status QueryPipeline::Restore(std::string_view scalars, StateStore* store, std::
 size_t QueryPipeline::StateBytes() const {
   if (hop_) return hop_->StateBytes();
   if (session_) return session_->StateBytes();
+  if (stage_) return stage_->StateBytes();
   return 0;
 }
 

@@ -1,6 +1,7 @@
 // QueryPipeline: the record and watermark processing of one INSERT INTO … SELECT, without
 // threads, I/O or metrics: decoded rows from a split → WHERE → window aggregate (TUMBLE/HOP
-// panes, SESSION) or projection → output rows. Both the threaded runtime
+// panes, SESSION), window-aligned stages (subqueries and window joins, window_stage.h) or
+// projection → output rows. Both the threaded runtime
 // (runtime/query_runner.cc) and the in-process golden test runner (app/golden_test_runner.cc)
 // drive it, so tests exercise exactly the runtime's logic.
 //
@@ -28,6 +29,7 @@
 #include "core/value.h"
 #include "operators/session_window_aggregate.h"
 #include "operators/window_aggregate.h"
+#include "operators/window_stage.h"
 
 namespace sluice::ops {
 
@@ -67,8 +69,8 @@ class QueryPipeline {
 
   /// The query this pipeline runs.
   const QueryDef& query() const { return query_; }
-  /// True for TUMBLE/HOP/SESSION queries, false for projections.
-  bool windowed() const { return hop_ != nullptr || session_ != nullptr; }
+  /// True for TUMBLE/HOP/SESSION and stage-plan queries, false for projections.
+  bool windowed() const { return hop_ != nullptr || session_ != nullptr || stage_ != nullptr; }
   /// The query's watermark after the last AdvanceTime() (EventTime::Min() before).
   EventTime watermark() const { return watermark_; }
   /// The split whose watermark is the minimum, or -1 (none, or every split idle).
@@ -94,12 +96,23 @@ class QueryPipeline {
   Status Restore(std::string_view scalars, StateStore* store, std::string_view space);
   /// Sets split `split`'s largest event time seen (restoring a checkpoint).
   void RestoreSplit(size_t split, EventTime max_event_time) { splits_[split].max_event_time = max_event_time; }
+  /// Adds a split (a shard created by a reshard), active from `now`; returns its index.
+  size_t AddSplit(EventTime now) {
+    splits_.emplace_back();
+    splits_.back().last_activity = now;
+    return splits_.size() - 1;
+  }
+  /// Whether split `split` may hold the watermark back. A split that is finished (a closed
+  /// parent shard read to its end) or waiting (a child shard whose parents are not finished)
+  /// does not: it is treated like an idle one. Default: true.
+  void SetSplitHoldsWatermark(size_t split, bool holds) { splits_[split].holds = holds; }
 
  private:
   struct SplitState {
     EventTime max_event_time = EventTime::Min();
     EventTime last_activity;
     bool idle = false;
+    bool holds = true;  // see SetSplitHoldsWatermark()
   };
   EventTime ComputeWatermark(EventTime now);
 
@@ -108,6 +121,7 @@ class QueryPipeline {
   const Duration emit_interval_;
   std::unique_ptr<WindowAggregate> hop_;
   std::unique_ptr<SessionWindowAggregate> session_;
+  std::unique_ptr<WindowStage> stage_;  // query_.stages queries
   std::vector<SplitState> splits_;
   EventTime watermark_ = EventTime::Min();
   int holding_ = -1;

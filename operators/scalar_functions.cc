@@ -3,9 +3,135 @@
 #include <cctype>
 #include <cmath>
 #include <string>
+#include <vector>
 
 namespace sluice::ops {
 namespace {
+
+// --- JSON member access -----------------------------------------------------------------------
+
+size_t SkipBlanks(std::string_view s, size_t i) {
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+  return i;
+}
+
+// End of the string starting at s[i] == '"' (one past the closing quote), or npos.
+size_t SkipString(std::string_view s, size_t i) {
+  for (++i; i < s.size(); ++i) {
+    if (s[i] == '\\') {
+      ++i;
+    } else if (s[i] == '"') {
+      return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// End of the JSON value starting at s[i], or npos. Nesting is counted, not recursed.
+size_t SkipJsonValue(std::string_view s, size_t i) {
+  if (i >= s.size()) return std::string_view::npos;
+  if (s[i] == '"') return SkipString(s, i);
+  if (s[i] == '{' || s[i] == '[') {
+    int64_t depth = 0;
+    while (i < s.size()) {
+      const char c = s[i];
+      if (c == '"') {
+        i = SkipString(s, i);
+        if (i == std::string_view::npos) return i;
+        continue;
+      }
+      if (c == '{' || c == '[') ++depth;
+      if (c == '}' || c == ']') --depth;
+      ++i;
+      if (depth == 0) return i;
+    }
+    return std::string_view::npos;
+  }
+  const size_t start = i;  // number, true, false, null
+  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' && s[i] != '\t' &&
+         s[i] != '\n' && s[i] != '\r') {
+    ++i;
+  }
+  return i > start ? i : std::string_view::npos;
+}
+
+void AppendUtf8(uint32_t cp, std::string* out) {
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+bool Hex4(std::string_view s, size_t i, uint32_t* v) {
+  if (i + 4 > s.size()) return false;
+  *v = 0;
+  for (size_t k = i; k < i + 4; ++k) {
+    const char c = s[k];
+    uint32_t d;
+    if (c >= '0' && c <= '9') {
+      d = static_cast<uint32_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      d = static_cast<uint32_t>(c - 'a' + 10);
+    } else if (c >= 'A' && c <= 'F') {
+      d = static_cast<uint32_t>(c - 'A' + 10);
+    } else {
+      return false;
+    }
+    *v = *v * 16 + d;
+  }
+  return true;
+}
+
+// The text of JSON string literal `lit` (with its quotes); false when an escape is malformed.
+bool UnescapeJsonString(std::string_view lit, std::string* out) {
+  out->clear();
+  for (size_t i = 1; i + 1 < lit.size(); ++i) {
+    const char c = lit[i];
+    if (c != '\\') {
+      out->push_back(c);
+      continue;
+    }
+    if (++i + 1 > lit.size() - 1) return false;
+    switch (lit[i]) {
+      case '"': out->push_back('"'); break;
+      case '\\': out->push_back('\\'); break;
+      case '/': out->push_back('/'); break;
+      case 'b': out->push_back('\b'); break;
+      case 'f': out->push_back('\f'); break;
+      case 'n': out->push_back('\n'); break;
+      case 'r': out->push_back('\r'); break;
+      case 't': out->push_back('\t'); break;
+      case 'u': {
+        uint32_t cp;
+        if (!Hex4(lit, i + 1, &cp)) return false;
+        i += 4;
+        if (cp >= 0xD800 && cp < 0xDC00 && i + 6 < lit.size() && lit[i + 1] == '\\' && lit[i + 2] == 'u') {
+          uint32_t lo;
+          if (Hex4(lit, i + 3, &lo) && lo >= 0xDC00 && lo < 0xE000) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            i += 6;
+          }
+        }
+        AppendUtf8(cp, out);
+        break;
+      }
+      default: return false;
+    }
+  }
+  return true;
+}
+
 
 constexpr int64_t kMicrosPerSecond = 1'000'000;
 constexpr int64_t kMicrosPerDay = 86'400 * kMicrosPerSecond;
@@ -197,6 +323,66 @@ bool LikeMatch(std::string_view text, std::string_view pattern, bool ci) {
   return pi == pattern.size();
 }
 
+Value JsonGet(std::string_view json, const Value& key, bool as_text) {
+  if (key.is_null()) return Value::Null();
+  size_t i = SkipBlanks(json, 0);
+  if (i >= json.size()) return Value::Null();
+  std::string_view found;
+  bool have = false;
+  std::string name;
+  if (json[i] == '{' && key.type() == DataType::kText) {
+    i = SkipBlanks(json, i + 1);
+    if (i < json.size() && json[i] == '}') return Value::Null();
+    while (i < json.size() && json[i] == '"') {
+      const size_t key_end = SkipString(json, i);
+      if (key_end == std::string_view::npos) return Value::Null();
+      const std::string_view lit = json.substr(i, key_end - i);
+      i = SkipBlanks(json, key_end);
+      if (i >= json.size() || json[i] != ':') return Value::Null();
+      i = SkipBlanks(json, i + 1);
+      const size_t value_end = SkipJsonValue(json, i);
+      if (value_end == std::string_view::npos) return Value::Null();
+      const bool plain = lit.find('\\') == std::string_view::npos;
+      if (plain ? lit.substr(1, lit.size() - 2) == key.as_text()
+                : UnescapeJsonString(lit, &name) && name == key.as_text()) {
+        found = json.substr(i, value_end - i);  // keep scanning: the last duplicate wins
+        have = true;
+      }
+      i = SkipBlanks(json, value_end);
+      if (i < json.size() && json[i] == ',') {
+        i = SkipBlanks(json, i + 1);
+        continue;
+      }
+      break;
+    }
+  } else if (json[i] == '[' && key.type() == DataType::kInt64) {
+    std::vector<std::string_view> elements;
+    i = SkipBlanks(json, i + 1);
+    while (i < json.size() && json[i] != ']') {
+      const size_t end = SkipJsonValue(json, i);
+      if (end == std::string_view::npos) return Value::Null();
+      elements.push_back(json.substr(i, end - i));
+      i = SkipBlanks(json, end);
+      if (i >= json.size() || json[i] != ',') break;
+      i = SkipBlanks(json, i + 1);
+    }
+    int64_t index = key.as_int();
+    const auto n = static_cast<int64_t>(elements.size());
+    if (index < 0) index += n;
+    if (index < 0 || index >= n) return Value::Null();
+    found = elements[static_cast<size_t>(index)];
+    have = true;
+  }
+  if (!have) return Value::Null();
+  if (!as_text) return Value::Text(std::string(found));
+  if (found == "null") return Value::Null();
+  if (!found.empty() && found.front() == '"') {
+    if (!UnescapeJsonString(found, &name)) return Value::Null();
+    return Value::Text(std::move(name));
+  }
+  return Value::Text(std::string(found));
+}
+
 Value ApplyScalar(ScalarFn fn, const Value* args, size_t n) {
   if (fn == ScalarFn::kConcat) {
     std::string out;
@@ -225,6 +411,8 @@ Value ApplyScalar(ScalarFn fn, const Value* args, size_t n) {
     }
     case ScalarFn::kLength: return Value::Int(CodePoints(args[0].as_text()));
     case ScalarFn::kSubstring: return Substring(args, n);
+    case ScalarFn::kJsonGet:
+    case ScalarFn::kJsonGetText: return JsonGet(args[0].as_text(), args[1], fn == ScalarFn::kJsonGetText);
     case ScalarFn::kConcatOp: {
       std::string s = args[0].type() == DataType::kText ? args[0].as_text() : args[0].ToString();
       s += args[1].type() == DataType::kText ? args[1].as_text() : args[1].ToString();

@@ -25,6 +25,14 @@ namespace sluice::ops {
 /// kDateTrunc/kExtract args[0] is a BIGINT TimeField code.
 Value ApplyScalar(ScalarFn fn, const Value* args, size_t n);
 
+/// JSON member access, PostgreSQL's jsonb `->` / `->>` (RFC 8259 text): in `json`, the value of
+/// object member `key` (args TEXT) or of array element `index` (0-based; negative counts from the
+/// end), as its JSON text (`as_text` false) or, with `as_text`, strings unescaped and JSON null
+/// as SQL NULL. NULL when `json` is not an object/array of that shape, the member is missing, or
+/// the text is malformed up to the member (the scan stops there). Duplicate keys: the last wins,
+/// as in jsonb. No recursion, so any nesting depth is safe.
+Value JsonGet(std::string_view json, const Value& key, bool as_text);
+
 /// SQL LIKE: '%' matches any run of characters, '_' exactly one character (UTF-8 code point),
 /// '\' makes the next pattern character literal (a trailing '\' is literal). With
 /// `case_insensitive` ASCII letters compare without case (ILIKE).

@@ -122,3 +122,26 @@ TEST_CASE("CASE, COALESCE and NULLIF follow SQL NULL rules") {
   n.args[1] = lit(Value::Null(), DataType::kInt64);
   CHECK(Eval(n, {}).as_int() == 7);
 }
+
+TEST_CASE("JsonGet reads object members and array elements, as JSON or as text") {
+  using sluice::ops::JsonGet;
+  const std::string doc = R"( {"a": 1, "s": "x\"y\u00e9", "n": null, "o": {"b": [10, "t", {"c": true}]}, "a": 2} )";
+  CHECK(JsonGet(doc, Value::Text("a"), true).as_text() == "2");  // the last duplicate wins
+  CHECK(JsonGet(doc, Value::Text("s"), true).as_text() == "x\"y\xc3\xa9");
+  CHECK(JsonGet(doc, Value::Text("s"), false).as_text() == R"("x\"y\u00e9")");
+  CHECK(JsonGet(doc, Value::Text("n"), true).is_null());
+  CHECK(JsonGet(doc, Value::Text("n"), false).as_text() == "null");
+  CHECK(JsonGet(doc, Value::Text("missing"), true).is_null());
+  const Value o = JsonGet(doc, Value::Text("o"), false);
+  CHECK(o.as_text() == R"({"b": [10, "t", {"c": true}]})");
+  const Value b = JsonGet(o.as_text(), Value::Text("b"), false);
+  CHECK(JsonGet(b.as_text(), Value::Int(1), true).as_text() == "t");
+  CHECK(JsonGet(b.as_text(), Value::Int(-1), false).as_text() == R"({"c": true})");
+  CHECK(JsonGet(b.as_text(), Value::Int(3), true).is_null());
+  CHECK(JsonGet(b.as_text(), Value::Text("0"), true).is_null());  // a key on an array
+  CHECK(JsonGet("not json", Value::Text("a"), true).is_null());
+  CHECK(JsonGet(R"({"a": )", Value::Text("a"), true).is_null());
+  CHECK(JsonGet(R"({"a": [[[[)", Value::Text("a"), true).is_null());
+  CHECK(JsonGet(std::string(100000, '['), Value::Int(0), true).is_null());
+  CHECK(JsonGet(doc, Value::Null(), true).is_null());
+}

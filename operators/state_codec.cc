@@ -41,19 +41,27 @@ void StateWriter::PutRow(const Row& r) {
 }
 
 void StateWriter::PutAccumulator(const Accumulator& acc) {
+  // Only the fields in use are written (most aggregates use one or two), flagged in the first byte.
   uint8_t flags = 0;
   if (!acc.value.is_null()) flags |= 1;
   if (acc.distinct) flags |= 2;
   if (acc.hll) flags |= 4;
   if (acc.sketch) flags |= 8;
   if (acc.overflow) flags |= 16;
+  if (acc.isum != 0) flags |= 32;
+  if (acc.dsum != 0 || acc.m2 != 0) flags |= 64;
+  if (acc.order_time != 0 || acc.order_seq != 0) flags |= 128;
   PutU8(flags);
   PutSigned(acc.count);
-  PutSigned(acc.isum);
-  PutDouble(acc.dsum);
-  PutDouble(acc.m2);
-  PutSigned(acc.order_time);
-  PutVarint(acc.order_seq);
+  if (flags & 32) PutSigned(acc.isum);
+  if (flags & 64) {
+    PutDouble(acc.dsum);
+    PutDouble(acc.m2);
+  }
+  if (flags & 128) {
+    PutSigned(acc.order_time);
+    PutVarint(acc.order_seq);
+  }
   if (flags & 1) PutValue(acc.value);
   if (flags & 2) {
     PutVarint(acc.distinct->size());
@@ -158,14 +166,17 @@ bool StateReader::GetRow(Row* r) {
 
 bool StateReader::GetAccumulator(Accumulator* acc) {
   uint8_t flags;
-  int64_t count, isum, order_time;
-  uint64_t order_seq;
-  if (!GetU8(&flags) || flags > 31 || !GetSigned(&count) || !GetSigned(&isum) || !GetDouble(&acc->dsum) ||
-      !GetDouble(&acc->m2) || !GetSigned(&order_time) || !GetVarint(&order_seq)) {
-    return false;
-  }
+  int64_t count, isum = 0, order_time = 0;
+  uint64_t order_seq = 0;
+  double dsum = 0, m2 = 0;
+  if (!GetU8(&flags) || !GetSigned(&count)) return false;
+  if ((flags & 32) && !GetSigned(&isum)) return false;
+  if ((flags & 64) && (!GetDouble(&dsum) || !GetDouble(&m2))) return false;
+  if ((flags & 128) && (!GetSigned(&order_time) || !GetVarint(&order_seq))) return false;
   acc->count = count;
   acc->isum = isum;
+  acc->dsum = dsum;
+  acc->m2 = m2;
   acc->order_time = order_time;
   acc->order_seq = order_seq;
   acc->overflow = (flags & 16) != 0;

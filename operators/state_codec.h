@@ -7,10 +7,11 @@
 //   Value     u8 DataType, then: BOOLEAN u8; BIGINT zig-zag varint; FLOAT8 f64; TEXT bytes;
 //             TIMESTAMPTZ zig-zag varint microseconds; NULL nothing
 //   Row       varint count, then each Value
-//   Accumulator  u8 presence flags (bit 0 value, 1 distinct, 2 hll, 3 sketch, 4 overflow), then
-//             count, isum (zig-zag varints), dsum, m2 (f64), order_time (zig-zag), order_seq
-//             (varint), then the present parts: Value; distinct set (varint n, n × bytes);
-//             HyperLogLog (HyperLogLog::Serialize); DDSketch (DDSketch::Serialize)
+//   Accumulator  u8 presence flags (bit 0 value, 1 distinct, 2 hll, 3 sketch, 4 overflow,
+//             5 isum, 6 dsum and m2, 7 order_time and order_seq), zig-zag count, then only the
+//             flagged parts: isum (zig-zag); dsum, m2 (f64); order_time (zig-zag), order_seq
+//             (varint); Value; distinct set (varint n, n × bytes); HyperLogLog
+//             (HyperLogLog::AppendTo); DDSketch (DDSketch::AppendTo). count(*) takes 2–4 bytes.
 // Readers treat the bytes as untrusted (a checkpoint may be corrupt): every read checks bounds
 // and returns false instead of reading past the end.
 // Thread-safety: pure functions and plain values.

@@ -68,7 +68,23 @@ Result<CheckpointRecord> DecodeCheckpointRecord(std::string_view bytes) {
 
 std::string StateFingerprint(const Pipeline& pipeline, const QueryDef& q) {
   std::string f = "source " + pipeline.sources[static_cast<size_t>(q.source)].name;
-  if (!q.aggregating()) return f + "; no state (projection)";
+  if (q.stages) {
+    // Window-aligned stages: the state is the leaves'; a leaf's position is its identity.
+    f += "; stages";
+    for (size_t i = 0; i < q.stages->leaves.size(); ++i) {
+      const QueryDef& leaf = q.stages->leaves[i];
+      f += " [" + std::to_string(i) + ": " + StateFingerprint(pipeline, leaf);
+      if (!leaf.aggregating()) {
+        f += "; rows";
+        for (const Expr& e : leaf.projections) f += " " + e.text;
+      }
+      f += "]";
+    }
+    return f;
+  }
+  if (!q.aggregating()) {
+    if (q.window.kind == WindowKind::kNone) return f + "; no state (projection)";
+  }
   switch (q.window.kind) {
     case WindowKind::kNone: f += "; no window"; break;
     case WindowKind::kTumble: f += "; TUMBLE(" + FormatDuration(q.window.size) + ")"; break;

@@ -1,7 +1,9 @@
 #include "runtime/query_runner.h"
 
 #include <algorithm>
+#include <future>
 #include <cstdio>
+#include <set>
 #include <sstream>
 
 #include "operators/expr_eval.h"
@@ -14,6 +16,7 @@ struct QueryRunner::Split {
   std::unique_ptr<SourceSplit> reader;
   uint64_t next_position = 1;
   std::vector<SourceRecord> records;
+  bool finished = false;  // a closed shard read to its end
 };
 
 QueryRunner::QueryRunner(const Pipeline* pipeline, int query_index, Source* source, std::unique_ptr<RowDecoder> decoder,
@@ -85,6 +88,7 @@ Status QueryRunner::Restore() {
   }
   EventTime now = WallNow();
   splits_.clear();
+  splits_version_ = source_->splits_version();
   for (auto& reader : source_->OpenSplits()) {
     auto s = std::make_unique<Split>();
     s->reader = std::move(reader);
@@ -111,48 +115,72 @@ Status QueryRunner::Restore() {
   return Status::OK();
 }
 
-Status QueryRunner::Checkpoint() {
+Status QueryRunner::BeginCheckpoint() {
   const auto started = std::chrono::steady_clock::now();
-  StoreBatch batch;
+  auto batch = std::make_shared<StoreBatch>();
   CheckpointRecord record;
   record.id = checkpoint_id_ + 1;
   record.wall_ms = WallNow().millis();
   record.fingerprint = StateFingerprint(*pipeline_, query_);
-  dataflow_->CheckpointDelta(state_space_, &batch, &record.scalars);
-  SLUICE_RETURN_IF_ERROR(sink_->PrepareCheckpoint(record.id, &batch));
+  dataflow_->CheckpointDelta(state_space_, batch.get(), &record.scalars);
+  SLUICE_RETURN_IF_ERROR(sink_->PrepareCheckpoint(record.id, batch.get()));
   for (size_t i = 0; i < splits_.size(); ++i) {
     record.splits.push_back({splits_[i]->reader->id(), splits_[i]->next_position, dataflow_->split_max_event_time(i)});
   }
-  batch.Put("sluice.meta", RecordKey(query_.name), EncodeCheckpointRecord(record));
-  CrashPoint("checkpoint.before_commit");
-  SLUICE_RETURN_IF_ERROR(store_->Commit(batch));
-  checkpoint_id_ = record.id;
+  batch->Put("sluice.meta", RecordKey(query_.name), EncodeCheckpointRecord(record));
+  // The commit (WAL write and fsync, memtable inserts) runs off the worker, which goes on
+  // processing: the batch holds copies, so later steps cannot change what it commits.
+  in_flight_.id = record.id;
+  in_flight_.started = started;
+  in_flight_.serialize_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  in_flight_.bytes = batch->bytes();
+  StateStore* store = store_;
+  in_flight_.result = std::async(std::launch::async, [store, batch] {
+    CrashPoint("checkpoint.before_commit");
+    Status st = store->Commit(*batch);
+    if (st.ok()) CrashPoint("checkpoint.after_commit");  // state committed, archive not yet published
+    return st;
+  });
+  return Status::OK();
+}
+
+Status QueryRunner::FinishCheckpoint(bool wait) {
+  if (!in_flight_.result.valid()) return Status::OK();
+  if (!wait && in_flight_.result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return Status::OK();
+  SLUICE_RETURN_IF_ERROR(in_flight_.result.get());
+  checkpoint_id_ = in_flight_.id;
   last_checkpoint_ = WallNow();
-  CrashPoint("checkpoint.after_commit");  // between the state commit and the archive publish
-  Status published = sink_->CommitCheckpoint(record.id);
+  Status published = sink_->CommitCheckpoint(checkpoint_id_);
   if (!published.ok()) {
     // Committed all the same; the sink retries at the next checkpoint or on recovery.
     std::fprintf(stderr, "sluice: query %s: publishing checkpoint %llu: %s\n", query_.name.c_str(),
-                 static_cast<unsigned long long>(record.id), published.ToString().c_str());
+                 static_cast<unsigned long long>(checkpoint_id_), published.ToString().c_str());
   }
   CrashPoint("checkpoint.after_publish");
   checkpoints_->Inc();
-  checkpoint_bytes_->Set(static_cast<double>(batch.bytes()));
-  checkpoint_seconds_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  checkpoint_bytes_->Set(static_cast<double>(in_flight_.bytes));
+  checkpoint_seconds_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - in_flight_.started).count());
   std::lock_guard lock(status_mu_);
-  status_.checkpoint_id = record.id;
+  status_.checkpoint_id = checkpoint_id_;
   status_.checkpoint_time = last_checkpoint_;
   return Status::OK();
 }
 
 void QueryRunner::MaybeCheckpoint(EventTime now, bool force) {
   const bool requested = request_pending_.load();
-  const auto since = now - last_checkpoint_;
-  const bool due = force || requested || since >= options_.checkpoint_interval ||
-                   (sink_->WantsCheckpoint() && since >= options_.min_checkpoint_pause);
-  if (!due) return;
-  Status st = Checkpoint();
+  Status st = FinishCheckpoint(force || requested);
+  if (st.ok() && !in_flight_.result.valid()) {
+    const auto since = now - last_checkpoint_;
+    const bool due = force || requested || since >= options_.checkpoint_interval ||
+                     (sink_->WantsCheckpoint() && since >= options_.min_checkpoint_pause);
+    if (due) {
+      st = BeginCheckpoint();
+      if (st.ok() && (force || requested)) st = FinishCheckpoint(true);
+    }
+  }
   if (!st.ok()) {
+    if (in_flight_.result.valid()) in_flight_.result.wait();  // never restore under a running commit
+    in_flight_.result = {};
     checkpoint_failures_->Inc();
     std::fprintf(stderr, "sluice: query %s: checkpoint failed (%s); restarting from checkpoint %llu\n",
                  query_.name.c_str(), st.ToString().c_str(), static_cast<unsigned long long>(checkpoint_id_));
@@ -165,7 +193,7 @@ void QueryRunner::MaybeCheckpoint(EventTime now, bool force) {
     std::lock_guard lock(status_mu_);
     status_.last_error = "checkpoint: " + st.ToString();
   }
-  if (requested) {
+  if (requested && !in_flight_.result.valid()) {
     std::lock_guard lock(request_mu_);
     served_ = requested_;
     request_status_ = st;
@@ -198,20 +226,58 @@ QueryStatus QueryRunner::status() const {
   return status_;
 }
 
+Status QueryRunner::RefreshSplits() {
+  const uint64_t version = source_->splits_version();
+  if (version == splits_version_) return Status::OK();
+  splits_version_ = version;
+  std::set<std::string> known;
+  for (const auto& s : splits_) known.insert(s->reader->id());
+  for (auto& reader : source_->OpenSplits()) {
+    if (known.count(reader->id()) != 0) continue;
+    auto s = std::make_unique<Split>();
+    s->reader = std::move(reader);
+    SLUICE_RETURN_IF_ERROR(s->reader->Seek(1));  // a new shard: from its first record
+    dataflow_->AddSplit(WallNow());
+    splits_.push_back(std::move(s));
+  }
+  return Status::OK();
+}
+
+bool QueryRunner::Readable(const Split& s) const {
+  // Per-key order across a reshard: a child shard is read only after every parent is finished.
+  // A parent that is gone (expired) counts as finished.
+  for (const std::string& parent : s.reader->parent_ids()) {
+    for (const auto& other : splits_) {
+      if (other->reader->id() == parent && !other->finished) return false;
+    }
+  }
+  return true;
+}
+
 void QueryRunner::Step(bool* any) {
   std::vector<Row> rows, out;
   std::vector<size_t> index;
   std::vector<DecodeError> errors;
   std::vector<ops::LateRow> late;
   std::string last_error;
+  if (Status r = RefreshSplits(); !r.ok()) last_error = "splits: " + r.ToString();
   for (size_t si = 0; si < splits_.size(); ++si) {
     Split& s = *splits_[si];
+    const bool readable = !s.finished && Readable(s);
+    dataflow_->SetSplitHoldsWatermark(si, readable);
+    if (!readable) continue;
     Status st = s.reader->Read(options_.batch_records, &s.records);
     if (!st.ok()) {
       last_error = s.reader->id() + ": " + st.ToString();
       continue;
     }
-    if (s.records.empty()) continue;
+    if (s.records.empty()) {
+      if (s.reader->finished()) {
+        s.finished = true;
+        dataflow_->SetSplitHoldsWatermark(si, false);
+      }
+      continue;
+    }
     *any = true;
     dataflow_->NoteActivity(si, WallNow());
     records_in_->Inc(s.records.size());
@@ -300,7 +366,11 @@ void QueryRunner::Run() {
   // in the checkpointed state and fire after the restart.
   Status st = sink_->Close();
   if (!st.ok()) std::fprintf(stderr, "sluice: query %s: closing sink: %s\n", query_.name.c_str(), st.ToString().c_str());
-  if (!broken_) MaybeCheckpoint(WallNow(), true);
+  if (!broken_) {
+    MaybeCheckpoint(WallNow(), true);
+  } else if (in_flight_.result.valid()) {
+    in_flight_.result.wait();
+  }
   {
     std::lock_guard lock(request_mu_);
     served_ = requested_;

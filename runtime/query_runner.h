@@ -9,16 +9,22 @@
 // splits that are not idle; a split is idle after idle_timeout of wall clock without records.
 // Each step reads one batch per split, then advances the watermark once, so rows of one step are
 // judged late against the watermark of the previous step.
+// Resharding: new shards are picked up each step (Source::splits_version()); a child shard is
+// read only once all its parents are read to their end, so per-key order holds across a reshard
+// (as the Kinesis Client Library does); finished parents and waiting children do not hold the
+// watermark back.
 // Bad records go to the dead-letter queue with stage "decode"; late records (every window they
 // belong to ended allowed_lateness or more before the watermark) are counted in
 // sluice_late_records_total and written there with stage "late" — the late-data side output.
 //
 // Checkpoints (docs/checkpoints.md): a query's operators all run on this one thread, so the end
 // of a step is an aligned barrier — every split has delivered exactly the records before its
-// position and nothing after. At such a point the runner commits one StateStore batch holding the
+// position and nothing after. At such a point the runner builds one StateStore batch holding the
 // window state changed since the last checkpoint, the sink's part (staged KV rows; archive
 // buffers and prepared files) and the commit record (source positions, watermark state; see
-// checkpoint_record.h), then lets the sink publish. It checkpoints every checkpoint_interval, and
+// checkpoint_record.h). The commit itself runs asynchronously while the worker goes on (one
+// commit in flight at a time, as Flink's asynchronous snapshots); when it has finished, the
+// worker lets the sink publish what that checkpoint covers. It checkpoints every checkpoint_interval, and
 // sooner (after min_checkpoint_pause) when the sink has output waiting to become visible.
 // On start it restores the last committed checkpoint: operator state, split positions and
 // watermarks, and the sink (Recover()), then replays from the saved positions. A failed commit
@@ -29,6 +35,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -109,7 +116,10 @@ class QueryRunner {
   void Run();
   void Step(bool* any);
   Status Restore();
-  Status Checkpoint();
+  Status RefreshSplits();              // picks up shards a reshard created
+  bool Readable(const Split& s) const;  // every parent shard finished
+  Status BeginCheckpoint();             // barrier: serialize, prepare the sink, start the commit
+  Status FinishCheckpoint(bool wait);   // if the commit finished (or `wait`): publish, metrics
   void MaybeCheckpoint(EventTime now, bool force);
 
   const Pipeline* pipeline_;
@@ -130,7 +140,15 @@ class QueryRunner {
   std::atomic<bool> stop_{false};
   bool started_ = false;
   bool broken_ = false;                 // a restart failed: stop without checkpointing
+  uint64_t splits_version_ = 0;         // Source::splits_version() when splits_ was last updated
   uint64_t checkpoint_id_ = 0;          // last committed
+  struct InFlight {
+    uint64_t id = 0;
+    std::chrono::steady_clock::time_point started;
+    double serialize_seconds = 0;
+    size_t bytes = 0;
+    std::future<Status> result;         // valid while a commit runs or awaits FinishCheckpoint()
+  } in_flight_;
   EventTime last_checkpoint_;           // wall clock of the last commit (or of start)
   std::mutex request_mu_;
   std::condition_variable request_cv_;

@@ -13,6 +13,8 @@ PACKAGES=(
   libcurl4-openssl-dev
   # tools the tests and demo use
   curl procps
+  # the libFuzzer target (cmake -DSLUICE_FUZZ=ON with clang; docs/golden-tests.md)
+  clang libclang-rt-14-dev
 )
 # Node.js 18+ and npm run the AWS SDK compatibility tests (tests/compat). Only when missing from
 # PATH: a Node.js installed another way (NodeSource, nvm) is kept, not replaced by Debian's.

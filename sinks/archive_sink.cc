@@ -176,7 +176,7 @@ Status ArchiveSink::Seal(const std::string& partition, Buffer* buf) {
   return Status::OK();
 }
 
-Status ArchiveSink::PrepareCheckpoint(uint64_t, StoreBatch* batch) {
+Status ArchiveSink::PrepareCheckpoint(uint64_t checkpoint_id, StoreBatch* batch) {
   const std::string& space = options_.state_space;
   for (const auto& [part, gen] : sealed_gens_) {
     batch->DeleteRange(space, ChunkKey(part, gen, 0), ChunkKey(part, gen + 1, 0));
@@ -192,17 +192,22 @@ Status ArchiveSink::PrepareCheckpoint(uint64_t, StoreBatch* batch) {
     it = it->second.rows == 0 ? buffers_.erase(it) : std::next(it);
   }
   std::string meta = "seq " + std::to_string(file_seq_) + "\n";
-  for (const Prepared& p : prepared_) meta += "file " + p.partition + "\t" + p.name + "\n";
+  for (Prepared& p : prepared_) {
+    if (p.checkpoint == 0) p.checkpoint = checkpoint_id;
+    meta += "file " + p.partition + "\t" + p.name + "\n";
+  }
   batch->Put(space, kMetaKey, meta);
   return Status::OK();
 }
 
-Status ArchiveSink::CommitCheckpoint(uint64_t) {
+Status ArchiveSink::CommitCheckpoint(uint64_t checkpoint_id) {
   std::set<std::string> dirs;
   size_t done = 0;
   Status st;
+  // prepared_ is in sealing order, so the files this checkpoint covers come first.
   for (; done < prepared_.size(); ++done) {
     const Prepared& p = prepared_[done];
+    if (p.checkpoint == 0 || p.checkpoint > checkpoint_id) break;
     const std::string dir = DirOf(p.partition);
     const std::string tmp = dir + "/." + p.name + ".inprogress", final_path = dir + "/" + p.name;
     if (::rename(tmp.c_str(), final_path.c_str()) != 0) {

@@ -69,9 +69,10 @@ class ArchiveSink final : public Sink {
   /// Rows buffered and not yet in a sealed file.
   size_t buffered_rows() const override { return buffered_rows_; }
   /// True while sealed files wait for a checkpoint to publish them.
-  bool WantsCheckpoint() const override { return !prepared_.empty(); }
+  bool WantsCheckpoint() const override { return !prepared_.empty() && prepared_.back().checkpoint == 0; }
   Status PrepareCheckpoint(uint64_t checkpoint_id, StoreBatch* batch) override;
-  /// Publishes the prepared files. Errors: IOError (the rest stay prepared and are retried).
+  /// Publishes the files listed by checkpoint `checkpoint_id` or earlier (not those sealed while
+  /// its commit was running). Errors: IOError (the rest stay prepared and are retried).
   Status CommitCheckpoint(uint64_t checkpoint_id) override;
   Status Recover(StateStore* store) override;
 
@@ -90,6 +91,7 @@ class ArchiveSink final : public Sink {
   };
   struct Prepared {
     std::string partition, name;
+    uint64_t checkpoint = 0;  // the checkpoint that lists it (0: sealed after the last prepare)
   };
   std::string PartitionOf(const Row& row, EventTime now) const;
   std::string DirOf(const std::string& partition) const;

@@ -42,6 +42,9 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path) {
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
   m.cf_options.OptimizeForPointLookup(8);  // 8 MiB block cache; tables are read by key and prefix.
+  // A checkpoint with much changed state is one large batch: room for it without a write stall
+  // while the previous memtable flushes (docs/checkpoints.md, RocksDB options).
+  m.cf_options.max_write_buffer_number = 4;
   std::vector<std::string> families;
   rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(db_options, path, &families);
   if (!ls.ok()) families = {rocksdb::kDefaultColumnFamilyName};
@@ -114,23 +117,24 @@ Result<void*> KvStore::Family(std::string_view space, bool create) {
 }
 
 Status KvStore::Commit(const StoreBatch& batch) {
-  rocksdb::WriteBatch wb;
-  std::string last_space;
-  rocksdb::ColumnFamilyHandle* cf = nullptr;
-  for (const StoreBatch::Op& op : batch.ops()) {
-    if (cf == nullptr || op.space != last_space) {
-      SLUICE_ASSIGN_OR_RETURN(void* h, Family(op.space, true));
-      cf = static_cast<rocksdb::ColumnFamilyHandle*>(h);
-      last_space = op.space;
-    }
-    rocksdb::Status s;
-    switch (op.kind) {
-      case StoreBatch::OpKind::kPut: s = wb.Put(cf, op.key, op.value); break;
-      case StoreBatch::OpKind::kDelete: s = wb.Delete(cf, op.key); break;
-      case StoreBatch::OpKind::kDeleteRange: s = wb.DeleteRange(cf, op.key, op.value); break;
-    }
-    SLUICE_RETURN_IF_ERROR(FromRocks(s, "build checkpoint batch"));
+  rocksdb::WriteBatch wb(batch.bytes() + batch.count() * 8 + 64);
+  std::vector<rocksdb::ColumnFamilyHandle*> families;
+  for (const std::string& space : batch.spaces()) {
+    SLUICE_ASSIGN_OR_RETURN(void* h, Family(space, true));
+    families.push_back(static_cast<rocksdb::ColumnFamilyHandle*>(h));
   }
+  rocksdb::Status status;
+  batch.ForEach([&](const StoreBatch::OpView& op) {
+    if (!status.ok()) return;
+    rocksdb::ColumnFamilyHandle* cf = families[op.space];
+    const rocksdb::Slice key(op.key.data(), op.key.size()), value(op.value.data(), op.value.size());
+    switch (op.kind) {
+      case StoreBatch::OpKind::kPut: status = wb.Put(cf, key, value); break;
+      case StoreBatch::OpKind::kDelete: status = wb.Delete(cf, key); break;
+      case StoreBatch::OpKind::kDeleteRange: status = wb.DeleteRange(cf, key, value); break;
+    }
+  });
+  SLUICE_RETURN_IF_ERROR(FromRocks(status, "build checkpoint batch"));
   rocksdb::WriteOptions wo;
   wo.sync = true;
   return FromRocks(impl_->db->Write(wo, &wb), "commit checkpoint");
@@ -168,6 +172,15 @@ Status KvStore::CreateSnapshot(const std::string& dir) {
   SLUICE_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(impl_->db.get(), &cp), "snapshot"));
   std::unique_ptr<rocksdb::Checkpoint> owned(cp);
   return FromRocks(owned->CreateCheckpoint(dir), "snapshot to " + dir);
+}
+
+Status KvStore::Flush() {
+  std::vector<rocksdb::ColumnFamilyHandle*> all;
+  {
+    std::lock_guard lock(mu_);
+    all = impl_->handles;
+  }
+  return FromRocks(impl_->db->Flush(rocksdb::FlushOptions(), all), "flush");
 }
 
 Status KvTableWriter::Write(const std::vector<Row>& rows) {

@@ -110,6 +110,9 @@ class KvStore final : public MetaStore, public StateStore {
   /// Checkpoint: SST files are hard-linked, so the copy costs little space or time. Every query's
   /// last committed checkpoint is in it. Errors: IOError.
   Status CreateSnapshot(const std::string& dir);
+  /// Flushes every column family's memtable to SST files, so a restart replays no WAL (the
+  /// snapshots do this every checkpoint interval). Errors: IOError.
+  Status Flush();
 
  private:
   friend class KvTable;

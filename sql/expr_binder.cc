@@ -52,7 +52,9 @@ int Precedence(const Expr& e) {
                       (v.type() == DataType::kFloat64 && std::signbit(v.as_float()));
       return negative ? kPrecNeg : kPrecAtom;
     }
-    case ExprOp::kCall: return e.fn == ScalarFn::kConcatOp ? kPrecOther : kPrecAtom;
+    case ExprOp::kCall:
+      return e.fn == ScalarFn::kConcatOp || e.fn == ScalarFn::kJsonGet || e.fn == ScalarFn::kJsonGetText ? kPrecOther
+                                                                                                          : kPrecAtom;
     case ExprOp::kColumn:
     case ExprOp::kCast:
     case ExprOp::kCase:
@@ -276,9 +278,11 @@ Result<DataType> ResolveTypeName(const StatementContext& ctx, const Json* body) 
       return DataType::kFloat64;
     }
     if (name == "timestamptz" || name == "timestamp") return DataType::kTimestamp;
+    // JSONB/JSON values are kept as their JSON text; ->, ->> read members (scalar_functions.h).
+    if (name == "jsonb" || name == "json") return DataType::kText;
   }
   return ctx.Error(loc, "type \"" + full +
-                            "\" is not supported; use TEXT, BOOLEAN, BIGINT, FLOAT8 or TIMESTAMPTZ");
+                            "\" is not supported; use TEXT, BOOLEAN, BIGINT, FLOAT8, TIMESTAMPTZ or JSONB");
 }
 
 std::string DefaultOutputName(const Json* node) {
@@ -363,6 +367,7 @@ Result<ExprBinder::Bound> ExprBinder::BindColumnRef(const Json* body, Clause cla
     if (!s) return ctx_.Error(loc, "unreadable column reference");
     parts.push_back(*s);
   }
+  if (!scope_.parts.empty() && parts.size() <= 2) return BindPartColumn(parts, loc);
   std::string_view name;
   if (parts.size() == 1) {
     name = parts[0];
@@ -403,6 +408,53 @@ Result<ExprBinder::Bound> ExprBinder::BindColumnRef(const Json* body, Clause cla
   b.expr.column = index;
   b.expr.type = schema[index].type;
   b.expr.text = QuoteIdent(name);
+  b.start = loc;
+  return b;
+}
+
+Result<ExprBinder::Bound> ExprBinder::BindPartColumn(const std::vector<std::string_view>& names, int loc) const {
+  const Schema& schema = scope_.source->schema;
+  const std::string_view name = names.back();
+  int index = -1;
+  if (names.size() == 2) {
+    const BindScope::Part* part = nullptr;
+    std::string known;
+    for (const BindScope::Part& p : scope_.parts) {
+      if (p.qualifier == names[0]) part = &p;
+      known += (known.empty() ? "" : ", ") + QuoteIdent(p.qualifier);
+    }
+    if (part == nullptr) {
+      return ctx_.Error(loc, "missing FROM-clause entry for table \"" + std::string(names[0]) +
+                                 "\"; the query reads from " + known);
+    }
+    std::vector<Column> columns;
+    for (int i = part->offset; i < part->offset + part->count; ++i) {
+      columns.push_back(schema[static_cast<size_t>(i)]);
+      if (index < 0 && schema[static_cast<size_t>(i)].name == name) index = i;
+    }
+    if (index < 0) {
+      return ctx_.Error(loc, UnknownColumnMessage(std::string(names[0]) + "." + std::string(name),
+                                                  Schema(std::move(columns)), false));
+    }
+  } else {
+    for (const BindScope::Part& p : scope_.parts) {
+      for (int i = p.offset; i < p.offset + p.count; ++i) {
+        if (schema[static_cast<size_t>(i)].name != name) continue;
+        if (index >= 0) {
+          return ctx_.Error(loc, "column reference \"" + std::string(name) +
+                                     "\" is ambiguous; qualify it with the subquery's alias");
+        }
+        index = i;
+        break;
+      }
+    }
+    if (index < 0) return ctx_.Error(loc, UnknownColumnMessage(name, schema, false));
+  }
+  Bound b;
+  b.expr.op = ExprOp::kColumn;
+  b.expr.column = index;
+  b.expr.type = schema[static_cast<size_t>(index)].type;
+  b.expr.text = names.size() == 2 ? QuoteIdent(names[0]) + "." + QuoteIdent(name) : QuoteIdent(name);
   b.start = loc;
   return b;
 }
@@ -575,6 +627,28 @@ Result<ExprBinder::Bound> ExprBinder::BindAExpr(const Json* body, Clause clause,
       SLUICE_ASSIGN_OR_RETURN(Bound left, BindNode(lexpr, clause, depth + 1));
       SLUICE_ASSIGN_OR_RETURN(Bound right, BindNode(rexpr, clause, depth + 1));
       return MakeConcat(std::move(left), std::move(right), loc);
+    }
+    if (op == "->" || op == "->>") {
+      // JSON member access on a JSONB (TEXT) value: payload->>'field', payload->'a'->>'b', arr->0.
+      SLUICE_ASSIGN_OR_RETURN(Bound left, BindNode(lexpr, clause, depth + 1));
+      SLUICE_ASSIGN_OR_RETURN(Bound right, BindNode(rexpr, clause, depth + 1));
+      const DataType lt = left.untyped_literal ? DataType::kText : left.expr.type;
+      const DataType rt = right.untyped_literal ? DataType::kText : right.expr.type;
+      if ((lt != DataType::kText && lt != DataType::kNull) ||
+          (rt != DataType::kText && rt != DataType::kInt64 && rt != DataType::kNull)) {
+        return ctx_.Error(loc, "operator does not exist: " + TypeName(lt) + " " + std::string(op) + " " +
+                                   TypeName(rt) + " (use it on a JSONB column with a TEXT key or BIGINT index)");
+      }
+      Bound b;
+      b.start = MinStart(left.start, right.start);
+      b.expr.op = ExprOp::kCall;
+      b.expr.fn = op == "->" ? ScalarFn::kJsonGet : ScalarFn::kJsonGetText;
+      b.expr.type = DataType::kText;
+      b.expr.text = Operand(left.expr, kPrecOther) + " " + std::string(op) + " " +
+                    Operand(right.expr, kPrecOther, true);
+      b.expr.args.push_back(std::move(left.expr));
+      b.expr.args.push_back(std::move(right.expr));
+      return b;
     }
     if (FindBinaryOp(op) == nullptr) return ctx_.Error(loc, "operator is not supported: " + std::string(op));
     SLUICE_ASSIGN_OR_RETURN(Bound left, BindNode(lexpr, clause, depth + 1));

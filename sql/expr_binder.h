@@ -65,6 +65,16 @@ struct BindScope {
   bool windowed = false;              ///< window_start/window_end name the window, not columns.
   std::string window_name = "TUMBLE"; ///< The window function, for messages.
   GroupRowResolver* group_row = nullptr;  ///< Set: bind over the group row (see above). Borrowed.
+  /// One named input of a joined relation: its columns are source->schema[offset, offset + count).
+  struct Part {
+    std::string qualifier;
+    int offset = 0;
+    int count = 0;
+  };
+  /// Non-empty over a relation built from subqueries in FROM (a window join's inputs): a
+  /// qualified name `a.x` resolves within part `a`, an unqualified name must be in exactly one
+  /// part ("column reference \"x\" is ambiguous" otherwise). Empty: `qualifier` names all columns.
+  std::vector<Part> parts;
 };
 
 /// Binds expressions of one statement. Borrows `ctx` and `scope`; both must outlive the binder.
@@ -97,6 +107,7 @@ class ExprBinder {
 
   Result<Bound> BindNode(const Json* node, Clause clause, int depth) const;
   Result<Bound> BindColumnRef(const Json* body, Clause clause) const;
+  Result<Bound> BindPartColumn(const std::vector<std::string_view>& names, int loc) const;
   Result<Bound> BindConst(const Json* body) const;
   Result<Bound> BindCast(const Json* body, Clause clause, int depth) const;
   Result<Bound> BindAExpr(const Json* body, Clause clause, int depth) const;

@@ -30,7 +30,13 @@
 // quoted ones ("StatusTime") keep their case. WITH keys are lower-cased and all kept in
 // SourceDef/SinkDef::options.
 //
-// Not supported (each reported as "… is not supported" at the construct): JOIN, subqueries,
+// Subqueries in FROM and window joins (FROM (SELECT …) AS a JOIN (SELECT …) AS b ON a.window_start
+// = b.window_start AND a.window_end = b.window_end AND …): window-aligned stage plans over one
+// source (core/plan.h StagePlan; docs/sql.md "Subqueries and window joins").
+// JSONB/JSON columns are TEXT holding JSON; `->` and `->>` read members.
+//
+// Not supported (each reported as "… is not supported" at the construct): other JOINs and
+// subqueries,
 // SELECT DISTINCT, DISTINCT in aggregates other than count, ORDER BY, LIMIT, UNION, window
 // functions (OVER), CREATE VIEW, SELECT without INSERT INTO, and other statements.
 #pragma once

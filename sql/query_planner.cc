@@ -4,6 +4,7 @@
 #include <numeric>
 #include <cctype>
 #include <optional>
+#include <memory>
 #include <set>
 
 #include "sql/expr_binder.h"
@@ -85,18 +86,105 @@ struct Target {
   std::string alias;     // AS name, or empty
   int location = -1;     // start of the item
   OutputColumn::Kind window = OutputColumn::Kind::kWindowStart;
+  int star_begin = 0, star_end = -1;  // kStar: the columns it expands to (-1: all)
 };
+
+// A window-aligned relation built from subqueries in FROM (core/plan.h StagePlan): one node of
+// the stage plan, with its columns, which of them hold window_start/window_end, and (for joins)
+// the alias of each side's columns.
+enum class Role : uint8_t { kNone, kWindowStart, kWindowEnd };
+struct Relation {
+  int node = -1;
+  Schema schema;
+  std::vector<Role> roles;  // parallel to schema
+  std::vector<BindScope::Part> parts;
+  bool Has(Role r) const { return std::find(roles.begin(), roles.end(), r) != roles.end(); }
+};
+
+// The stage plan of one INSERT, shared by the planners of its nested SELECTs.
+struct StageBuilder {
+  StagePlan plan;
+  int source = -1;                      // the one source every leaf reads
+  int first_location = -1;              // the first subquery, for errors about the whole query
+  std::vector<std::string> signatures;  // per leaf, for sharing identical leaves
+};
+
+// What identifies a leaf's computation (outputs' names aside), so identical subqueries share one.
+std::string LeafSignature(const QueryDef& q) {
+  std::string s = std::to_string(q.source) + "|" + std::to_string(static_cast<int>(q.window.kind)) + "|" +
+                  std::to_string(q.window.size.count()) + "|" + std::to_string(q.window.slide.count()) + "|W:" +
+                  (q.where ? q.where->text : "") + "|K:";
+  for (const Expr& k : q.group_keys) s += k.text + "\x1f" + DataTypeName(k.type) + "\x1e";
+  s += "|A:";
+  for (const AggregateDef& a : q.aggregates) s += a.text + "\x1e";
+  s += "|H:" + (q.having ? q.having->text : "") + "|P:";
+  for (const Expr& e : q.post_projections) s += e.text + "\x1e";
+  s += "|R:";
+  for (const Expr& e : q.projections) s += e.text + "\x1e";
+  s += "|O:";
+  for (const OutputColumn& o : q.outputs) {
+    s += std::to_string(static_cast<int>(o.kind)) + "," + std::to_string(o.index) + ";";
+  }
+  return s;
+}
+
+void ShiftColumns(Expr* e, int delta) {
+  if (e->op == ExprOp::kColumn) e->column += delta;
+  for (Expr& a : e->args) ShiftColumns(&a, delta);
+}
+
+// The column a kColumn expression reads, or -1.
+int ColumnOf(const Expr& e) { return e.op == ExprOp::kColumn ? e.column : -1; }
+
+// Columns an expression reads lie all in [begin, end) (and it reads at least one).
+bool ReadsOnly(const Expr& e, int begin, int end) {
+  std::vector<int> columns;
+  CollectColumns(e, &columns);
+  if (columns.empty()) return false;
+  return std::all_of(columns.begin(), columns.end(), [&](int c) { return c >= begin && c < end; });
+}
+
+void Conjuncts(Expr e, std::vector<Expr>* out) {
+  if (e.op == ExprOp::kAnd) {
+    for (Expr& a : e.args) Conjuncts(std::move(a), out);
+    return;
+  }
+  out->push_back(std::move(e));
+}
+
+Expr CastTo(Expr e, DataType type) {
+  if (e.type == type) return e;
+  Expr c;
+  c.op = ExprOp::kCast;
+  c.type = type;
+  c.text = "CAST(" + e.text + " AS " + DataTypeName(type) + ")";
+  c.args.push_back(std::move(e));
+  return c;
+}
 
 class GroupRow;
 
 class SelectPlanner {
  public:
-  SelectPlanner(const StatementContext& ctx, const ParsedStatement& statement, const PlanState& state)
-      : ctx_(ctx), statement_(statement), state_(state) {}
+  SelectPlanner(const StatementContext& ctx, const ParsedStatement& statement, const PlanState& state,
+                StageBuilder* stages = nullptr)
+      : ctx_(ctx), statement_(statement), state_(state), stages_(stages), subquery_(stages != nullptr) {}
 
   Status Plan(const Json* select, QueryDef* q, std::vector<int>* output_locations);
 
+  // True when FROM held subqueries or a JOIN: `q` from Plan() is then one stage over them, and
+  // FinishStages() turns it into the INSERT's QueryDef.
+  bool staged() const { return input_.has_value(); }
+  Status FinishStages(QueryDef* q, const SinkDef& sink, int sink_location);
+  // Plans a subquery's SELECT (this planner was made with the outer StageBuilder) into a relation.
+  Result<Relation> PlanSubquery(const Json* select);
+
  private:
+  Status PlanRelation(const Json* item, Relation* rel);
+  Status PlanJoin(const Json* join, Relation* rel);
+  Result<Relation> MakeNode(QueryDef q, int location);
+  Status UseRelation(Relation rel, std::string qualifier);
+
   Status CheckClauses(const Json* select) const;
   Status PlanFrom(const Json* select, QueryDef* q);
   Status ResolveSource(std::string_view name, int location, int* index) const;
@@ -120,6 +208,12 @@ class SelectPlanner {
   std::vector<Target> targets_;
   bool grouped_by_window_ = false;
   int first_group_location_ = -1;
+  StageBuilder* stages_ = nullptr;          // set inside (or at the top of) a stage plan
+  std::unique_ptr<StageBuilder> own_stages_; // the top SELECT's, created on the first subquery
+  bool subquery_ = false;                   // planning a subquery in FROM
+  std::optional<Relation> input_;           // FROM is a relation of subqueries
+  std::unique_ptr<SourceDef> input_source_; // its columns, as the binder's source
+  int from_location_ = -1;
 };
 
 int SelectPlanner::KeywordBefore(std::string_view keyword, const Json* node) const {
@@ -206,14 +300,18 @@ Status SelectPlanner::PlanFrom(const Json* select, QueryDef* q) {
     return Status::OK();
   }
   if (item.Is("RangeFunction")) return PlanWindow(item.body, q);
-  if (item.Is("JoinExpr")) {
-    int left = MinLocation(Field(item.body, "larg"));
-    int right = MinLocation(Field(item.body, "rarg"));
-    int at = ctx_.source().FindKeyword("JOIN", left, right >= 0 ? right : statement_.end);
-    return ctx_.Error(at >= 0 ? at : right, "JOIN is not supported");
-  }
-  if (item.Is("RangeSubselect")) {
-    return ctx_.Error(MinLocation(&from->front()), "subqueries in FROM are not supported");
+  if (item.Is("JoinExpr") || item.Is("RangeSubselect")) {
+    if (stages_ == nullptr) {
+      own_stages_ = std::make_unique<StageBuilder>();
+      stages_ = own_stages_.get();
+    }
+    from_location_ = MinLocation(&from->front());
+    if (stages_->first_location < 0) stages_->first_location = from_location_;
+    Relation rel;
+    SLUICE_RETURN_IF_ERROR(PlanRelation(&from->front(), &rel));
+    std::string qualifier = rel.parts.size() == 1 ? rel.parts[0].qualifier : "";
+    if (rel.parts.size() == 1) rel.parts.clear();
+    return UseRelation(std::move(rel), std::move(qualifier));
   }
   return ctx_.Error(MinLocation(&from->front()),
                     "this FROM item is not supported; use a source, TUMBLE(...), HOP(...) or SESSION(...)");
@@ -371,7 +469,20 @@ Status SelectPlanner::ReadTargets(const Json* select) {
     if (val.Is("ColumnRef")) {
       const Json* fields = ListField(val.body, "fields");
       if (fields != nullptr && AsNode(&fields->back()).Is("A_Star")) {
-        if (fields->size() == 2) {
+        if (fields->size() == 2 && !scope_.parts.empty()) {
+          auto q = StringNodeValue(&fields->front());
+          bool found = false;
+          for (const BindScope::Part& part : scope_.parts) {
+            if (q && *q == part.qualifier) {
+              t.star_begin = part.offset;
+              t.star_end = part.offset + part.count;
+              found = true;
+            }
+          }
+          if (!found) {
+            return ctx_.Error(t.location, "missing FROM-clause entry for table \"" + std::string(q.value_or("?")) + "\"");
+          }
+        } else if (fields->size() == 2) {
           auto q = StringNodeValue(&fields->front());
           if (!q || *q != scope_.qualifier) {
             return ctx_.Error(t.location, "missing FROM-clause entry for table \"" +
@@ -623,13 +734,13 @@ Status SelectPlanner::PlanOutputs(const Json* select, const ExprBinder& binder, 
   }
   const Json* having = Field(select, "havingClause");
   const bool aggregating = has_aggregates || !q->group_keys.empty() || grouped_by_window_ || having != nullptr;
-  if (aggregating && q->window.kind == WindowKind::kNone) {
+  if (aggregating && q->window.kind == WindowKind::kNone && !input_) {
     int at = has_aggregates ? first_aggregate_location
              : first_group_location_ >= 0 ? first_group_location_
                                           : KeywordBefore("HAVING", having);
     return ctx_.Error(at, "aggregation needs a window (TUMBLE, HOP or SESSION) in a streaming query");
   }
-  if (q->window.kind != WindowKind::kNone && !has_aggregates && q->group_keys.empty()) {
+  if (q->window.kind != WindowKind::kNone && !has_aggregates && q->group_keys.empty() && !subquery_) {
     return ctx_.Error(window_location_,
                       "a " + window_name_ +
                           " window needs aggregates or GROUP BY keys, e.g. SELECT window_start, count(*) "
@@ -639,6 +750,10 @@ Status SelectPlanner::PlanOutputs(const Json* select, const ExprBinder& binder, 
   // First the plain SELECT items that become extra group keys, so the group row's layout is
   // final before expressions over aggregates are bound.
   std::vector<int> scalar_keys(targets_.size(), -1);
+  if (aggregating && q->window.kind == WindowKind::kNone && having != nullptr && !has_aggregates &&
+      q->group_keys.empty()) {
+    return ctx_.Error(KeywordBefore("HAVING", having), "HAVING needs GROUP BY or aggregates");
+  }
   if (aggregating) {
     for (size_t ti = 0; ti < targets_.size(); ++ti) {
       const Target& t = targets_[ti];
@@ -693,7 +808,8 @@ Status SelectPlanner::PlanOutputs(const Json* select, const ExprBinder& binder, 
           return ctx_.Error(t.location,
                             "SELECT * is not allowed in an aggregating query; list the GROUP BY columns and aggregates");
         }
-        for (size_t i = 0; i < schema.size(); ++i) {
+        const size_t star_end = t.star_end < 0 ? schema.size() : static_cast<size_t>(t.star_end);
+        for (size_t i = static_cast<size_t>(t.star_begin); i < star_end; ++i) {
           Expr e;
           e.op = ExprOp::kColumn;
           e.column = static_cast<int>(i);
@@ -763,6 +879,22 @@ Status SelectPlanner::PlanOutputs(const Json* select, const ExprBinder& binder, 
 Status SelectPlanner::Plan(const Json* select, QueryDef* q, std::vector<int>* output_locations) {
   SLUICE_RETURN_IF_ERROR(CheckClauses(select));
   SLUICE_RETURN_IF_ERROR(PlanFrom(select, q));
+  if (subquery_ && !input_) {
+    if (q->window.kind == WindowKind::kNone) {
+      return ctx_.Error(MinLocation(ListField(select, "fromClause")),
+                        "a subquery in FROM must read a window, FROM TUMBLE(...) or HOP(...), or other subqueries");
+    }
+    if (q->window.kind == WindowKind::kSession) {
+      return ctx_.Error(window_location_, "SESSION windows are not supported in subqueries; use TUMBLE or HOP");
+    }
+    if (stages_->source >= 0 && stages_->source != q->source) {
+      return ctx_.Error(window_location_,
+                        "all subqueries of a query must read the same source (" +
+                            QuoteIdent(state_.pipeline.sources[static_cast<size_t>(stages_->source)].name) +
+                            "); joins of different sources are not supported");
+    }
+    stages_->source = q->source;
+  }
   ExprBinder binder(ctx_, scope_);
   if (const Json* where = Field(select, "whereClause")) {
     SLUICE_ASSIGN_OR_RETURN(Expr filter, binder.Bind(where, Clause::kWhere));
@@ -775,6 +907,245 @@ Status SelectPlanner::Plan(const Json* select, QueryDef* q, std::vector<int>* ou
   SLUICE_RETURN_IF_ERROR(ReadTargets(select));
   SLUICE_RETURN_IF_ERROR(PlanGroupBy(select, binder, q));
   return PlanOutputs(select, binder, q, output_locations);
+}
+
+
+Status SelectPlanner::UseRelation(Relation rel, std::string qualifier) {
+  input_source_ = std::make_unique<SourceDef>();
+  input_source_->name = qualifier.empty() ? "(join)" : qualifier;
+  input_source_->schema = rel.schema;
+  input_source_->event_time_column = -1;
+  scope_.source = input_source_.get();
+  scope_.qualifier = std::move(qualifier);
+  scope_.windowed = false;
+  scope_.parts = rel.parts;
+  input_ = std::move(rel);
+  return Status::OK();
+}
+
+Status SelectPlanner::PlanRelation(const Json* item, Relation* rel) {
+  PgNode n = AsNode(item);
+  const int loc = MinLocation(item);
+  if (n.Is("JoinExpr")) return PlanJoin(n.body, rel);
+  if (!n.Is("RangeSubselect")) {
+    return ctx_.Error(loc, "each side of a JOIN must be a subquery over a window, e.g. "
+                           "(SELECT …, window_start, window_end FROM TUMBLE(…)) AS name");
+  }
+  if (BoolField(n.body, "lateral")) return ctx_.Error(loc, "LATERAL is not supported");
+  const Json* alias = Field(n.body, "alias");
+  std::string_view alias_name = StringField(alias, "aliasname");
+  if (alias_name.empty()) return ctx_.Error(loc, "a subquery in FROM must have an alias: (SELECT …) AS name");
+  if (ListField(alias, "colnames") != nullptr) return ctx_.Error(loc, "column aliases in FROM are not supported");
+  PgNode sub = AsNode(Field(n.body, "subquery"));
+  if (!sub.Is("SelectStmt")) return ctx_.Error(loc, "this subquery is not supported");
+  SelectPlanner child(ctx_, statement_, state_, stages_);
+  SLUICE_ASSIGN_OR_RETURN(*rel, child.PlanSubquery(sub.body));
+  rel->parts = {BindScope::Part{std::string(alias_name), 0, static_cast<int>(rel->schema.size())}};
+  return Status::OK();
+}
+
+Status SelectPlanner::PlanJoin(const Json* join, Relation* rel) {
+  const int left_loc = MinLocation(Field(join, "larg"));
+  const int right_loc = MinLocation(Field(join, "rarg"));
+  int join_loc = ctx_.source().FindKeyword("JOIN", left_loc, right_loc >= 0 ? right_loc : statement_.end);
+  if (join_loc < 0) join_loc = right_loc;
+  std::string_view type = StringField(join, "jointype");
+  if (!type.empty() && type != "JOIN_INNER") {
+    return ctx_.Error(join_loc, "only inner joins are supported (JOIN … ON …), not LEFT, RIGHT or FULL joins");
+  }
+  if (BoolField(join, "isNatural")) return ctx_.Error(join_loc, "NATURAL JOIN is not supported; use JOIN … ON");
+  if (ListField(join, "usingClause") != nullptr) return ctx_.Error(join_loc, "JOIN … USING is not supported; use JOIN … ON");
+  const Json* quals = Field(join, "quals");
+  const std::string window_join =
+      "a JOIN needs ON with a.window_start = b.window_start AND a.window_end = b.window_end (a window join of "
+      "windowed subqueries); other joins are not supported in a stream";
+  if (quals == nullptr) return ctx_.Error(join_loc, window_join);
+  Relation left, right;
+  SLUICE_RETURN_IF_ERROR(PlanRelation(Field(join, "larg"), &left));
+  SLUICE_RETURN_IF_ERROR(PlanRelation(Field(join, "rarg"), &right));
+  // The joined relation: left columns, then right columns.
+  const int lw = static_cast<int>(left.schema.size());
+  const int rw = static_cast<int>(right.schema.size());
+  Relation joined;
+  joined.schema = left.schema;
+  for (const Column& c : right.schema.columns()) joined.schema.Add(c);
+  joined.roles = left.roles;
+  joined.roles.insert(joined.roles.end(), right.roles.begin(), right.roles.end());
+  joined.parts = left.parts;
+  for (BindScope::Part p : right.parts) {
+    for (const BindScope::Part& q : joined.parts) {
+      if (q.qualifier == p.qualifier) {
+        return ctx_.Error(right_loc, "table name " + QuoteIdent(p.qualifier) + " specified more than once");
+      }
+    }
+    p.offset += lw;
+    joined.parts.push_back(std::move(p));
+  }
+  SourceDef columns;
+  columns.name = "(join)";
+  columns.schema = joined.schema;
+  BindScope scope;
+  scope.source = &columns;
+  scope.parts = joined.parts;
+  ExprBinder binder(ctx_, scope);
+  SLUICE_ASSIGN_OR_RETURN(Expr on, binder.Bind(quals, Clause::kWhere));
+  if (on.type != DataType::kBool && on.type != DataType::kNull) {
+    return ctx_.Error(MinLocation(quals),
+                      std::string("argument of JOIN/ON must be type BOOLEAN, not type ") + DataTypeName(on.type));
+  }
+  StageNode node;
+  node.kind = StageNode::Kind::kJoin;
+  node.left = left.node;
+  node.right = right.node;
+  std::vector<Expr> conjuncts, rest;
+  Conjuncts(std::move(on), &conjuncts);
+  bool start_matched = false, end_matched = false;
+  for (Expr& c : conjuncts) {
+    if (c.op == ExprOp::kEq && c.args.size() == 2) {
+      Expr a = c.args[0], b = c.args[1];
+      if (ReadsOnly(b, 0, lw) && ReadsOnly(a, lw, lw + rw)) std::swap(a, b);
+      if (ReadsOnly(a, 0, lw) && ReadsOnly(b, lw, lw + rw)) {
+        const int ca = ColumnOf(a), cb = ColumnOf(b);
+        if (ca >= 0 && cb >= 0 && joined.roles[static_cast<size_t>(ca)] != Role::kNone &&
+            joined.roles[static_cast<size_t>(ca)] == joined.roles[static_cast<size_t>(cb)]) {
+          (joined.roles[static_cast<size_t>(ca)] == Role::kWindowStart ? start_matched : end_matched) = true;
+        }
+        if (a.type != b.type) {
+          a = CastTo(std::move(a), DataType::kFloat64);
+          b = CastTo(std::move(b), DataType::kFloat64);
+        }
+        ShiftColumns(&b, -lw);
+        node.left_keys.push_back(std::move(a));
+        node.right_keys.push_back(std::move(b));
+        continue;
+      }
+    }
+    rest.push_back(std::move(c));
+  }
+  if (!start_matched || !end_matched) {
+    if (!left.Has(Role::kWindowStart) || !left.Has(Role::kWindowEnd) || !right.Has(Role::kWindowStart) ||
+        !right.Has(Role::kWindowEnd)) {
+      const bool left_missing = !left.Has(Role::kWindowStart) || !left.Has(Role::kWindowEnd);
+      return ctx_.Error(left_missing ? left_loc : right_loc,
+                        "this side of the JOIN must select window_start and window_end, so that the join can "
+                        "match windows (a window join)");
+    }
+    return ctx_.Error(MinLocation(quals), window_join);
+  }
+  for (Expr& r : rest) {
+    if (!node.condition) {
+      node.condition = std::move(r);
+      continue;
+    }
+    Expr both;
+    both.op = ExprOp::kAnd;
+    both.type = DataType::kBool;
+    both.text = node.condition->text + " AND " + r.text;
+    both.args.push_back(std::move(*node.condition));
+    both.args.push_back(std::move(r));
+    node.condition = std::move(both);
+  }
+  node.width = lw + rw;
+  stages_->plan.nodes.push_back(std::move(node));
+  joined.node = static_cast<int>(stages_->plan.nodes.size()) - 1;
+  *rel = std::move(joined);
+  return Status::OK();
+}
+
+Result<Relation> SelectPlanner::MakeNode(QueryDef q, int location) {
+  Relation rel;
+  for (const OutputColumn& o : q.outputs) rel.schema.Add(Column{o.name, o.type});
+  rel.roles.assign(q.outputs.size(), Role::kNone);
+  StagePlan& plan = stages_->plan;
+  StageNode node;
+  node.width = static_cast<int>(q.outputs.size());
+  if (!input_) {
+    // A leaf: a windowed subquery over the source.
+    for (size_t i = 0; i < q.outputs.size(); ++i) {
+      if (q.outputs[i].kind == OutputColumn::Kind::kWindowStart) rel.roles[i] = Role::kWindowStart;
+      if (q.outputs[i].kind == OutputColumn::Kind::kWindowEnd) rel.roles[i] = Role::kWindowEnd;
+    }
+    node.kind = StageNode::Kind::kLeaf;
+    const std::string signature = LeafSignature(q);
+    for (size_t i = 0; i < stages_->signatures.size(); ++i) {
+      if (stages_->signatures[i] == signature) node.leaf = static_cast<int>(i);
+    }
+    if (node.leaf < 0) {
+      q.name = "leaf" + std::to_string(plan.leaves.size());
+      plan.leaves.push_back(std::move(q));
+      stages_->signatures.push_back(signature);
+      node.leaf = static_cast<int>(plan.leaves.size()) - 1;
+    }
+  } else if (q.aggregating()) {
+    // GROUP BY over a windowed relation: must group by its window columns.
+    for (size_t i = 0; i < q.group_keys.size(); ++i) {
+      const int c = ColumnOf(q.group_keys[i]);
+      if (c < 0) continue;
+      const Role r = input_->roles[static_cast<size_t>(c)];
+      if (r == Role::kWindowStart && node.window_start_column < 0) node.window_start_column = c;
+      if (r == Role::kWindowEnd && node.window_end_column < 0) node.window_end_column = c;
+    }
+    if (node.window_start_column < 0 || node.window_end_column < 0) {
+      return ctx_.Error(first_group_location_ >= 0 ? first_group_location_ : location,
+                        "an aggregation over a subquery must GROUP BY the subquery's window_start and window_end "
+                        "columns (one result per window)");
+    }
+    for (size_t i = 0; i < q.outputs.size(); ++i) {
+      const OutputColumn& o = q.outputs[i];
+      if (o.kind != OutputColumn::Kind::kGroupKey) continue;
+      const int c = ColumnOf(q.group_keys[static_cast<size_t>(o.index)]);
+      if (c >= 0) rel.roles[i] = input_->roles[static_cast<size_t>(c)];
+    }
+    node.kind = StageNode::Kind::kAggregate;
+    node.left = input_->node;
+    node.aggregate = std::move(q);
+  } else {
+    for (size_t i = 0; i < q.outputs.size(); ++i) {
+      const int c = ColumnOf(q.projections[static_cast<size_t>(q.outputs[i].index)]);
+      if (c >= 0) rel.roles[i] = input_->roles[static_cast<size_t>(c)];
+    }
+    node.kind = StageNode::Kind::kProject;
+    node.left = input_->node;
+    node.condition = std::move(q.where);
+    for (const OutputColumn& o : q.outputs) node.projections.push_back(q.projections[static_cast<size_t>(o.index)]);
+  }
+  plan.nodes.push_back(std::move(node));
+  rel.node = static_cast<int>(plan.nodes.size()) - 1;
+  return rel;
+}
+
+Result<Relation> SelectPlanner::PlanSubquery(const Json* select) {
+  QueryDef q;
+  std::vector<int> locations;
+  SLUICE_RETURN_IF_ERROR(Plan(select, &q, &locations));
+  return MakeNode(std::move(q), MinLocation(ListField(select, "targetList")));
+}
+
+Status SelectPlanner::FinishStages(QueryDef* q, const SinkDef& sink, int sink_location) {
+  const SourceDef& source = state_.pipeline.sources[static_cast<size_t>(stages_->source)];
+  if (source.allowed_lateness.count() > 0) {
+    return ctx_.Error(stages_->first_location,
+                      "allowed_lateness is not supported for queries with subqueries or window joins (source " +
+                          QuoteIdent(source.name) + " has allowed_lateness = " +
+                          FormatDuration(source.allowed_lateness) + ")");
+  }
+  if (sink.emit_interval.count() > 0) {
+    return ctx_.Error(sink_location, "emit_interval is not supported for queries with subqueries or window joins "
+                                     "(sink " + QuoteIdent(sink.name) + " has emit_interval = " +
+                                     FormatDuration(sink.emit_interval) + ")");
+  }
+  const int sink_index = q->sink;
+  SLUICE_ASSIGN_OR_RETURN(Relation root, MakeNode(std::move(*q), stages_->first_location));
+  QueryDef top;
+  top.source = stages_->source;
+  top.sink = sink_index;
+  for (size_t i = 0; i < root.schema.size(); ++i) {
+    top.outputs.push_back(OutputColumn{root.schema[i].name, OutputColumn::Kind::kProjection, static_cast<int>(i),
+                                       root.schema[i].type});
+  }
+  top.stages = std::make_shared<const StagePlan>(std::move(stages_->plan));
+  *q = std::move(top);
+  return Status::OK();
 }
 
 }  // namespace
@@ -820,6 +1191,9 @@ Status PlanInsert(const StatementContext& ctx, const ParsedStatement& statement,
   std::vector<int> output_locations;
   SelectPlanner planner(ctx, statement, *state);
   SLUICE_RETURN_IF_ERROR(planner.Plan(select.body, &q, &output_locations));
+  if (planner.staged()) {
+    SLUICE_RETURN_IF_ERROR(planner.FinishStages(&q, state->pipeline.sinks[static_cast<size_t>(sink)], rel_loc));
+  }
   q.name = "q" + std::to_string(ordinal) + "_" + sink_name;
   q.text = std::string(ctx.source().text().substr(statement.start, statement.end - statement.start));
   state->pipeline.queries.push_back(std::move(q));

@@ -54,6 +54,7 @@ int64_t Event::date_time_ms() const {
 
 std::string Event::ToJson() const {
   std::string o = "{";
+  Field(&o, "event_type", static_cast<int64_t>(type));
   switch (type) {
     case EventType::kPerson:
       Field(&o, "id", person.id);

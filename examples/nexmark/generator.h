@@ -57,7 +57,8 @@ struct Event {
   Auction auction;
   Bid bid;
   int64_t date_time_ms() const;
-  /// The event as one flat JSON object with the reference's field names (dateTime as RFC 3339).
+  /// The event as one flat JSON object: "event_type" (0 person, 1 auction, 2 bid, as the
+  /// reference's datagen table) first, then the reference's field names (dateTime as RFC 3339).
   std::string ToJson() const;
 };
 

@@ -1,0 +1,954 @@
+#include "app/bench_nexmark.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "app/bench_wildrydes.h"
+#include "core/base64.h"
+#include "core/file_util.h"
+#include "core/plan.h"
+#include "examples/nexmark/generator.h"
+#include "ingest/json_decoder.h"
+#include "ingest/log/hash_key.h"
+#include "operators/expr_eval.h"
+#include "operators/query_pipeline.h"
+#include "sql/planner.h"
+
+extern char** environ;
+
+namespace sluice::app {
+
+// ---------------------------------------------------------------- shared helpers
+
+double SelfCpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+int64_t SelfPeakRssKib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+double ProcCpuSeconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string s;
+  std::getline(in, s);
+  auto p = s.rfind(')');
+  if (p == std::string::npos || p + 2 > s.size()) return 0;
+  std::istringstream f(s.substr(p + 2));
+  std::string tok;
+  unsigned long long ut = 0, st = 0;
+  for (int i = 3; f >> tok; ++i) {
+    if (i == 14) ut = std::strtoull(tok.c_str(), nullptr, 10);
+    if (i == 15) {
+      st = std::strtoull(tok.c_str(), nullptr, 10);
+      break;
+    }
+  }
+  return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+int64_t ProcPeakRssKib(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
+  return 0;
+}
+
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+namespace {
+size_t CollectBody(char* p, size_t s, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(p, s * n);
+  return s * n;
+}
+}  // namespace
+
+BenchHttp::BenchHttp(std::string base_url) : base_(std::move(base_url)) {
+  CURL* c = curl_easy_init();
+  curl_ = c;
+  curl_slist* h = nullptr;
+  h = curl_slist_append(h, "Content-Type: application/x-amz-json-1.1");
+  h = curl_slist_append(h, "X-Amz-Target: Kinesis_20131202.PutRecords");
+  headers_ = h;
+  if (c) {
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 120000L);
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, CollectBody);
+  }
+}
+
+BenchHttp::~BenchHttp() {
+  if (curl_) curl_easy_cleanup(static_cast<CURL*>(curl_));
+  curl_slist_free_all(static_cast<curl_slist*>(headers_));
+}
+
+Result<int64_t> BenchHttp::PutRecords(const std::string& body) {
+  CURL* c = static_cast<CURL*>(curl_);
+  if (!c) return Status::Internal("curl_easy_init failed");
+  std::string resp;
+  const std::string url = base_ + "/";
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPGET, 0L);
+  curl_easy_setopt(c, CURLOPT_POST, 1L);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(headers_));
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+  CURLcode rc = curl_easy_perform(c);
+  if (rc != CURLE_OK) return Status::Unavailable(std::string("PutRecords: ") + curl_easy_strerror(rc));
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200) return Status::Unavailable("PutRecords: HTTP " + std::to_string(status) + ": " + resp.substr(0, 200));
+  return SumJsonField(resp, "FailedRecordCount");
+}
+
+Result<std::string> BenchHttp::Get(const std::string& path) {
+  CURL* c = static_cast<CURL*>(curl_);
+  if (!c) return Status::Internal("curl_easy_init failed");
+  std::string resp;
+  const std::string url = base_ + path;
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+  CURLcode rc = curl_easy_perform(c);
+  if (rc != CURLE_OK) return Status::Unavailable("GET " + path + ": " + curl_easy_strerror(rc));
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200) return Status::Unavailable("GET " + path + ": HTTP " + std::to_string(status));
+  return resp;
+}
+
+int64_t SumJsonField(const std::string& json, const std::string& field) {
+  const std::string pat = "\"" + field + "\":";
+  int64_t sum = 0;
+  for (size_t p = json.find(pat); p != std::string::npos; p = json.find(pat, p + 1)) {
+    size_t i = p + pat.size();
+    while (i < json.size() && (json[i] == ' ' || json[i] == '"')) ++i;
+    sum += std::strtoll(json.c_str() + i, nullptr, 10);
+  }
+  return sum;
+}
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using nexmark::Event;
+using nexmark::EventType;
+
+#ifndef SLUICE_BENCH_SOURCE_DIR
+#define SLUICE_BENCH_SOURCE_DIR "."
+#endif
+
+double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Profiling only the timed sections: with SLUICE_BENCH_PERF_CTL=CTL_FIFO:ACK_FIFO in the
+// environment, "enable"/"disable" are written to perf's control FIFO around each timed section
+// (perf record --delay=-1 --control=fifo:CTL_FIFO,ACK_FIFO; see bench/profile.sh).
+class PerfControl {
+ public:
+  PerfControl() {
+    const char* env = std::getenv("SLUICE_BENCH_PERF_CTL");
+    if (!env) return;
+    std::string spec = env;
+    auto colon = spec.find(':');
+    if (colon == std::string::npos) return;
+    ctl_ = open(spec.substr(0, colon).c_str(), O_WRONLY);
+    ack_ = open(spec.substr(colon + 1).c_str(), O_RDONLY);
+  }
+  ~PerfControl() {
+    if (ctl_ >= 0) close(ctl_);
+    if (ack_ >= 0) close(ack_);
+  }
+  void Send(const char* cmd) {
+    if (ctl_ < 0 || ack_ < 0) return;
+    if (write(ctl_, cmd, std::strlen(cmd)) < 0) return;
+    char buf[16];
+    if (read(ack_, buf, sizeof buf) < 0) return;
+  }
+
+ private:
+  int ctl_ = -1, ack_ = -1;
+};
+
+// Accumulates wall and CPU time over several timed sections.
+class SectionTimer {
+ public:
+  void Start() {
+    perf_.Send("enable\n");
+    wall0_ = SteadyClock::now();
+    cpu0_ = SelfCpuSeconds();
+  }
+  void Stop() {
+    wall_ += Seconds(SteadyClock::now() - wall0_);
+    cpu_ += SelfCpuSeconds() - cpu0_;
+    perf_.Send("disable\n");
+  }
+  double wall() const { return wall_; }
+  double cpu() const { return cpu_; }
+
+ private:
+  PerfControl perf_;
+  SteadyClock::time_point wall0_;
+  double cpu0_ = 0, wall_ = 0, cpu_ = 0;
+};
+
+// ---- which generated field feeds which column (t1) ----
+
+enum class Field : uint8_t {
+  kNone, kId, kName, kEmail, kCreditCard, kCity, kState, kDateTime, kExtra, kItemName, kDescription,
+  kInitialBid, kReserve, kExpires, kSeller, kCategory, kAuction, kBidder, kPrice, kChannel, kUrl,
+  kEventType,  // 0 person, 1 auction, 2 bid (the mixed stream's selector, as in Nexmark's datagen)
+};
+
+std::string Lower(std::string_view s) {
+  std::string o(s);
+  for (char& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return o;
+}
+
+Field FieldFor(EventType t, std::string_view column) {
+  struct Entry { const char* name; Field f; };
+  static const Entry kPerson[] = {{"id", Field::kId}, {"name", Field::kName}, {"emailaddress", Field::kEmail},
+                                  {"creditcard", Field::kCreditCard}, {"city", Field::kCity}, {"state", Field::kState},
+                                  {"datetime", Field::kDateTime}, {"extra", Field::kExtra}};
+  static const Entry kAuction[] = {{"id", Field::kId}, {"itemname", Field::kItemName},
+                                   {"description", Field::kDescription}, {"initialbid", Field::kInitialBid},
+                                   {"reserve", Field::kReserve}, {"datetime", Field::kDateTime},
+                                   {"expires", Field::kExpires}, {"seller", Field::kSeller},
+                                   {"category", Field::kCategory}, {"extra", Field::kExtra}};
+  static const Entry kBid[] = {{"auction", Field::kAuction}, {"bidder", Field::kBidder}, {"price", Field::kPrice},
+                               {"channel", Field::kChannel}, {"url", Field::kUrl}, {"datetime", Field::kDateTime},
+                               {"extra", Field::kExtra}};
+  const std::string c = Lower(column);
+  if (c == "event_type") return Field::kEventType;
+  auto find = [&](const auto& table) {
+    for (const Entry& e : table)
+      if (c == e.name) return e.f;
+    return Field::kNone;
+  };
+  switch (t) {
+    case EventType::kPerson: return find(kPerson);
+    case EventType::kAuction: return find(kAuction);
+    case EventType::kBid: return find(kBid);
+  }
+  return Field::kNone;
+}
+
+// The value of one field as the column's type wants it.
+void SetInt(int64_t v, DataType t, Value* out) {
+  switch (t) {
+    case DataType::kInt64: *out = Value::Int(v); break;
+    case DataType::kFloat64: *out = Value::Float(static_cast<double>(v)); break;
+    case DataType::kText: *out = Value::Text(std::to_string(v)); break;
+    default: *out = Value::Null();
+  }
+}
+void SetTime(int64_t ms, DataType t, Value* out) {
+  switch (t) {
+    case DataType::kTimestamp: *out = Value::Time(EventTime::FromMillis(ms)); break;
+    case DataType::kInt64: *out = Value::Int(ms); break;
+    case DataType::kText: *out = Value::Text(FormatTimestamp(EventTime::FromMillis(ms))); break;
+    default: *out = Value::Null();
+  }
+}
+void SetText(const std::string& s, DataType t, Value* out) {
+  if (t == DataType::kText) out->SetText(s);
+  else *out = Value::Null();
+}
+
+void FillValue(const Event& e, Field f, DataType t, Value* out) {
+  const nexmark::Person& p = e.person;
+  const nexmark::Auction& a = e.auction;
+  const nexmark::Bid& b = e.bid;
+  const bool person = e.type == EventType::kPerson;
+  switch (f) {
+    case Field::kNone: *out = Value::Null(); break;
+    case Field::kId: SetInt(person ? p.id : a.id, t, out); break;
+    case Field::kName: SetText(p.name, t, out); break;
+    case Field::kEmail: SetText(p.email_address, t, out); break;
+    case Field::kCreditCard: SetText(p.credit_card, t, out); break;
+    case Field::kCity: SetText(p.city, t, out); break;
+    case Field::kState: SetText(p.state, t, out); break;
+    case Field::kDateTime: SetTime(e.date_time_ms(), t, out); break;
+    case Field::kExtra:
+      SetText(person ? p.extra : e.type == EventType::kAuction ? a.extra : b.extra, t, out);
+      break;
+    case Field::kItemName: SetText(a.item_name, t, out); break;
+    case Field::kDescription: SetText(a.description, t, out); break;
+    case Field::kInitialBid: SetInt(a.initial_bid, t, out); break;
+    case Field::kReserve: SetInt(a.reserve, t, out); break;
+    case Field::kExpires: SetTime(a.expires_ms, t, out); break;
+    case Field::kSeller: SetInt(a.seller, t, out); break;
+    case Field::kCategory: SetInt(a.category, t, out); break;
+    case Field::kAuction: SetInt(b.auction, t, out); break;
+    case Field::kBidder: SetInt(b.bidder, t, out); break;
+    case Field::kPrice: SetInt(b.price, t, out); break;
+    case Field::kChannel: SetText(b.channel, t, out); break;
+    case Field::kUrl: SetText(b.url, t, out); break;
+    case Field::kEventType: SetInt(static_cast<int64_t>(e.type), t, out); break;
+  }
+}
+
+// Which event types a source table receives, from its name.
+std::array<bool, 3> AcceptedTypes(const std::string& source_name) {
+  const std::string n = Lower(source_name);
+  if (n == "bid" || n == "bids") return {false, false, true};
+  if (n == "person" || n == "persons" || n == "people") return {true, false, false};
+  if (n == "auction" || n == "auctions") return {false, true, false};
+  return {true, true, true};
+}
+
+// One source table the query reads, with its batch being built.
+struct Lane {
+  int source = -1;
+  std::array<bool, 3> accepts{};
+  std::array<std::vector<Field>, 3> fields;  // per event type, per column
+  std::vector<bool> needed;                  // columns some query of this lane reads
+  std::vector<size_t> needed_columns;        // their indexes
+  std::vector<int> queries;                  // indexes of the queries reading this source
+  // t1
+  std::vector<Row> rows;
+  size_t n = 0;
+  // t2
+  std::string json;                  // rendered lines of the current chunk
+  std::vector<size_t> offsets;       // start of each line in `json`, plus the end
+  std::unique_ptr<ingest::JsonDecoder> decoder;
+  int64_t events = 0;
+  int64_t last_event_index = -1;     // t3: index of the lane's last event (for the sentinel)
+};
+
+struct Plan {
+  Pipeline pipeline;
+  std::string file;
+  std::vector<Lane> lanes;
+};
+
+Result<Plan> LoadPlan(const NexmarkBenchOptions& o) {
+  Plan plan;
+  SLUICE_ASSIGN_OR_RETURN(plan.file, FindNexmarkQueryFile(o.query, o.queries_dir));
+  SLUICE_ASSIGN_OR_RETURN(std::string text, ReadFileToString(plan.file));
+  auto p = sql::PlanPipeline(text);
+  if (!p.ok()) return Status::InvalidArgument(plan.file + ":" + p.status().message());
+  plan.pipeline = std::move(p).value();
+  if (plan.pipeline.queries.empty()) return Status::InvalidArgument(plan.file + ": no INSERT INTO … SELECT");
+  for (size_t qi = 0; qi < plan.pipeline.queries.size(); ++qi) {
+    const int src = plan.pipeline.queries[qi].source;
+    auto it = std::find_if(plan.lanes.begin(), plan.lanes.end(), [&](const Lane& l) { return l.source == src; });
+    if (it == plan.lanes.end()) {
+      Lane lane;
+      lane.source = src;
+      const SourceDef& sd = plan.pipeline.sources[static_cast<size_t>(src)];
+      lane.accepts = AcceptedTypes(sd.name);
+      for (int t = 0; t < 3; ++t)
+        for (const Column& c : sd.schema.columns()) lane.fields[static_cast<size_t>(t)].push_back(FieldFor(static_cast<EventType>(t), c.name));
+      plan.lanes.push_back(std::move(lane));
+      it = plan.lanes.end() - 1;
+    }
+    it->queries.push_back(static_cast<int>(qi));
+  }
+  // Projection pushdown: the columns any query of the lane reads (t1 fills only those; t2's
+  // decoder skips the others), unless --all-columns.
+  for (Lane& l : plan.lanes) {
+    const SourceDef& sd = plan.pipeline.sources[static_cast<size_t>(l.source)];
+    l.needed.assign(sd.schema.size(), o.all_columns);
+    for (int qi : l.queries) {
+      auto used = ops::ColumnsUsed(plan.pipeline.queries[static_cast<size_t>(qi)], sd.schema.size(), sd.event_time_column);
+      for (size_t c = 0; c < used.size(); ++c) l.needed[c] = l.needed[c] || used[c];
+    }
+    for (size_t c = 0; c < l.needed.size(); ++c)
+      if (l.needed[c]) l.needed_columns.push_back(c);
+  }
+  return plan;
+}
+
+// The queries of a plan, driven in-process (t1, t2).
+struct Engine {
+  std::vector<std::unique_ptr<ops::QueryPipeline>> queries;
+  std::vector<Row> out;
+  std::vector<ops::LateRow> late;
+  int64_t output_rows = 0, late_rows = 0;
+
+  explicit Engine(const Pipeline& p) {
+    const EventTime now = WallNow();
+    for (size_t qi = 0; qi < p.queries.size(); ++qi)
+      queries.push_back(std::make_unique<ops::QueryPipeline>(p, static_cast<int>(qi), 1, now));
+  }
+  void Process(const Lane& lane, const std::vector<Row>& rows) {
+    const EventTime now = WallNow();
+    for (int qi : lane.queries) {
+      ops::QueryPipeline& q = *queries[static_cast<size_t>(qi)];
+      q.NoteActivity(0, now);
+      late.clear();
+      q.ProcessBatch(0, rows, &out, &late);
+      late_rows += static_cast<int64_t>(late.size());
+      q.AdvanceTime(now, &out);
+      output_rows += static_cast<int64_t>(out.size());
+      out.clear();
+    }
+  }
+  void Flush() {
+    for (auto& q : queries) {
+      q->Flush(&out);
+      output_rows += static_cast<int64_t>(out.size());
+      out.clear();
+    }
+  }
+};
+
+nexmark::GeneratorOptions GenOptions(const NexmarkBenchOptions& o) {
+  nexmark::GeneratorOptions g;
+  g.rate = o.rate;
+  return g;
+}
+
+// Events generated (untimed) per timed section. Small enough that the chunk is still in cache
+// when it is processed, as it would be with the generator inside the engine: with 65,536 events
+// (~20 MB of structs) t1 spent half its time in cache misses copying strings out of them.
+constexpr int64_t kChunkEvents = 8192;
+
+Result<NexmarkRunResult> RunInProcess(const NexmarkBenchOptions& o, Plan& plan) {
+  const bool t2 = o.tier == "t2";
+  NexmarkRunResult r;
+  r.query_file = plan.file;
+  nexmark::Generator gen(GenOptions(o));
+  Engine engine(plan.pipeline);
+  for (Lane& l : plan.lanes) {
+    l.rows.resize(o.batch_rows);
+    const SourceDef& sd = plan.pipeline.sources[static_cast<size_t>(l.source)];
+    if (t2) {
+      l.decoder = std::make_unique<ingest::JsonDecoder>(sd.schema, sd.event_time_column);
+      l.decoder->SetNeededColumns(l.needed);
+    }
+  }
+  std::vector<Event> chunk(static_cast<size_t>(kChunkEvents));
+  std::vector<SourceRecord> records;
+  std::vector<size_t> row_index;
+  std::vector<DecodeError> errors;
+  std::vector<Row> decoded;
+  SectionTimer timer;
+  double gen_cpu = 0;
+  for (int64_t done = 0; done < o.events;) {
+    const size_t n = static_cast<size_t>(std::min(kChunkEvents, o.events - done));
+    // Untimed: generate (and for t2 render) the chunk.
+    const double g0 = SelfCpuSeconds();
+    for (size_t i = 0; i < n; ++i) gen.Next(&chunk[i]);
+    if (t2) {
+      for (Lane& l : plan.lanes) {
+        l.json.clear();
+        l.offsets.clear();
+        for (size_t i = 0; i < n; ++i) {
+          if (!l.accepts[static_cast<size_t>(chunk[i].type)]) continue;
+          l.offsets.push_back(l.json.size());
+          l.json += chunk[i].ToJson();
+        }
+        l.offsets.push_back(l.json.size());
+      }
+    }
+    gen_cpu += SelfCpuSeconds() - g0;
+    done += static_cast<int64_t>(n);
+
+    timer.Start();
+    if (!t2) {
+      for (size_t i = 0; i < n; ++i) {
+        const Event& e = chunk[i];
+        const size_t t = static_cast<size_t>(e.type);
+        for (Lane& l : plan.lanes) {
+          if (!l.accepts[t]) continue;
+          const std::vector<Field>& fields = l.fields[t];
+          const Schema& schema = plan.pipeline.sources[static_cast<size_t>(l.source)].schema;
+          Row& row = l.rows[l.n++];
+          row.resize(fields.size());  // columns no query reads stay NULL
+          for (size_t c : l.needed_columns) FillValue(e, fields[c], schema[c].type, &row[c]);
+          ++l.events;
+          if (l.n == o.batch_rows) {
+            engine.Process(l, l.rows);
+            l.n = 0;
+          }
+        }
+      }
+      if (done == o.events) {
+        for (Lane& l : plan.lanes) {
+          if (l.n == 0) continue;
+          l.rows.resize(l.n);
+          engine.Process(l, l.rows);
+          l.n = 0;
+        }
+      }
+    } else {
+      for (Lane& l : plan.lanes) {
+        const size_t lines = l.offsets.size() - 1;
+        for (size_t b = 0; b < lines; b += o.batch_rows) {
+          const size_t e = std::min(lines, b + o.batch_rows);
+          records.resize(e - b);
+          for (size_t i = b; i < e; ++i) {
+            SourceRecord& rec = records[i - b];
+            rec.position = static_cast<uint64_t>(l.events) + i + 1;
+            rec.data = std::string_view(l.json).substr(l.offsets[i], l.offsets[i + 1] - l.offsets[i]);
+          }
+          l.decoder->DecodeBatch(records, &decoded, &row_index, &errors);
+          r.bad_records += static_cast<int64_t>(errors.size());
+          engine.Process(l, decoded);
+        }
+        l.events += static_cast<int64_t>(lines);
+      }
+    }
+    timer.Stop();
+  }
+  timer.Start();
+  engine.Flush();
+  timer.Stop();
+  r.events = o.events;
+  for (const Lane& l : plan.lanes) r.events_read += l.events;
+  r.wall_s = timer.wall();
+  r.cpu_s = timer.cpu();
+  r.generator_cpu_s = gen_cpu;
+  r.output_rows = engine.output_rows;
+  r.late_rows = engine.late_rows;
+  r.peak_rss_kib = SelfPeakRssKib();
+  return r;
+}
+
+// ---- t3: the server as a child process ----
+
+class ChildServer {
+ public:
+  ~ChildServer() { Stop(); }
+
+  Status Start(const std::string& pipeline_file, const std::string& dir) {
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return Status::IOError("readlink /proc/self/exe failed");
+    exe[n] = 0;
+    int fds[2];
+    if (pipe(fds) != 0) return Status::IOError("pipe failed");
+    const std::string log = dir + "/server.log", data = dir + "/data";
+    log_path_ = log;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<std::string> args = {exe, "run", pipeline_file, "--data-dir", data, "--listen", "127.0.0.1:0"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, exe, &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    if (rc != 0) {
+      close(fds[0]);
+      return Status::IOError(std::string("posix_spawn: ") + std::strerror(rc));
+    }
+    pid_ = pid;
+    out_fd_ = fds[0];
+    // Wait for "sluice: serving … on http://HOST:PORT".
+    std::string text;
+    const auto deadline = SteadyClock::now() + std::chrono::seconds(60);
+    while (SteadyClock::now() < deadline) {
+      pollfd p{out_fd_, POLLIN, 0};
+      if (poll(&p, 1, 200) > 0) {
+        char buf[512];
+        ssize_t got = read(out_fd_, buf, sizeof buf);
+        if (got <= 0) break;
+        text.append(buf, static_cast<size_t>(got));
+        auto at = text.find("on http://");
+        if (at != std::string::npos && text.find('\n', at) != std::string::npos) {
+          auto colon = text.find(':', at + 10);
+          port_ = std::atoi(text.c_str() + colon + 1);
+          return port_ > 0 ? Status::OK() : Status::Internal("cannot parse the server's port from: " + text);
+        }
+      }
+      int st = 0;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        break;
+      }
+    }
+    return Status::Unavailable("the server did not start: " + LogTail());
+  }
+
+  void Stop() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      for (int i = 0; i < 300; ++i) {
+        int st = 0;
+        if (waitpid(pid_, &st, WNOHANG) == pid_) {
+          pid_ = -1;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      if (pid_ > 0) {
+        kill(pid_, SIGKILL);
+        int st = 0;
+        waitpid(pid_, &st, 0);
+        pid_ = -1;
+      }
+    }
+    if (out_fd_ >= 0) close(out_fd_);
+    out_fd_ = -1;
+  }
+
+  std::string LogTail() const {
+    auto t = ReadFileToString(log_path_);
+    if (!t.ok()) return "(no server log)";
+    std::string s = *t;
+    return s.size() > 600 ? s.substr(s.size() - 600) : s;
+  }
+  int pid() const { return pid_; }
+  int port() const { return port_; }
+
+ private:
+  int pid_ = -1;
+  int out_fd_ = -1;
+  int port_ = 0;
+  std::string log_path_;
+};
+
+// A temp directory removed on scope exit.
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/sluice-bench-XXXXXX";
+    if (mkdtemp(tmpl)) path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path.empty()) std::filesystem::remove_all(path, ec);
+  }
+};
+
+void AppendRecord(const std::string& json, const std::string& key, const std::string* explicit_hash_key,
+                  std::string* body) {
+  if (body->back() != '[') body->push_back(',');
+  *body += "{\"PartitionKey\":\"";
+  *body += key;
+  if (explicit_hash_key) {
+    *body += "\",\"ExplicitHashKey\":\"";
+    *body += *explicit_hash_key;
+  }
+  *body += "\",\"Data\":\"";
+  Base64Encode(json, body);
+  *body += "\"}";
+}
+
+// Waits until GET /queries reports at least `expected` records_in; returns the last reply.
+Result<std::string> WaitConsumed(BenchHttp* http, int64_t expected, ChildServer* server) {
+  int64_t last = -1;
+  auto last_progress = SteadyClock::now();
+  for (;;) {
+    SLUICE_ASSIGN_OR_RETURN(std::string q, http->Get("/queries"));
+    const int64_t in = SumJsonField(q, "records_in");
+    if (in >= expected) return q;
+    if (in != last) {
+      last = in;
+      last_progress = SteadyClock::now();
+    } else if (SteadyClock::now() - last_progress > std::chrono::seconds(60)) {
+      return Status::Internal("the query stopped at " + std::to_string(in) + " of " + std::to_string(expected) +
+                              " records: " + q.substr(0, 400) + " / " + server->LogTail());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+Result<NexmarkRunResult> RunT3(const NexmarkBenchOptions& o, Plan& plan) {
+  NexmarkRunResult r;
+  r.query_file = plan.file;
+  TempDir tmp;
+  if (tmp.path.empty()) return Status::IOError("mkdtemp failed");
+  // Untimed: generate, render and encode every request body (500 records per PutRecords).
+  const double g0 = SelfCpuSeconds();
+  nexmark::Generator gen(GenOptions(o));
+  std::vector<std::string> bodies;
+  std::vector<std::string> pending(plan.lanes.size());
+  std::vector<int> open_count(plan.lanes.size(), 0);
+  std::vector<Event> last_event(plan.lanes.size());
+  auto start_body = [&](size_t li) {
+    pending[li] = "{\"StreamName\":\"" + plan.pipeline.sources[static_cast<size_t>(plan.lanes[li].source)].name +
+               "\",\"Records\":[";
+    open_count[li] = 0;
+  };
+  for (size_t li = 0; li < plan.lanes.size(); ++li) start_body(li);
+  Event e;
+  for (int64_t i = 0; i < o.events; ++i) {
+    gen.Next(&e);
+    for (size_t li = 0; li < plan.lanes.size(); ++li) {
+      Lane& l = plan.lanes[li];
+      if (!l.accepts[static_cast<size_t>(e.type)]) continue;
+      AppendRecord(e.ToJson(), std::to_string(e.event_id), nullptr, &pending[li]);
+      ++l.events;
+      last_event[li] = e;
+      if (++open_count[li] == 500) {
+        bodies.push_back(pending[li] + "]}");
+        start_body(li);
+      }
+    }
+  }
+  for (size_t li = 0; li < plan.lanes.size(); ++li)
+    if (open_count[li] > 0) bodies.push_back(pending[li] + "]}");
+  r.generator_cpu_s = SelfCpuSeconds() - g0;
+  int64_t expected = 0;
+  for (const Lane& l : plan.lanes) {
+    r.events_read += l.events;
+    expected += l.events * static_cast<int64_t>(l.queries.size());
+  }
+
+  ChildServer server;
+  SLUICE_RETURN_IF_ERROR(server.Start(plan.file, tmp.path));
+  const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
+  BenchHttp control(base);
+
+  const double cpu0 = ProcCpuSeconds(server.pid());
+  const auto t0 = SteadyClock::now();
+  std::atomic<size_t> next{0};
+  std::atomic<int64_t> failed{0};
+  std::mutex err_mu;
+  std::string error;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < std::max(1, o.connections); ++c) {
+    clients.emplace_back([&] {
+      BenchHttp http(base);
+      for (size_t i = next++; i < bodies.size(); i = next++) {
+        auto res = http.PutRecords(bodies[i]);
+        if (!res.ok()) {
+          std::lock_guard lock(err_mu);
+          error = res.status().ToString();
+          return;
+        }
+        failed += *res;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  if (!error.empty()) return Status::Unavailable(error + " / " + server.LogTail());
+  if (failed > 0)
+    return Status::Unavailable(std::to_string(failed.load()) + " records were refused (backpressure); lower the load");
+  SLUICE_ASSIGN_OR_RETURN(std::string status, WaitConsumed(&control, expected, &server));
+  const auto t1 = SteadyClock::now();
+  r.cpu_s = ProcCpuSeconds(server.pid()) - cpu0;
+  r.wall_s = Seconds(t1 - t0);
+  r.bad_records = SumJsonField(status, "bad_records");
+  r.late_rows = SumJsonField(status, "late_records");
+
+  // Untimed: close every window with one far-future event per shard of each windowed source.
+  int64_t sentinels = 0;
+  for (size_t li = 0; li < plan.lanes.size(); ++li) {
+    const Lane& l = plan.lanes[li];
+    bool windowed = false;
+    for (int qi : l.queries) {
+      const QueryDef& q = plan.pipeline.queries[static_cast<size_t>(qi)];
+      windowed |= q.window.kind != WindowKind::kNone || q.stages != nullptr;
+    }
+    if (!windowed || l.events == 0) continue;
+    const SourceDef& sd = plan.pipeline.sources[static_cast<size_t>(l.source)];
+    Event s = last_event[li];
+    const int64_t far = s.date_time_ms() + 3'600'000;
+    s.person.date_time_ms = s.auction.date_time_ms = s.bid.date_time_ms = far;
+    std::string body = "{\"StreamName\":\"" + sd.name + "\",\"Records\":[";
+    for (const log::HashKeyRange& range : log::EvenHashKeyRanges(sd.shards)) {
+      const std::string ehk = log::HashKeyToString(range.start);
+      AppendRecord(s.ToJson(), "sentinel", &ehk, &body);
+      sentinels += static_cast<int64_t>(l.queries.size());
+    }
+    body += "]}";
+    SLUICE_ASSIGN_OR_RETURN(int64_t refused, control.PutRecords(body));
+    if (refused > 0) return Status::Unavailable("sentinel records refused");
+  }
+  if (sentinels > 0) {
+    SLUICE_ASSIGN_OR_RETURN(status, WaitConsumed(&control, expected + sentinels, &server));
+  }
+  r.output_rows = SumJsonField(status, "rows_emitted");
+  r.peak_rss_kib = ProcPeakRssKib(server.pid());
+  r.events = o.events;
+  server.Stop();
+  return r;
+}
+
+std::string Fixed(double v, int digits) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*f", digits, v);
+  return b;
+}
+
+void PrintResult(const NexmarkBenchOptions& o, int run, const NexmarkRunResult& r) {
+  const double per_cpu = r.cpu_s > 0 ? static_cast<double>(r.events) / r.cpu_s : 0;
+  const double per_wall = r.wall_s > 0 ? static_cast<double>(r.events) / r.wall_s : 0;
+  const std::string load = LoadAverage();
+  std::printf("nexmark %s %s run %d: %lld events in %.3f s wall, %.3f CPU-s -> %.0f events/CPU-s, %.0f events/s; "
+              "%lld output rows, %lld late, %lld bad; peak RSS %.1f MiB; checkpoints off; load %s\n",
+              o.query.c_str(), o.tier.c_str(), run, static_cast<long long>(r.events), r.wall_s, r.cpu_s, per_cpu,
+              per_wall, static_cast<long long>(r.output_rows), static_cast<long long>(r.late_rows),
+              static_cast<long long>(r.bad_records), static_cast<double>(r.peak_rss_kib) / 1024.0, load.c_str());
+  std::string j = "{\"bench\":\"nexmark\",\"query\":\"" + o.query + "\",\"tier\":\"" + o.tier +
+                  "\",\"run\":" + std::to_string(run) + ",\"events\":" + std::to_string(r.events) +
+                  ",\"events_read\":" + std::to_string(r.events_read) + ",\"wall_s\":" + Fixed(r.wall_s, 4) +
+                  ",\"cpu_s\":" + Fixed(r.cpu_s, 4) + ",\"events_per_cpu_s\":" + Fixed(per_cpu, 0) +
+                  ",\"events_per_s\":" + Fixed(per_wall, 0) + ",\"output_rows\":" + std::to_string(r.output_rows) +
+                  ",\"late_rows\":" + std::to_string(r.late_rows) + ",\"bad_records\":" + std::to_string(r.bad_records) +
+                  ",\"peak_rss_mib\":" + Fixed(static_cast<double>(r.peak_rss_kib) / 1024.0, 1) +
+                  ",\"generator_cpu_s\":" + Fixed(r.generator_cpu_s, 3) +
+                  ",\"checkpoints\":\"off\",\"checkpoint_interval_s\":" + Fixed(o.checkpoint_interval_s, 1) +
+                  ",\"batch_rows\":" + std::to_string(o.batch_rows) +
+                  ",\"all_columns\":" + (o.all_columns ? "true" : "false") +
+                  ",\"connections\":" + std::to_string(o.connections) + ",\"simdjson\":\"" +
+                  ingest::JsonDecoder::SimdjsonImplementation() + "\",\"load\":\"" + load + "\",\"query_file\":";
+  AppendJsonString(r.query_file, &j);
+  j += "}";
+  std::printf("%s\n", j.c_str());
+  std::fflush(stdout);
+}
+
+bool ParseNum(const std::string& s, double* out) {
+  char* end = nullptr;
+  *out = std::strtod(s.c_str(), &end);
+  return !s.empty() && end == s.c_str() + s.size() && *out >= 0;
+}
+
+int NexmarkMain(const std::vector<std::string>& args) {
+  NexmarkBenchOptions o;
+  int runs = 1;
+  std::vector<std::string> tiers;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--all-columns") {
+      o.all_columns = true;
+      continue;
+    }
+    if (i + 1 >= args.size()) {
+      std::fprintf(stderr, "sluice bench nexmark: %s needs a value\n", a.c_str());
+      return 2;
+    }
+    const std::string& v = args[++i];
+    double d = 0;
+    if (a == "--query") {
+      o.query = v;
+    } else if (a == "--tier") {
+      if (v == "all") tiers = {"t1", "t2", "t3"};
+      else if (v == "t1" || v == "t2" || v == "t3") tiers = {v};
+      else {
+        std::fprintf(stderr, "sluice bench nexmark: --tier is t1, t2, t3 or all\n");
+        return 2;
+      }
+    } else if (a == "--queries-dir") {
+      o.queries_dir = v;
+    } else if (ParseNum(v, &d)) {
+      if (a == "--events" && d >= 1) o.events = static_cast<int64_t>(d);
+      else if (a == "--runs" && d >= 1) runs = static_cast<int>(d);
+      else if (a == "--batch-rows" && d >= 1) o.batch_rows = static_cast<size_t>(d);
+      else if (a == "--connections" && d >= 1) o.connections = static_cast<int>(d);
+      else if (a == "--rate" && d > 0) o.rate = d;
+      else if (a == "--checkpoint-interval") o.checkpoint_interval_s = d;
+      else {
+        std::fprintf(stderr, "sluice bench nexmark: unknown option or bad value: %s %s\n", a.c_str(), v.c_str());
+        return 2;
+      }
+    } else {
+      std::fprintf(stderr, "sluice bench nexmark: %s expects a number, got '%s'\n", a.c_str(), v.c_str());
+      return 2;
+    }
+  }
+  if (tiers.empty()) tiers = {"t1"};
+  if (o.checkpoint_interval_s > 0)
+    std::fprintf(stderr, "sluice bench nexmark: checkpoints are not implemented yet; running with checkpoints off\n");
+  curl_global_init(CURL_GLOBAL_ALL);
+  int rc = 0;
+  for (const std::string& tier : tiers) {
+    o.tier = tier;
+    for (int run = 1; run <= runs; ++run) {
+      auto plan = LoadPlan(o);
+      if (!plan.ok()) {
+        std::printf("nexmark %s: not available yet (%s)\n", o.query.c_str(), plan.status().message().c_str());
+        std::printf("{\"bench\":\"nexmark\",\"query\":\"%s\",\"tier\":\"%s\",\"available\":false}\n", o.query.c_str(),
+                    tier.c_str());
+        return 3;
+      }
+      auto r = tier == "t3" ? RunT3(o, *plan) : RunInProcess(o, *plan);
+      if (!r.ok()) {
+        std::fprintf(stderr, "sluice bench nexmark %s %s: %s\n", o.query.c_str(), tier.c_str(),
+                     r.status().ToString().c_str());
+        rc = 1;
+        continue;
+      }
+      PrintResult(o, run, *r);
+    }
+  }
+  return rc;
+}
+
+}  // namespace
+
+Result<std::string> FindNexmarkQueryFile(const std::string& query, const std::string& extra_dir) {
+  std::vector<std::string> dirs;
+  if (!extra_dir.empty()) dirs.push_back(extra_dir);
+  std::string root = SLUICE_BENCH_SOURCE_DIR;
+  if (const char* env = std::getenv("SLUICE_SOURCE_DIR"); env && *env) root = env;
+  dirs.push_back(root + "/examples/nexmark/queries");
+  dirs.push_back(root + "/bench/nexmark/queries");
+  std::string searched;
+  for (const std::string& d : dirs) {
+    const std::string f = d + "/" + query + ".sql";
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(f, ec)) return f;
+    searched += (searched.empty() ? "" : ", ") + f;
+  }
+  return Status::NotFound("no query file; looked for " + searched);
+}
+
+Result<NexmarkRunResult> RunNexmarkOnce(const NexmarkBenchOptions& options) {
+  SLUICE_ASSIGN_OR_RETURN(Plan plan, LoadPlan(options));
+  if (options.tier == "t3") return RunT3(options, plan);
+  if (options.tier == "t1" || options.tier == "t2") return RunInProcess(options, plan);
+  return Status::InvalidArgument("tier must be t1, t2 or t3");
+}
+
+int RunBenchMain(const std::vector<std::string>& args) {
+  if (args.empty() || (args[0] != "nexmark" && args[0] != "wildrydes")) {
+    std::fprintf(stderr,
+                 "usage:\n"
+                 "  sluice bench nexmark --query qN [--events N] [--tier t1|t2|t3|all] [--runs R] [--batch-rows B]\n"
+                 "                       [--connections C] [--rate EVENTS_PER_S] [--checkpoint-interval S]\n"
+                 "                       [--queries-dir DIR] [--all-columns]\n"
+                 "  sluice bench wildrydes [--duration S] [--rate R] [--connections C] [--unicorns U]\n");
+    return 2;
+  }
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "wildrydes") return RunWildRydesBenchMain(rest);
+  return NexmarkMain(rest);
+}
+
+}  // namespace sluice::app

@@ -1,0 +1,140 @@
+// `sluice bench`: throughput benchmarks of the engine (docs/benchmarks.md reports them).
+//
+//   sluice bench nexmark --query qN [--events N] [--tier t1|t2|t3|all] [--runs R]
+//                        [--batch-rows B] [--connections C] [--rate EVENTS_PER_S]
+//                        [--checkpoint-interval SECONDS] [--queries-dir DIR] [--all-columns]
+//   sluice bench wildrydes ...   (app/bench_wildrydes.h)
+//
+// The Nexmark query file is looked up as, in order: DIR/qN.sql (--queries-dir), the shared
+// examples/nexmark/queries/qN.sql, then the harness's own bench/nexmark/queries/qN.sql (both under
+// the source tree the binary was built from, or $SLUICE_SOURCE_DIR). A query whose file is missing
+// or does not plan yet (q5/q7/q8 need joins) is reported as "not available yet" (exit code 3).
+//
+// Events come from examples/nexmark/generator.h with the suite's settings (10M events/s of event
+// time, 10% of events delayed by up to 3 s). A source table named bid(s), person(s)/people or
+// auction(s) receives the events of that type; a source with any other name receives every event.
+// `events` counts every generated event, as the Nexmark metric does, including the ones the query
+// does not read (those are dropped at the source, untimed in T2 and T3).
+//
+// Tiers (what is timed):
+//   t1: generated structs → Rows of the source schema (no JSON) → ops::QueryPipeline in batches of
+//       B rows (one split), AdvanceTime after each batch, Flush at the end; output rows counted and
+//       discarded. Generation is not timed (reported as generator_cpu_s): events are generated in
+//       chunks of 8,192 between timed sections, so they are still in cache when processed.
+//   t2: the same events pre-rendered as JSON lines in memory (untimed, per chunk) →
+//       ingest::JsonDecoder (simdjson) → the pipeline, as t1 (a chunk's last batch may be short).
+//   t3: `sluice run` as a child process on 127.0.0.1 with a temp data dir; C keep-alive HTTP/1.1
+//       connections send PutRecords of 500 records (bodies built before timing) into the log; the
+//       server's query reads the log. Timed from the first call until /queries reports that every
+//       event was consumed. CPU and peak RSS are the server process's (/proc/PID), not the client's.
+//       Windowed queries then get one far-future event per shard (untimed) so that every window
+//       closes, and the output row count is read once they are processed; t1/t2 Flush instead, so
+//       all three tiers give the same output row count.
+// Projection pushdown (t1, t2): only the source columns some query reads (ops::ColumnsUsed) are
+// filled (t1) or decoded (t2, JsonDecoder::SetNeededColumns); --all-columns turns it off. t3 runs
+// the server as it is wired (app/server.cc).
+// CPU time in t1/t2 is getrusage(RUSAGE_SELF) user+system around the timed sections.
+// Peak RSS is ru_maxrss (t1/t2: of this process so far) or VmHWM (t3: of the server).
+//
+// Checkpoints: --checkpoint-interval is accepted and reported, but the engine has no checkpoints
+// yet, so every run reports "checkpoints": "off" (the hook for when they land).
+//
+// Output: per run, one human-readable line and one JSON line ({"bench":"nexmark",...}) on stdout.
+// Exit codes: 0 ok, 1 a run failed, 2 bad usage, 3 query not available yet.
+// Thread-safety: the entry points are called once from main().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace sluice::app {
+
+/// Options of one `sluice bench nexmark` invocation.
+struct NexmarkBenchOptions {
+  /// Query name, "q0" … "q22"; selects the query file.
+  std::string query = "q0";
+  /// Generated events per run (all types). Default: 1,000,000.
+  int64_t events = 1'000'000;
+  /// "t1", "t2" or "t3".
+  std::string tier = "t1";
+  /// Rows per ProcessBatch call in t1/t2. Unit: rows. Default: 1024.
+  size_t batch_rows = 1024;
+  /// t3: concurrent HTTP connections. Default: 4.
+  int connections = 4;
+  /// Events per second of event time (the generator's rate). Default: 10M (the suite's cap).
+  double rate = 10'000'000;
+  /// Requested checkpoint interval, seconds; 0 = off. Recorded only (no checkpoints yet).
+  double checkpoint_interval_s = 0;
+  /// Extra directory searched first for qN.sql; empty = none.
+  std::string queries_dir;
+  /// t1/t2: fill/decode every source column, not only those the query reads. Default: false.
+  bool all_columns = false;
+};
+
+/// The figures of one run.
+struct NexmarkRunResult {
+  int64_t events = 0;            ///< Generated events (all types).
+  int64_t events_read = 0;       ///< Events delivered to the query's source(s).
+  double wall_s = 0;             ///< Timed wall-clock seconds.
+  double cpu_s = 0;              ///< User+system CPU seconds of the engine in the timed section.
+  double generator_cpu_s = 0;    ///< Untimed CPU spent generating/rendering events.
+  int64_t output_rows = 0;       ///< Rows the query emitted (counted, discarded in t1/t2).
+  int64_t late_rows = 0;         ///< Rows the window operator rejected as late.
+  int64_t bad_records = 0;       ///< Records the decoder rejected (t2/t3).
+  int64_t peak_rss_kib = 0;      ///< Peak resident set size. Unit: KiB.
+  std::string query_file;        ///< The query file used.
+};
+
+/// Finds the query file for `query` (see the search order above). Returns its path, or
+/// NotFound listing the places searched.
+Result<std::string> FindNexmarkQueryFile(const std::string& query, const std::string& extra_dir);
+
+/// Runs one Nexmark run. Errors: NotFound / InvalidArgument when the query is not available
+/// (missing or does not plan), Unavailable / IOError / Internal when t3's server or HTTP fails.
+Result<NexmarkRunResult> RunNexmarkOnce(const NexmarkBenchOptions& options);
+
+/// `sluice bench ARGS...` with ARGS after "bench"; returns the exit code (see above).
+int RunBenchMain(const std::vector<std::string>& args);
+
+// ---- helpers shared with bench_wildrydes.cc ----
+
+/// User+system CPU seconds of this process so far (getrusage RUSAGE_SELF).
+double SelfCpuSeconds();
+/// Peak RSS of this process so far. Unit: KiB.
+int64_t SelfPeakRssKib();
+/// utime+stime of process `pid` from /proc, seconds (0 when unreadable).
+double ProcCpuSeconds(int pid);
+/// VmHWM of process `pid` from /proc. Unit: KiB (0 when unreadable).
+int64_t ProcPeakRssKib(int pid);
+/// One line of `uptime`'s load averages ("0.52 0.61 0.70"), from /proc/loadavg.
+std::string LoadAverage();
+
+/// A keep-alive HTTP/1.1 connection to a Sluice server (libcurl easy handle).
+/// Thread-safety: one thread at a time.
+class BenchHttp {
+ public:
+  /// `base_url` like "http://127.0.0.1:4567". REQUIRES: curl_global_init was called.
+  explicit BenchHttp(std::string base_url);
+  ~BenchHttp();
+  BenchHttp(const BenchHttp&) = delete;
+  BenchHttp& operator=(const BenchHttp&) = delete;
+  /// Kinesis PutRecords with a pre-built JSON body. Returns the number of records refused
+  /// (FailedRecordCount). Errors: Unavailable on a transport error or a non-200 answer.
+  Result<int64_t> PutRecords(const std::string& body);
+  /// GET `path` ("/queries"). Errors: Unavailable on a transport error or a non-200 answer.
+  Result<std::string> Get(const std::string& path);
+
+ private:
+  std::string base_;
+  void* curl_ = nullptr;
+  void* headers_ = nullptr;
+};
+
+/// Sums every `"field":<integer>` occurrence in a JSON text (e.g. "records_in" in GET /queries).
+int64_t SumJsonField(const std::string& json, const std::string& field);
+
+}  // namespace sluice::app

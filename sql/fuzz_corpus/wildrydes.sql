@@ -1,0 +1,34 @@
+-- Wild Rydes: the AWS real-time workshop's pipeline, in one Sluice file.
+-- Unicorns report their status every second (fields as the workshop's producer sends them);
+-- one query keeps per-unicorn, per-minute statistics in a queryable table (the workshop's
+-- Kinesis Data Analytics → Lambda → DynamoDB leg), another archives every raw event as
+-- hour-partitioned gzip JSON lines (the Firehose → S3 leg).
+
+CREATE TABLE unicorn_telemetry (
+  "Name" TEXT,
+  "StatusTime" TIMESTAMPTZ,
+  "Latitude" FLOAT8,
+  "Longitude" FLOAT8,
+  "Distance" FLOAT8,
+  "MagicPoints" INT,
+  "HealthPoints" INT
+) WITH (connector = 'stream', shards = 4, format = 'json',
+        event_time = 'StatusTime', watermark_delay = '5 seconds', idle_timeout = '10 seconds');
+
+CREATE TABLE unicorn_minutes () WITH (connector = 'kv', primary_key = 'name, window_start');
+
+INSERT INTO unicorn_minutes
+SELECT "Name" AS name, window_start, window_end,
+       sum("Distance") AS distance,
+       min("MagicPoints") AS min_magic, max("MagicPoints") AS max_magic,
+       min("HealthPoints") AS min_health, max("HealthPoints") AS max_health,
+       avg("HealthPoints") AS avg_health,
+       count(*) AS readings
+FROM TUMBLE(unicorn_telemetry, "StatusTime", INTERVAL '1 minute')
+GROUP BY "Name", window_start, window_end;
+
+CREATE TABLE telemetry_archive () WITH (connector = 'files', path = 'archive/unicorns',
+  format = 'jsonl', compression = 'gzip', partition = 'hour',
+  buffer_size = '5 MB', buffer_interval = '60 seconds');
+
+INSERT INTO telemetry_archive SELECT * FROM unicorn_telemetry;

@@ -1,0 +1,123 @@
+// Smoke test of `sluice bench` (app/bench_nexmark.h, app/bench_wildrydes.h): every Nexmark query
+// that has a query file runs on all three tiers with a small number of events, and the output row
+// counts must agree between tiers and, for q0/q1/q2/q11, with counts computed here independently
+// from the generator. Speed is never asserted. Also runs `sluice bench wildrydes` briefly.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <sys/wait.h>
+#include <vector>
+
+#include "examples/nexmark/generator.h"
+
+namespace {
+
+constexpr int64_t kEvents = 20000;
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+};
+
+CommandResult RunCommand(const std::string& cmd) {
+  CommandResult r;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int st = pclose(p);
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+// The integer after "field": in the first line of `out` that contains `marker`, or -1.
+int64_t JsonInt(const std::string& out, const std::string& marker, const std::string& field) {
+  size_t at = out.find(marker);
+  if (at == std::string::npos) return -1;
+  size_t line_end = out.find('\n', at);
+  std::string line = out.substr(at, line_end == std::string::npos ? std::string::npos : line_end - at);
+  size_t f = line.find("\"" + field + "\":");
+  if (f == std::string::npos) return -1;
+  return std::strtoll(line.c_str() + f + field.size() + 3, nullptr, 10);
+}
+
+// Expected output rows of q0, q1, q2 and q11 over the first kEvents generated events.
+std::map<std::string, int64_t> IndependentCounts() {
+  sluice::nexmark::Generator gen;
+  sluice::nexmark::Event e;
+  int64_t bids = 0, q2 = 0;
+  std::map<int64_t, std::vector<int64_t>> bid_times;  // bidder -> dateTime ms
+  for (int64_t i = 0; i < kEvents; ++i) {
+    gen.Next(&e);
+    if (e.type != sluice::nexmark::EventType::kBid) continue;
+    ++bids;
+    if (e.bid.auction % 123 == 0) ++q2;
+    bid_times[e.bid.bidder].push_back(e.bid.date_time_ms);
+  }
+  int64_t sessions = 0;
+  for (auto& [bidder, times] : bid_times) {
+    std::sort(times.begin(), times.end());
+    ++sessions;
+    for (size_t i = 1; i < times.size(); ++i)
+      if (times[i] - times[i - 1] >= 10'000) ++sessions;  // gap of 10 s
+  }
+  return {{"q0", bids}, {"q1", bids}, {"q2", q2}, {"q11", sessions}};
+}
+
+}  // namespace
+
+TEST_CASE("sluice bench nexmark: every available query gives the same, correct row count on t1, t2 and t3") {
+  const auto expected = IndependentCounts();
+  CHECK(expected.at("q0") > 0);
+  CHECK(expected.at("q2") > 0);
+  int ran = 0;
+  for (std::string q : {"q0", "q1", "q2", "q5", "q7", "q8", "q11"}) {
+    CAPTURE(q);
+    CommandResult r = RunCommand(std::string(SLUICE_BINARY) + " bench nexmark --query " + q +
+                                 " --tier all --events " + std::to_string(kEvents));
+    CAPTURE(r.out);
+    if (r.exit_code == 3) {
+      MESSAGE(q << " not available yet");
+      CHECK(r.out.find("not available yet") != std::string::npos);
+      continue;
+    }
+    REQUIRE(r.exit_code == 0);
+    ++ran;
+    const int64_t t1 = JsonInt(r.out, "\"tier\":\"t1\"", "output_rows");
+    const int64_t t2 = JsonInt(r.out, "\"tier\":\"t2\"", "output_rows");
+    const int64_t t3 = JsonInt(r.out, "\"tier\":\"t3\"", "output_rows");
+    CHECK(t1 >= 0);
+    CHECK(t1 == t2);
+    CHECK(t1 == t3);
+    CHECK(JsonInt(r.out, "\"tier\":\"t1\"", "events") == kEvents);
+    CHECK(JsonInt(r.out, "\"tier\":\"t3\"", "bad_records") == 0);
+    for (const char* tier : {"\"tier\":\"t1\"", "\"tier\":\"t2\"", "\"tier\":\"t3\""})
+      CHECK(JsonInt(r.out, tier, "late_rows") == 0);
+    auto it = expected.find(q);
+    if (it != expected.end()) CHECK(t1 == it->second);
+  }
+  CHECK(ran >= 4);  // q0, q1, q2 and q11 exist at least in bench/nexmark/queries
+}
+
+TEST_CASE("sluice bench nexmark: a missing query is reported as not available") {
+  CommandResult r = RunCommand(std::string(SLUICE_BINARY) + " bench nexmark --query q99 --events 100");
+  CHECK(r.exit_code == 3);
+  CHECK(r.out.find("not available yet") != std::string::npos);
+  CHECK(RunCommand(std::string(SLUICE_BINARY) + " bench nexmark --tier t9").exit_code == 2);
+  CHECK(RunCommand(std::string(SLUICE_BINARY) + " bench").exit_code == 2);
+}
+
+TEST_CASE("sluice bench wildrydes runs both phases and measures window latency") {
+  CommandResult r = RunCommand(std::string(SLUICE_BINARY) +
+                               " bench wildrydes --duration 3 --rate 4000 --connections 2 --unicorns 50 --warmup 0.5");
+  CAPTURE(r.out);
+  REQUIRE(r.exit_code == 0);
+  CHECK(JsonInt(r.out, "\"phase\":\"peak\"", "records") > 0);
+  CHECK(JsonInt(r.out, "\"phase\":\"latency\"", "records") == 12000);
+  CHECK(JsonInt(r.out, "\"phase\":\"latency\"", "samples") > 0);
+  CHECK(JsonInt(r.out, "\"phase\":\"latency\"", "windows") > 0);
+}
