@@ -84,7 +84,49 @@ std::string ExplainPipeline(const Pipeline& p) {
     o += "\nquery " + q.name + ": " + src.name + " -> " + sink.name + " (" + sink.connector + ")\n";
     o += "  decode json -> rows\n";
     if (q.where) o += "  filter " + q.where->text + "\n";
-    if (q.window.kind == WindowKind::kNone) {
+    if (q.stages) {
+      // Window-aligned stages (docs/sql.md): leaves fire whole windows; nodes run per fired window.
+      const StagePlan& sp = *q.stages;
+      o += "  window-aligned stages: " + std::to_string(sp.leaves.size()) + " windowed leaves, evaluated per fired window\n";
+      for (size_t i = 0; i < sp.leaves.size(); ++i) {
+        const QueryDef& leaf = sp.leaves[i];
+        o += "    leaf " + std::to_string(i) + ": ";
+        o += leaf.window.kind == WindowKind::kHop ? "HOP size " + FormatDuration(leaf.window.size) + " slide " +
+                                                        FormatDuration(leaf.window.slide)
+                                                  : "TUMBLE " + FormatDuration(leaf.window.size);
+        if (leaf.where) o += ", where " + leaf.where->text;
+        if (leaf.aggregating()) {
+          o += ", state key " + StateKey(leaf) + ", aggregates";
+          for (const auto& a : leaf.aggregates) o += " " + a.text;
+        } else {
+          o += ", buffers " + std::to_string(leaf.projections.size()) + " columns per row until the window fires";
+        }
+        o += "\n";
+      }
+      for (size_t n = 0; n < sp.nodes.size(); ++n) {
+        const StageNode& node = sp.nodes[n];
+        o += "    node " + std::to_string(n) + ": ";
+        switch (node.kind) {
+          case StageNode::Kind::kLeaf: o += "rows of leaf " + std::to_string(node.leaf); break;
+          case StageNode::Kind::kJoin:
+            o += "hash join of nodes " + std::to_string(node.left) + " and " + std::to_string(node.right) + " on " +
+                 std::to_string(node.left_keys.size()) + " keys";
+            if (node.condition) o += ", then " + node.condition->text;
+            break;
+          case StageNode::Kind::kAggregate:
+            o += "hash aggregate of node " + std::to_string(node.left) + ":";
+            for (const auto& a : node.aggregate.aggregates) o += " " + a.text;
+            break;
+          case StageNode::Kind::kProject:
+            o += "project " + std::to_string(node.projections.size()) + " columns of node " + std::to_string(node.left);
+            if (node.condition) o += " where " + node.condition->text;
+            break;
+        }
+        o += "\n";
+      }
+      o += "  watermark: column " + src.schema[static_cast<size_t>(src.event_time_column)].name + ", delay " +
+           FormatDuration(src.watermark_delay) + "\n";
+    } else if (q.window.kind == WindowKind::kNone) {
       o += "  project " + std::to_string(q.projections.size()) + " columns\n";
     } else {
       const std::string& ts = src.schema[static_cast<size_t>(q.window.time_column)].name;

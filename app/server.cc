@@ -20,6 +20,7 @@
 #include "ingest/json_decoder.h"
 #include "ingest/log/log.h"
 #include "ingest/log_source.h"
+#include "operators/expr_eval.h"
 #include "runtime/checkpoint_record.h"
 #include "runtime/dead_letter.h"
 #include "sinks/archive_sink.h"
@@ -267,6 +268,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       return Status::InvalidArgument("sink " + sd.name + ": connector '" + sd.connector + "' is not supported");
     }
     auto decoder = std::make_unique<ingest::JsonDecoder>(src.schema, src.event_time_column);
+    // Decode only the columns this query reads (the others stay NULL).
+    decoder->SetNeededColumns(ops::ColumnsUsed(q, src.schema.size(), src.event_time_column));
     runtime::QueryRunnerOptions ro;
     ro.checkpoint_interval = m.options.checkpoint_interval;
     ro.min_checkpoint_pause = m.options.min_checkpoint_pause;

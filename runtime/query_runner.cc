@@ -255,10 +255,13 @@ bool QueryRunner::Readable(const Split& s) const {
 }
 
 void QueryRunner::Step(bool* any) {
-  std::vector<Row> rows, out;
-  std::vector<size_t> index;
-  std::vector<DecodeError> errors;
-  std::vector<ops::LateRow> late;
+  // Reused across steps, so that the decoder's rows keep their buffers (no allocation per record).
+  std::vector<Row>& rows = scratch_rows_;
+  std::vector<Row>& out = scratch_out_;
+  std::vector<size_t>& index = scratch_index_;
+  std::vector<DecodeError>& errors = scratch_errors_;
+  std::vector<ops::LateRow>& late = scratch_late_;
+  out.clear();
   std::string last_error;
   if (Status r = RefreshSplits(); !r.ok()) last_error = "splits: " + r.ToString();
   for (size_t si = 0; si < splits_.size(); ++si) {

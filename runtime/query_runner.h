@@ -136,6 +136,11 @@ class QueryRunner {
   const bool windowed_;
   std::unique_ptr<ops::QueryPipeline> dataflow_;  // created by Start() once the splits are known
   std::vector<std::unique_ptr<Split>> splits_;
+  // Step()'s buffers, kept between steps.
+  std::vector<Row> scratch_rows_, scratch_out_;
+  std::vector<size_t> scratch_index_;
+  std::vector<DecodeError> scratch_errors_;
+  std::vector<ops::LateRow> scratch_late_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   bool started_ = false;
