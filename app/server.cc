@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -29,6 +30,29 @@
 
 namespace sluice::app {
 namespace {
+
+// Appends late records to a stream of the embedded log (SourceDef::late_output), waiting until
+// they are durable.
+class LogAppender final : public RecordAppender {
+ public:
+  LogAppender(log::Log* log, std::string stream) : log_(log), stream_(std::move(stream)) {}
+  Status Append(const std::vector<std::pair<std::string, std::string>>& records) override {
+    std::vector<log::PutEntry> entries;
+    entries.reserve(records.size());
+    for (const auto& [key, data] : records) entries.push_back({key, data, std::nullopt});
+    std::vector<log::PutResult> results;
+    auto done = std::make_shared<std::promise<Status>>();
+    std::future<Status> durable = done->get_future();
+    SLUICE_RETURN_IF_ERROR(log_->Put(stream_, entries, &results, [done](Status st) { done->set_value(st); }));
+    SLUICE_RETURN_IF_ERROR(durable.get());
+    for (const auto& r : results) SLUICE_RETURN_IF_ERROR(r.status);
+    return Status::OK();
+  }
+
+ private:
+  log::Log* log_;
+  std::string stream_;
+};
 
 // Forwards writes to a KV table and tells the listener (the demo's terminal view).
 class ListeningSink final : public Sink {
@@ -162,6 +186,7 @@ struct Server::Impl {
   std::unique_ptr<runtime::DeadLetterQueue> dlq;
   std::vector<std::unique_ptr<Source>> sources;
   std::vector<std::unique_ptr<Sink>> owned_sinks;
+  std::map<std::string, std::unique_ptr<LogAppender>> late_outputs;  // by stream name
   std::vector<std::unique_ptr<runtime::QueryRunner>> runners;
   std::unique_ptr<http::KinesisApi> kinesis;
   std::unique_ptr<http::NdjsonApi> ndjson;
@@ -224,6 +249,12 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
                    s.name.c_str(), (*existing)->open_shard_count(), s.shards, (*existing)->open_shard_count());
     }
   }
+  // Late-data side outputs: streams of the log, created with one shard when missing.
+  for (const SourceDef& s : m.pipeline.sources) {
+    if (s.late_output.empty() || m.late_outputs.count(s.late_output)) continue;
+    if (!m.log->GetStream(s.late_output).ok()) SLUICE_RETURN_IF_ERROR(m.log->CreateStream(s.late_output, 1));
+    m.late_outputs[s.late_output] = std::make_unique<LogAppender>(m.log.get(), s.late_output);
+  }
   // KV tables are shared (RocksDB is thread-safe); each query writes through its own staging
   // writer, committed with its checkpoints. Files sinks get one writer per query.
   std::map<int, sinks::KvTable*> kv_tables;
@@ -276,6 +307,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     m.runners.push_back(std::make_unique<runtime::QueryRunner>(&m.pipeline, static_cast<int>(qi), m.sources.back().get(),
                                                                std::move(decoder), sink, m.kv.get(), m.dlq.get(),
                                                                &m.metrics, ro));
+    if (!src.late_output.empty()) m.runners.back()->SetLateOutput(m.late_outputs.at(src.late_output).get());
   }
   for (auto& r : m.runners) {
     Status st = r->Start();

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/state_store.h"
@@ -139,6 +140,16 @@ class Sink {
 }  // namespace sluice
 
 namespace sluice {
+
+/// Appends records to a stream: the late-data side output (SourceDef::late_output).
+/// Thread-safety: implementations are thread-safe.
+class RecordAppender {
+ public:
+  virtual ~RecordAppender() = default;
+  /// Appends (partition key, data) records and returns once they are durable.
+  /// Errors: NotFound for a missing stream; IOError; Unavailable while shutting down.
+  virtual Status Append(const std::vector<std::pair<std::string, std::string>>& records) = 0;
+};
 
 /// Durable storage for small named blobs (source positions, per-query bookkeeping).
 /// Thread-safety: implementations are thread-safe.

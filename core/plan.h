@@ -144,6 +144,9 @@ struct SourceDef {
   Duration allowed_lateness{0};        ///< A fired window keeps its state until the watermark passes
                                        ///< window_end + allowed_lateness; events for it until then
                                        ///< update it and re-emit it. Later ones are late records.
+  std::string late_output;             ///< WITH (late_output = 'stream'): late records are appended to
+                                       ///< this stream (JSON with the reason and the watermark);
+                                       ///< empty = the dead-letter queue, stage "late".
   std::map<std::string, std::string> options;  ///< Every WITH option, lower-cased keys.
 };
 

@@ -303,12 +303,33 @@ void QueryRunner::Step(bool* any) {
         continue;
       }
       late_records_->Inc();
-      Status w = dlq_->Write("late", source_def_.name, s.reader->id(), r.position,
-                             "window ending " + FormatTimestamp(l.window_end) + " (allowed lateness " +
+      const std::string reason = "window ending " + FormatTimestamp(l.window_end) + " (allowed lateness " +
                                  FormatDuration(source_def_.allowed_lateness) + ") already closed at watermark " +
-                                 FormatTimestamp(dataflow_->watermark()),
-                             r.data);
+                                 FormatTimestamp(dataflow_->watermark());
+      if (late_output_ != nullptr) {
+        // The late-data side output: one JSON record per late event, keyed by shard.
+        std::string j = "{\"query\":";
+        AppendJsonString(query_.name, &j);
+        j += ",\"source\":";
+        AppendJsonString(source_def_.name, &j);
+        j += ",\"shard\":";
+        AppendJsonString(s.reader->id(), &j);
+        j += ",\"sequence_number\":\"" + std::to_string(r.position) + "\",\"reason\":";
+        AppendJsonString(reason, &j);
+        j += ",\"watermark\":\"" + FormatTimestamp(dataflow_->watermark()) + "\",\"window_end\":\"" +
+             FormatTimestamp(l.window_end) + "\",\"data\":";
+        AppendJsonString(r.data, &j);
+        j += "}";
+        late_batch_.emplace_back(s.reader->id(), std::move(j));
+        continue;
+      }
+      Status w = dlq_->Write("late", source_def_.name, s.reader->id(), r.position, reason, r.data);
       if (!w.ok()) last_error = w.ToString();
+    }
+    if (!late_batch_.empty()) {
+      Status w = late_output_->Append(late_batch_);
+      if (!w.ok()) last_error = "late_output " + source_def_.late_output + ": " + w.ToString();
+      late_batch_.clear();
     }
     s.next_position = s.records.back().position + 1;
     if (!out.empty()) {

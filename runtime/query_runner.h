@@ -15,7 +15,8 @@
 // watermark back.
 // Bad records go to the dead-letter queue with stage "decode"; late records (every window they
 // belong to ended allowed_lateness or more before the watermark) are counted in
-// sluice_late_records_total and written there with stage "late" — the late-data side output.
+// sluice_late_records_total and written there with stage "late" — or, when the source names a
+// late_output stream, appended to that stream as JSON with the reason and the watermark.
 //
 // Checkpoints (docs/checkpoints.md): a query's operators all run on this one thread, so the end
 // of a step is an aligned barrier — every split has delivered exactly the records before its
@@ -108,6 +109,10 @@ class QueryRunner {
   /// when the runner is not running; the commit's error.
   Result<uint64_t> RequestCheckpoint(std::chrono::milliseconds timeout);
   QueryStatus status() const;
+  /// Sends late records to `appender` (the source's late_output stream) instead of the
+  /// dead-letter queue. Call before Start(); `appender` must outlive the runner. Delivery is
+  /// at least once: records of a step replayed after a crash are appended again.
+  void SetLateOutput(RecordAppender* appender) { late_output_ = appender; }
   /// The state-store key of this query's checkpoint record in space "sluice.meta".
   static std::string RecordKey(const std::string& query_name) { return "checkpoint/" + query_name; }
 
@@ -141,6 +146,8 @@ class QueryRunner {
   std::vector<size_t> scratch_index_;
   std::vector<DecodeError> scratch_errors_;
   std::vector<ops::LateRow> scratch_late_;
+  RecordAppender* late_output_ = nullptr;
+  std::vector<std::pair<std::string, std::string>> late_batch_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   bool started_ = false;

@@ -2,6 +2,9 @@
 // query_planner.cc.
 #include "sql/planner.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include <cctype>
 #include <charconv>
 #include <exception>
@@ -200,9 +203,15 @@ Status PlanSource(const StatementContext& ctx, std::string name, int name_loc, T
     } else if (opt.key == "emit_interval") {
       return ctx.Error(opt.location, "emit_interval belongs to the sink a windowed query writes to, not to sources");
     } else if (opt.key == "late_output") {
-      return ctx.Error(opt.location,
-                       "late_output is not supported yet; rows later than allowed_lateness go to the dead-letter "
-                       "queue (DATA_DIR/dead-letter/<source>.jsonl, stage \"late\")");
+      const std::string& v = opt.value;
+      const bool valid = !v.empty() && v.size() <= 128 && std::all_of(v.begin(), v.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+      });
+      if (!valid) {
+        return ctx.Error(opt.location, "late_output must name a stream: 1 to 128 letters, digits, '_', '-' or '.'");
+      }
+      if (v == src.name) return ctx.Error(opt.location, "late_output cannot be the source stream itself");
+      src.late_output = v;
     }
   }
   state->pipeline.sources.push_back(std::move(src));

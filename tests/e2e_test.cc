@@ -7,11 +7,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
+#include "core/base64.h"
 #include "core/time.h"
 #include "tests/test_util.h"
 
@@ -292,4 +294,60 @@ TEST_CASE("queries keep reading across SplitShard, MergeShards and UpdateShardCo
   auto q = json::parse(HttpGet(server.url() + "/queries").body);
   CHECK(q[0]["shards"].size() >= 6);
   CHECK(q[0]["records_in"].get<int>() == next);
+}
+
+TEST_CASE("late_output: events later than allowed lateness go to the named stream with the reason and watermark") {
+  TempDir tmp;
+  const std::string pipeline = tmp.path() + "/late.sql";
+  WriteFile(pipeline,
+            "CREATE TABLE events (id BIGINT, ts TIMESTAMPTZ) WITH (connector = 'stream', shards = 1, "
+            "event_time = 'ts', watermark_delay = '1 second', allowed_lateness = '5 seconds', late_output = 'late_events');\n"
+            "CREATE TABLE per_10s () WITH (connector = 'kv', primary_key = 'window_start');\n"
+            "INSERT INTO per_10s SELECT window_start, count(*) AS n FROM TUMBLE(events, ts, INTERVAL '10 seconds') "
+            "GROUP BY window_start;\n");
+  SluiceProcess server(pipeline, tmp.path() + "/data");
+  auto put = [&](const std::vector<std::pair<std::string, std::string>>& records) {
+    auto r = HttpPost(server.url() + "/", PutRecordsBody("events", records), KinesisHeaders("PutRecords"));
+    REQUIRE(r.status == 200);
+  };
+  const int64_t base = 1767225600000;
+  std::vector<std::pair<std::string, std::string>> on_time;
+  for (int i = 0; i < 60; ++i)
+    on_time.emplace_back("k", "{\"id\":" + std::to_string(i) + ",\"ts\":" + std::to_string(base + i * 1000) + "}");
+  put(on_time);
+  // Wait until the watermark has passed 00:00:40 (the batch above has been processed).
+  for (int i = 0; i < 100; ++i) {
+    auto q = json::parse(HttpGet(server.url() + "/queries").body, nullptr, false);
+    if (q.is_array() && q[0]["records_in"].get<int>() == 60) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // id 1000: 00:00:05, whose window ended 00:00:10 + 5 s lateness long before the watermark (~00:00:58).
+  put({{"k", "{\"id\":1000,\"ts\":" + std::to_string(base + 5000) + "}"}});
+  json records = json::array();
+  for (int i = 0; i < 100 && records.empty(); ++i) {
+    auto it = HttpPost(server.url() + "/",
+                       R"({"StreamName":"late_events","ShardId":"shardId-000000000000","ShardIteratorType":"TRIM_HORIZON"})",
+                       KinesisHeaders("GetShardIterator"));
+    REQUIRE(it.status == 200);
+    auto got = HttpPost(server.url() + "/",
+                        "{\"ShardIterator\":\"" + json::parse(it.body)["ShardIterator"].get<std::string>() + "\"}",
+                        KinesisHeaders("GetRecords"));
+    REQUIRE(got.status == 200);
+    records = json::parse(got.body)["Records"];
+    if (records.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(records.size() == 1);
+  std::string decoded;
+  REQUIRE(Base64Decode(records[0]["Data"].get<std::string>(), &decoded));
+  auto late = json::parse(decoded);
+  CHECK(late["source"] == "events");
+  CHECK(late["window_end"] == "2026-01-01T00:00:10.000Z");
+  CHECK(late["reason"].get<std::string>().find("already closed at watermark") != std::string::npos);
+  CHECK(late["watermark"].get<std::string>().rfind("2026-01-01T00:00:5", 0) == 0);
+  CHECK(json::parse(late["data"].get<std::string>())["id"] == 1000);
+  // Counted as late, not sent to the dead-letter queue.
+  auto q = json::parse(HttpGet(server.url() + "/queries").body);
+  CHECK(q[0]["late_records"] == 1);
+  CHECK_FALSE(std::filesystem::exists(tmp.path() + "/data/dead-letter/events.jsonl"));
 }
