@@ -211,19 +211,9 @@ void SessionWindowAggregate::CheckpointDelta(std::string_view space, StoreBatch*
   changed_keys_.clear();
 }
 
-void SessionWindowAggregate::AppendScalars(StateWriter* w) const {
-  w->PutSigned(watermark_.micros);
-  w->PutVarint(seq_);
-}
+void SessionWindowAggregate::AppendScalars(StateWriter* w) const { PutOperatorScalars(w, watermark_, seq_); }
 
-bool SessionWindowAggregate::RestoreScalars(StateReader* r) {
-  int64_t wm;
-  uint64_t seq;
-  if (!r->GetSigned(&wm) || !r->GetVarint(&seq)) return false;
-  watermark_ = EventTime{wm};
-  seq_ = seq;
-  return true;
-}
+bool SessionWindowAggregate::RestoreScalars(StateReader* r) { return GetOperatorScalars(r, &watermark_, &seq_); }
 
 Status SessionWindowAggregate::RestoreKey(std::string_view key, std::string_view value) {
   if (key.empty() || key[0] != 's') return Status::Corruption("session state: bad key");

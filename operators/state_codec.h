@@ -65,6 +65,19 @@ class StateReader {
   size_t pos_ = 0;
 };
 
+/// The scalars every window operator checkpoints in full: its watermark and its arrival
+/// sequence (first_value/last_value tie-breaks). Get returns false on malformed input.
+inline void PutOperatorScalars(StateWriter* w, EventTime watermark, uint64_t seq) {
+  w->PutSigned(watermark.micros);
+  w->PutVarint(seq);
+}
+inline bool GetOperatorScalars(StateReader* r, EventTime* watermark, uint64_t* seq) {
+  int64_t wm;
+  if (!r->GetSigned(&wm) || !r->GetVarint(seq)) return false;
+  *watermark = EventTime{wm};
+  return true;
+}
+
 /// Appends `v` as 8 big-endian bytes with the sign bit flipped, so that encoded keys sort in the
 /// numeric order of v (RocksDB compares keys bytewise).
 void PutOrderedInt64(int64_t v, std::string* out);

@@ -196,19 +196,9 @@ void WindowAggregate::CheckpointDelta(std::string_view space, StoreBatch* batch)
   changed_.clear();
 }
 
-void WindowAggregate::AppendScalars(StateWriter* w) const {
-  w->PutSigned(watermark_.micros);
-  w->PutVarint(seq_);
-}
+void WindowAggregate::AppendScalars(StateWriter* w) const { PutOperatorScalars(w, watermark_, seq_); }
 
-bool WindowAggregate::RestoreScalars(StateReader* r) {
-  int64_t wm;
-  uint64_t seq;
-  if (!r->GetSigned(&wm) || !r->GetVarint(&seq)) return false;
-  watermark_ = EventTime{wm};
-  seq_ = seq;
-  return true;
-}
+bool WindowAggregate::RestoreScalars(StateReader* r) { return GetOperatorScalars(r, &watermark_, &seq_); }
 
 Status WindowAggregate::RestoreGroup(std::string_view key, std::string_view value) {
   if (key.size() < 9 || key[0] != 'p') return Status::Corruption("window state: bad key");
