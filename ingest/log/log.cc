@@ -713,28 +713,53 @@ void Log::SyncLoop() {
   std::vector<DurableCallback> callbacks;
   const auto interval = options_.retention_check_interval;
   auto next_retention = std::chrono::steady_clock::now() + interval;
+  // flush_interval > 0: shards written but not yet fdatasynced, and their streams (kept alive).
+  const bool ack_after_fsync = options_.flush_interval.count() <= 0;
+  std::set<ShardLog*> unsynced;
+  std::vector<std::shared_ptr<Stream>> unsynced_keep;
+  auto next_flush = std::chrono::steady_clock::time_point::max();
+  auto flush = [&] {
+    shards.assign(unsynced.begin(), unsynced.end());
+    statuses.assign(shards.size(), Status::OK());
+    commit_pool_->ParallelFor(shards.size(), [&](size_t i) { statuses[i] = shards[i]->Sync(); });
+    for (const Status& st : statuses) {
+      if (!st.ok()) std::fprintf(stderr, "sluice: log flush failed: %s\n", st.ToString().c_str());
+    }
+    unsynced.clear();
+    unsynced_keep.clear();
+    next_flush = std::chrono::steady_clock::time_point::max();
+  };
   for (;;) {
+    bool stop = false;
     {
       std::unique_lock lock(commit_mu_);
       auto ready = [&] { return stopping_ || !callbacks_.empty() || !dirty_.empty(); };
-      if (interval.count() > 0) commit_cv_.wait_until(lock, next_retention, ready);
-      else commit_cv_.wait(lock, ready);
-      if (stopping_ && callbacks_.empty() && dirty_.empty()) return;
+      auto wake = next_flush;
+      if (interval.count() > 0) wake = std::min(wake, next_retention);
+      if (wake == std::chrono::steady_clock::time_point::max()) commit_cv_.wait(lock, ready);
+      else commit_cv_.wait_until(lock, wake, ready);
+      stop = stopping_ && callbacks_.empty() && dirty_.empty();
       dirty.swap(dirty_);
       keep.swap(dirty_streams_);
       callbacks.swap(callbacks_);
     }
+    if (stop) {
+      flush();  // a clean shutdown leaves nothing unsynced
+      return;
+    }
+    if (!unsynced.empty() && std::chrono::steady_clock::now() >= next_flush) flush();
     if (interval.count() > 0 && std::chrono::steady_clock::now() >= next_retention) {
       auto r = EnforceRetention(WallNow().millis());
       if (!r.ok()) std::fprintf(stderr, "sluice: log retention: %s\n", r.status().ToString().c_str());
       next_retention = std::chrono::steady_clock::now() + interval;
     }
-    if (dirty.empty() && callbacks.empty()) continue;  // Woken only for retention.
+    if (dirty.empty() && callbacks.empty()) continue;  // Woken only for retention or a flush.
     Status round_status;
     shards.assign(dirty.begin(), dirty.end());
     statuses.assign(shards.size(), Status::OK());
     taken.assign(shards.size(), 0);
-    commit_pool_->ParallelFor(shards.size(), [&](size_t i) { statuses[i] = shards[i]->Commit(&taken[i]); });
+    commit_pool_->ParallelFor(shards.size(),
+                              [&](size_t i) { statuses[i] = shards[i]->Commit(&taken[i], ack_after_fsync); });
     uint64_t taken_total = 0;
     for (uint64_t t : taken) taken_total += t;
     pending_bytes_.fetch_sub(taken_total, std::memory_order_relaxed);
@@ -743,6 +768,13 @@ void Log::SyncLoop() {
       if (!st.ok()) {
         std::fprintf(stderr, "sluice: log commit failed: %s\n", st.ToString().c_str());
         if (round_status.ok()) round_status = st;
+      }
+    }
+    if (!ack_after_fsync && !shards.empty()) {
+      if (unsynced.empty()) next_flush = std::chrono::steady_clock::now() + options_.flush_interval;
+      unsynced.insert(shards.begin(), shards.end());
+      for (auto& st : keep) {  // one entry per Put in `keep`; a few streams in unsynced_keep
+        if (std::find(unsynced_keep.begin(), unsynced_keep.end(), st) == unsynced_keep.end()) unsynced_keep.push_back(st);
       }
     }
     {

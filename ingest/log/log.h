@@ -21,7 +21,8 @@
 // Writes use group commit: Put() appends to shards' pending batches and registers a callback; one
 // sync thread commits every dirty shard (write + fdatasync) and then runs all callbacks registered
 // before that round began. Concurrent Put() calls therefore share fsyncs, and a callback never
-// runs before its records are durable ("ack after fsync").
+// runs before its records are durable ("ack after fsync"). With LogOptions::flush_interval > 0
+// a round only writes, and the fdatasyncs follow at most flush_interval later (see there).
 //
 // Thread-safety: every public method is thread-safe. Callbacks run on the sync thread and must not
 // block for long.
@@ -74,6 +75,14 @@ struct LogOptions {
   /// more fsyncs (lower acknowledgement latency with many shards) but sit idle between rounds.
   /// Unit: threads (0 = commit shards one after another on the sync thread). Default: 3.
   int commit_threads = 3;
+  /// Durability versus latency. 0 (the default) acknowledges a Put only after its records are
+  /// written and fdatasynced ("ack after fsync"). A positive interval acknowledges once the
+  /// records are written to the segment file (the page cache) and fdatasyncs every shard written
+  /// since the last flush at most this long afterwards, as Kafka's log.flush.interval.ms does.
+  /// Trade-off: acknowledgements no longer wait for the disk (lower latency, more throughput on
+  /// slow disks), and a process crash (even SIGKILL) still loses nothing, but an operating-system
+  /// crash or power loss can lose up to this much of acknowledged records. Unit: milliseconds.
+  std::chrono::milliseconds flush_interval{0};
 
   // Backpressure, Kinesis style: a record over a limit fails alone, with
   // ProvisionedThroughputExceededException on the API, and the caller retries it later.

@@ -288,3 +288,77 @@ TEST_CASE("write throttle refills at its rate") {
   CHECK(bytes.TryTake(600, 200000));   // 0.2 s refills 200 bytes: 400 + 200 = 600.
   CHECK(WriteThrottle(0, 0).unlimited());
 }
+
+TEST_CASE("group commit: Puts issued together share fdatasyncs, and each is acked only after one") {
+  char tmpl[] = "/tmp/sluice-streams-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  auto log = Log::Open({dir, {}});
+  REQUIRE(log.ok());
+  REQUIRE((*log)->CreateStream("s", 1).ok());
+  auto stream = (*log)->GetStream("s");
+  REQUIRE(stream.ok());
+  ShardLog& shard = (*stream)->shard(0);
+  constexpr int kPuts = 200;
+  std::atomic<int> acked{0}, acked_before_sync{0};
+  std::promise<void> all;
+  for (int i = 0; i < kPuts; ++i) {
+    std::string d = "r" + std::to_string(i);
+    PutEntry e{"key", d, {}};
+    std::vector<PutResult> res;
+    REQUIRE((*log)->Put("s", {&e, 1}, &res, [&](Status st) {
+                  CHECK(st.ok());
+                  if (shard.fsyncs() == 0) ++acked_before_sync;
+                  if (++acked == kPuts) all.set_value();
+                }).ok());
+  }
+  all.get_future().wait();
+  CHECK(acked_before_sync == 0);
+  CHECK(shard.durable_end() == kPuts + 1);
+  // 200 Puts made while the sync thread was busy with earlier rounds: far fewer fsyncs than Puts.
+  MESSAGE("fdatasync calls for " << kPuts << " Puts: " << shard.fsyncs());
+  CHECK(shard.fsyncs() >= 1);
+  CHECK(shard.fsyncs() < kPuts / 2);
+  log->reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("flush_interval: acks after the write, fdatasyncs within the interval and at shutdown") {
+  char tmpl[] = "/tmp/sluice-streams-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  auto put = [](Log* log, const std::string& d) {
+    PutEntry e{"key", d, {}};
+    std::vector<PutResult> res;
+    std::promise<Status> p;
+    REQUIRE(log->Put("s", {&e, 1}, &res, [&](Status st) { p.set_value(st); }).ok());
+    REQUIRE(p.get_future().get().ok());
+  };
+  {
+    LogOptions o{dir, {}};
+    o.flush_interval = std::chrono::hours(1);
+    auto log = Log::Open(o);
+    REQUIRE(log.ok());
+    REQUIRE((*log)->CreateStream("s", 1).ok());
+    auto stream = (*log)->GetStream("s");
+    for (int i = 0; i < 10; ++i) put(log->get(), "a" + std::to_string(i));
+    ShardLog& shard = (*stream)->shard(0);
+    CHECK(shard.durable_end() == 11);  // acknowledged and readable...
+    CHECK(shard.fsyncs() == 0);        // ...without waiting for the disk
+    stream->reset();
+    log->reset();  // a clean shutdown flushes
+  }
+  {
+    LogOptions o{dir, {}};
+    o.flush_interval = std::chrono::milliseconds(20);
+    auto log = Log::Open(o);
+    REQUIRE(log.ok());
+    auto stream = (*log)->GetStream("s");
+    REQUIRE(stream.ok());
+    ShardLog& shard = (*stream)->shard(0);
+    CHECK(shard.durable_end() == 11);  // the records written under the first log are all there
+    put(log->get(), "b");
+    CHECK(shard.durable_end() == 12);
+    for (int i = 0; i < 500 && shard.fsyncs() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    CHECK(shard.fsyncs() >= 1);  // the periodic flush came
+  }
+  std::filesystem::remove_all(dir);
+}

@@ -272,7 +272,29 @@ uint64_t ShardLog::next_sequence() const {
   return next_sequence_;
 }
 
-Status ShardLog::Commit(uint64_t* taken_bytes) {
+Status ShardLog::Sync() {
+  {
+    std::lock_guard lock(append_mu_);
+    if (!broken_.ok()) return broken_;
+  }
+  if (!unsynced_) return Status::OK();
+  std::shared_ptr<Segment> seg;
+  {
+    std::shared_lock lock(segments_mu_);
+    seg = segments_.back();
+  }
+  if (::fdatasync(seg->fd) != 0) {
+    Status st = Errno("fdatasync", seg->path);
+    std::lock_guard lock(append_mu_);
+    broken_ = st;
+    return st;
+  }
+  fsyncs_.fetch_add(1, std::memory_order_relaxed);
+  unsynced_ = false;
+  return Status::OK();
+}
+
+Status ShardLog::Commit(uint64_t* taken_bytes, bool sync) {
   if (taken_bytes) *taken_bytes = 0;
   uint32_t count;
   uint64_t first;
@@ -342,6 +364,11 @@ Status ShardLog::Commit(uint64_t* taken_bytes) {
   }
   uint64_t size = seg->durable_bytes.load(std::memory_order_relaxed);
   if (size > 0 && size + batch_.size() > options_.segment_bytes) {
+    if (unsynced_) {  // the old segment's tail must be durable before it is sealed
+      if (::fdatasync(seg->fd) != 0) return fail(Errno("fdatasync", seg->path));
+      fsyncs_.fetch_add(1, std::memory_order_relaxed);
+      unsynced_ = false;
+    }
     Status st = StartSegment(first);
     if (!st.ok()) return fail(st);
     std::shared_lock lock(segments_mu_);
@@ -361,7 +388,12 @@ Status ShardLog::Commit(uint64_t* taken_bytes) {
     p += w;
     left -= static_cast<size_t>(w);
   }
-  if (::fdatasync(seg->fd) != 0) return fail(Errno("fdatasync", seg->path));
+  if (sync) {
+    if (::fdatasync(seg->fd) != 0) return fail(Errno("fdatasync", seg->path));
+    fsyncs_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    unsynced_ = true;
+  }
   {
     std::unique_lock lock(segments_mu_);
     for (const Framed& f : framed_) {

@@ -98,12 +98,23 @@ class ShardLog {
   /// Errors: IOError when an earlier Commit() failed (the shard stops taking writes until reopened).
   Result<uint64_t> Append(std::string_view partition_key, std::string_view data, int64_t arrival_ms);
 
-  /// Writes the pending batch (if any) and fdatasyncs it; rolls the segment when it is full.
-  /// On OK every record appended before the call is durable and readable.
+  /// Writes the pending batch (if any) and, with `sync` (the default), fdatasyncs it; rolls the
+  /// segment when it is full (fdatasyncing the old one first if it has unsynced writes). On OK
+  /// every record appended before the call is readable, and durable when `sync` was true; with
+  /// `sync` false the records survive a process crash (they are in the page cache) but not an OS
+  /// crash or power loss until Sync() (LogOptions::flush_interval).
   /// Errors: IOError from write/fdatasync/open; the shard then refuses further appends.
   /// `taken_bytes` (optional) receives the encoded size of the records this call took from the
   /// pending batch (record bytes: lengths, key, data, arrival), whether or not it then succeeded.
-  Status Commit(uint64_t* taken_bytes = nullptr);
+  Status Commit(uint64_t* taken_bytes = nullptr, bool sync = true);
+
+  /// fdatasyncs what Commit(…, false) wrote and left unsynced (nothing to do otherwise). Must not
+  /// run concurrently with Commit() (the same committing thread calls both).
+  /// Errors: IOError from fdatasync; the shard then refuses further appends.
+  Status Sync();
+
+  /// fdatasync calls on segment files so far (tests and metrics). Thread-safe.
+  uint64_t fsyncs() const { return fsyncs_.load(std::memory_order_relaxed); }
 
   /// True when records were appended since the last Commit().
   bool HasPending() const;
@@ -175,6 +186,8 @@ class ShardLog {
   std::vector<std::shared_ptr<Segment>> segments_;  // Sorted by base sequence. GUARDED_BY(segments_mu_)
 
   std::atomic<uint64_t> durable_end_{1};
+  std::atomic<uint64_t> fsyncs_{0};
+  bool unsynced_ = false;  // the last segment has writes not yet fdatasynced (committing thread only)
   std::atomic<int64_t> last_arrival_ms_{0};
   // Commit()'s reusable buffers; only the committing thread touches them.
   struct Framed {
