@@ -120,6 +120,15 @@ class StateStore {
   /// `fn` returns false. A missing space has no keys. Errors: IOError; any error `fn` returns.
   virtual Status Scan(std::string_view space, std::string_view prefix,
                       const std::function<Status(std::string_view key, std::string_view value, bool* more)>& fn) = 0;
+  /// As Scan(), but starting at the first key >= `start` (keys that start with `prefix` only).
+  /// The default scans the prefix from its beginning and skips; stores with a seek override it.
+  virtual Status ScanFrom(std::string_view space, std::string_view start, std::string_view prefix,
+                          const std::function<Status(std::string_view key, std::string_view value, bool* more)>& fn) {
+    return Scan(space, prefix, [&](std::string_view key, std::string_view value, bool* more) {
+      if (key < start) return Status::OK();
+      return fn(key, value, more);
+    });
+  }
 };
 
 }  // namespace sluice

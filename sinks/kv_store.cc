@@ -1,7 +1,10 @@
 #include "sinks/kv_store.h"
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
@@ -22,6 +25,10 @@ struct KvStore::Impl {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
   rocksdb::ColumnFamilyOptions cf_options;
+  rocksdb::ColumnFamilyOptions state_cf_options;  // "state.<query>" spaces: window state
+  const rocksdb::ColumnFamilyOptions& OptionsFor(std::string_view family) const {
+    return family.substr(0, 6) == "state." ? state_cf_options : cf_options;
+  }
 };
 
 KvStore::KvStore() : impl_(std::make_unique<Impl>()) {}
@@ -45,6 +52,18 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path) {
   // A checkpoint with much changed state is one large batch: room for it without a write stall
   // while the previous memtable flushes (docs/checkpoints.md, RocksDB options).
   m.cf_options.max_write_buffer_number = 4;
+  // Window state spilled by the bounded state cache is read back one group at a time: a larger
+  // block cache of its own and no compression (small varint records compress little; Snappy
+  // decompression was a visible share of each read).
+  m.state_cf_options = m.cf_options;
+  {
+    rocksdb::BlockBasedTableOptions t;
+    t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    t.data_block_index_type = rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
+    t.block_cache = rocksdb::NewLRUCache(64u << 20);
+    m.state_cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+    m.state_cf_options.compression = rocksdb::kNoCompression;
+  }
   std::vector<std::string> families;
   rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(db_options, path, &families);
   if (!ls.ok()) families = {rocksdb::kDefaultColumnFamilyName};
@@ -52,7 +71,7 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path) {
   for (auto& f : families) have_meta |= f == kMetaFamily;
   if (!have_meta) families.push_back(kMetaFamily);
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-  for (auto& f : families) descs.emplace_back(f, m.cf_options);
+  for (auto& f : families) descs.emplace_back(f, m.OptionsFor(f));
   rocksdb::DB* db = nullptr;
   SLUICE_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db_options, path, descs, &m.handles, &db), "open " + path));
   m.db.reset(db);
@@ -109,7 +128,7 @@ Result<void*> KvStore::Family(std::string_view space, bool create) {
   if (it != impl_->by_name.end()) return static_cast<void*>(it->second);
   if (!create) return static_cast<void*>(nullptr);
   rocksdb::ColumnFamilyHandle* h;
-  SLUICE_RETURN_IF_ERROR(FromRocks(impl_->db->CreateColumnFamily(impl_->cf_options, std::string(space), &h),
+  SLUICE_RETURN_IF_ERROR(FromRocks(impl_->db->CreateColumnFamily(impl_->OptionsFor(space), std::string(space), &h),
                                    "create column family " + std::string(space)));
   impl_->handles.push_back(h);
   impl_->by_name[std::string(space)] = h;
@@ -153,12 +172,18 @@ Result<std::string> KvStore::Get(std::string_view space, std::string_view key) {
 
 Status KvStore::Scan(std::string_view space, std::string_view prefix,
                      const std::function<Status(std::string_view, std::string_view, bool*)>& fn) {
+  return ScanFrom(space, prefix, prefix, fn);
+}
+
+Status KvStore::ScanFrom(std::string_view space, std::string_view start, std::string_view prefix,
+                         const std::function<Status(std::string_view, std::string_view, bool*)>& fn) {
   SLUICE_ASSIGN_OR_RETURN(void* h, Family(space, false));
   if (h == nullptr) return Status::OK();
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), static_cast<rocksdb::ColumnFamilyHandle*>(h)));
   rocksdb::Slice p(prefix.data(), prefix.size());
-  for (it->Seek(p); it->Valid() && it->key().starts_with(p); it->Next()) {
+  const std::string_view from = std::max(start, prefix);
+  for (it->Seek(rocksdb::Slice(from.data(), from.size())); it->Valid() && it->key().starts_with(p); it->Next()) {
     bool more = true;
     SLUICE_RETURN_IF_ERROR(fn(std::string_view(it->key().data(), it->key().size()),
                               std::string_view(it->value().data(), it->value().size()), &more));

@@ -105,6 +105,9 @@ class KvStore final : public MetaStore, public StateStore {
   Result<std::string> Get(std::string_view space, std::string_view key) override;
   Status Scan(std::string_view space, std::string_view prefix,
               const std::function<Status(std::string_view, std::string_view, bool*)>& fn) override;
+  /// StateStore::ScanFrom with one RocksDB Seek to max(start, prefix).
+  Status ScanFrom(std::string_view space, std::string_view start, std::string_view prefix,
+                  const std::function<Status(std::string_view, std::string_view, bool*)>& fn) override;
 
   /// Writes a consistent copy of the whole database to `dir` (which must not exist) with RocksDB's
   /// Checkpoint: SST files are hard-linked, so the copy costs little space or time. Every query's

@@ -246,3 +246,37 @@ TEST_CASE("kv table writer: rows are staged until the checkpoint commits them") 
   CHECK((*store)->Get("nope", "k").status().code() == StatusCode::kNotFound);
   fs::remove_all(dir);
 }
+
+TEST_CASE("state store: ScanFrom seeks to a start key inside a prefix") {
+  std::string dir = TempDir();
+  auto store = KvStore::Open(dir + "/kv");
+  REQUIRE(store.ok());
+  StoreBatch b;
+  for (const char* k : {"a1", "a2", "a3", "b1"}) b.Put("state.q", k, std::string("v") + k);
+  REQUIRE((*store)->Commit(b).ok());
+  auto keys = [&](std::string_view start, std::string_view prefix) {
+    std::string got;
+    REQUIRE((*store)
+                ->ScanFrom("state.q", start, prefix,
+                           [&](std::string_view k, std::string_view v, bool*) {
+                             got += std::string(k) + "=" + std::string(v) + ";";
+                             return Status::OK();
+                           })
+                .ok());
+    return got;
+  };
+  CHECK(keys("a2", "a") == "a2=va2;a3=va3;");
+  CHECK(keys("", "a") == "a1=va1;a2=va2;a3=va3;");  // a start before the prefix: the prefix's first key
+  CHECK(keys("a9", "a").empty());
+  CHECK(keys("a", "b") == "b1=vb1;");
+  // The generic implementation (MemoryStateStore) agrees.
+  MemoryStateStore mem;
+  REQUIRE(mem.Commit(b).ok());
+  std::string got;
+  REQUIRE(mem.ScanFrom("state.q", "a2", "a", [&](std::string_view k, std::string_view, bool*) {
+               got += std::string(k) + ";";
+               return Status::OK();
+             }).ok());
+  CHECK(got == "a2;a3;");
+  std::filesystem::remove_all(dir);
+}
