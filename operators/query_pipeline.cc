@@ -161,6 +161,8 @@ Status QueryPipeline::Restore(std::string_view scalars, StateStore* store, std::
   if (stage_) SLUICE_RETURN_IF_ERROR(stage_->Restore(&r, store, space));
   if (!r.done()) return Status::Corruption("checkpoint: trailing scalar bytes");
   if (!hop_ && !session_) return Status::OK();
+  // With a bounded state cache, window groups stay in the store and are read when used.
+  if (hop_ && hop_->spill_enabled()) return hop_->RestoreLazily();
   SLUICE_RETURN_IF_ERROR(store->Scan(space, "", [&](std::string_view key, std::string_view value, bool*) {
     return hop_ ? hop_->RestoreGroup(key, value) : session_->RestoreKey(key, value);
   }));

@@ -89,12 +89,27 @@ std::string RowText(const Row& r) {
 // max(t) - 5 s after each step; returns the output rows of each step. With crash_after >= 0 it
 // checkpoints after every step into a store and, after step crash_after, replaces the operator
 // with a fresh one restored from the store.
+// With cache > 0 (WindowAggregate only) the operator keeps at most about `cache` groups in
+// memory and spills the rest to the store (it then checkpoints every step even without a crash);
+// `stats`, when given, receives the spill counters of the last operator.
+struct SpillStats {
+  uint64_t evictions = 0, reads = 0;
+  size_t max_groups_after_checkpoint = 0;
+};
 template <typename Op>
-std::vector<std::vector<std::string>> Run(const QueryDef& q, const std::vector<Event>& events, int crash_after) {
+std::vector<std::vector<std::string>> Run(const QueryDef& q, const std::vector<Event>& events, int crash_after,
+                                          size_t cache = 0, SpillStats* stats = nullptr, bool lazy = false) {
   WindowOptions options;
   options.allowed_lateness = std::chrono::seconds(30);
-  auto op = std::make_unique<Op>(q, options);
   MemoryStateStore store;
+  auto make = [&] {
+    auto op = std::make_unique<Op>(q, options);
+    if constexpr (std::is_same_v<Op, WindowAggregate>) {
+      if (cache > 0) op->EnableSpill(&store, "state.q", cache);
+    }
+    return op;
+  };
+  auto op = make();
   std::string scalars;
   std::vector<std::vector<std::string>> steps;
   EventTime max_t = EventTime::Min();
@@ -110,20 +125,40 @@ std::vector<std::vector<std::string>> Run(const QueryDef& q, const std::vector<E
     for (const Row& r : out) texts.push_back(RowText(r));
     std::sort(texts.begin(), texts.end());  // order within one step is not part of the contract
     steps.push_back(std::move(texts));
-    if (crash_after < 0) continue;
+    if (crash_after < 0 && cache == 0) continue;
     StoreBatch batch;
     op->CheckpointDelta("state.q", &batch);
+    if constexpr (std::is_same_v<Op, WindowAggregate>) {
+      if (cache > 0) {
+        REQUIRE(op->spill_status().ok());
+        if (stats != nullptr) {
+          stats->max_groups_after_checkpoint = std::max(stats->max_groups_after_checkpoint, op->open_groups());
+        }
+      }
+    }
     scalars.clear();
     StateWriter w(&scalars);
     op->AppendScalars(&w);
     batch.Put("meta", "scalars", scalars);
     REQUIRE(store.Commit(batch).ok());
     if (step == crash_after) {
-      op = std::make_unique<Op>(q, options);
+      if constexpr (std::is_same_v<Op, WindowAggregate>) {
+        if (stats != nullptr) {
+          stats->reads += op->spill_reads();
+          stats->evictions += op->evictions();
+        }
+      }
+      op = make();
       auto saved = store.Get("meta", "scalars");
       REQUIRE(saved.ok());
       StateReader r(*saved);
       REQUIRE(op->RestoreScalars(&r));
+      if constexpr (std::is_same_v<Op, WindowAggregate>) {
+        if (lazy) {
+          REQUIRE(op->RestoreLazily().ok());
+          continue;
+        }
+      }
       REQUIRE(store
                   .Scan("state.q", "",
                         [&](std::string_view k, std::string_view v, bool*) {
@@ -132,6 +167,12 @@ std::vector<std::vector<std::string>> Run(const QueryDef& q, const std::vector<E
                         })
                   .ok());
       if constexpr (std::is_same_v<Op, WindowAggregate>) op->FinishRestore();
+    }
+  }
+  if constexpr (std::is_same_v<Op, WindowAggregate>) {
+    if (stats != nullptr) {
+      stats->reads += op->spill_reads();
+      stats->evictions += op->evictions();
     }
   }
   return steps;
@@ -218,4 +259,116 @@ TEST_CASE("session window: restoring any checkpoint gives the output of an unint
     CAPTURE(crash);
     CHECK(Run<SessionWindowAggregate>(q, events, crash) == reference);
   }
+}
+
+TEST_CASE("bounded state cache: spilling window state to the store changes no result") {
+  for (WindowDef window : {WindowDef{WindowKind::kHop, 1, std::chrono::seconds(10), std::chrono::seconds(4)},
+                           WindowDef{WindowKind::kTumble, 1, std::chrono::seconds(6)}}) {
+    QueryDef q = AllAggregates(window);
+    auto events = RandomEvents(17, 4000);
+    auto reference = Run<WindowAggregate>(q, events, -1);
+    size_t rows = 0;
+    for (auto& s : reference) rows += s.size();
+    REQUIRE(rows > 100);
+    for (size_t cache : {1, 4, 12}) {
+      for (int crash : {-1, 9, 60, 160}) {
+        for (bool lazy : {false, true}) {
+          if (crash < 0 && lazy) continue;
+          CAPTURE(static_cast<int>(window.kind));
+          CAPTURE(cache);
+          CAPTURE(crash);
+          CAPTURE(lazy);
+          SpillStats stats;
+          CHECK(Run<WindowAggregate>(q, events, crash, cache, &stats, lazy) == reference);
+          // The paths under test ran: groups were evicted, and read back by later rows.
+          CHECK(stats.evictions > 0);
+          CHECK(stats.reads > 0);
+          // After a checkpoint, memory holds the bound plus at most the groups of one step (37 rows).
+          CHECK(stats.max_groups_after_checkpoint <= cache + 37);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("bounded state cache: a failing store read is reported, not ignored") {
+  // A store whose Get fails: the operator must surface the error (the runner then restarts).
+  struct FailingStore final : StateStore {
+    MemoryStateStore inner;
+    bool fail = false;
+    Status Commit(const StoreBatch& b) override { return inner.Commit(b); }
+    Result<std::string> Get(std::string_view space, std::string_view key) override {
+      if (fail) return Status::IOError("disk gone");
+      return inner.Get(space, key);
+    }
+    Status Scan(std::string_view space, std::string_view prefix,
+                const std::function<Status(std::string_view, std::string_view, bool*)>& fn) override {
+      if (fail) return Status::IOError("disk gone");
+      return inner.Scan(space, prefix, fn);
+    }
+  };
+  QueryDef q = AllAggregates({WindowKind::kTumble, 1, std::chrono::seconds(60)});
+  FailingStore store;
+  WindowAggregate w(q);
+  w.EnableSpill(&store, "state.q", 1);
+  auto add = [&](const char* key, int64_t sec) {
+    return w.Add({Value::Text(key), Value::Time(EventTime{sec * 1000000}), Value::Float(1), Value::Int(1)},
+                 EventTime{sec * 1000000});
+  };
+  for (const char* k : {"a", "b", "c"}) add(k, 1);
+  for (int i = 0; i < 2; ++i) {  // the second checkpoint evicts what the first wrote
+    StoreBatch b;
+    w.CheckpointDelta("state.q", &b);
+    REQUIRE(store.Commit(b).ok());
+  }
+  CHECK(w.spilled_groups() >= 2);
+  CHECK(w.spill_status().ok());
+  store.fail = true;
+  add("d", 2);  // a key not in memory in a pane with spilled groups: a store read
+  CHECK(w.spill_status().code() == StatusCode::kIOError);
+}
+
+TEST_CASE("bounded state cache: a lazy restore loads no group, finds every pane, and fires the same rows") {
+  QueryDef q = AllAggregates({WindowKind::kHop, 1, std::chrono::seconds(10), std::chrono::seconds(4)});
+  MemoryStateStore store;
+  WindowAggregate w(q);
+  w.EnableSpill(&store, "state.q", 1000);
+  auto row = [](int key, int64_t sec) {
+    return Row{Value::Text("k" + std::to_string(key)), Value::Time(EventTime{sec * 1000000}),
+               Value::Float(static_cast<double>(key)), Value::Int(sec)};
+  };
+  for (int64_t sec = 100; sec < 130; ++sec) {
+    for (int k = 0; k < 5; ++k) REQUIRE(w.Add(row(k, sec), EventTime{sec * 1000000}) == AddResult::kAccepted);
+  }
+  std::vector<Row> out;
+  w.AdvanceWatermark(EventTime{112 * 1000000}, &out);
+  StoreBatch b;
+  w.CheckpointDelta("state.q", &b);
+  std::string scalars;
+  StateWriter sw(&scalars);
+  w.AppendScalars(&sw);
+  REQUIRE(store.Commit(b).ok());
+
+  WindowAggregate lazy(q);
+  lazy.EnableSpill(&store, "state.q", 1000);
+  StateReader sr(scalars);
+  REQUIRE(lazy.RestoreScalars(&sr));
+  REQUIRE(lazy.RestoreLazily().ok());
+  CHECK(lazy.open_groups() == 0);  // nothing loaded
+  CHECK(lazy.open_panes() == w.open_panes());
+  CHECK(lazy.open_windows() == w.open_windows());
+  // One more row for a key, then everything fires: the same rows as the operator that never stopped.
+  for (WindowAggregate* op : {&w, &lazy}) REQUIRE(op->Add(row(2, 125), EventTime{125 * 1000000}) == AddResult::kAccepted);
+  CHECK(lazy.spill_reads() == 1);
+  std::vector<Row> a, c;
+  w.FlushAll(&a);
+  lazy.FlushAll(&c);
+  REQUIRE(a.size() > 10);
+  std::vector<std::string> ta, tc;
+  for (const Row& r : a) ta.push_back(RowText(r));
+  for (const Row& r : c) tc.push_back(RowText(r));
+  std::sort(ta.begin(), ta.end());
+  std::sort(tc.begin(), tc.end());
+  CHECK(ta == tc);
+  CHECK(lazy.spill_status().ok());
 }

@@ -1,5 +1,7 @@
 #include "operators/window_aggregate.h"
 
+#include <algorithm>
+#include <cstring>
 #include <numeric>
 
 #include "operators/expr_eval.h"
@@ -24,6 +26,44 @@ int64_t WindowAggregate::FirstWindowStart(int64_t t) const {
 }
 
 EventTime WindowAggregate::LastWindowEnd(EventTime t) const { return EventTime{LastWindowStartOf(t.micros)} + size_; }
+
+std::string WindowAggregate::StoreKey(int64_t pane_start, std::string_view key) const {
+  std::string k = "p";
+  PutOrderedInt64(pane_start, &k);
+  k += key;
+  return k;
+}
+
+template <typename Fn>
+void WindowAggregate::ForEachSpilled(int64_t pane_start, const Pane& pane, Fn&& fn) {
+  std::string prefix = "p";
+  PutOrderedInt64(pane_start, &prefix);
+  Status st = spill_store_->Scan(spill_space_, prefix, [&](std::string_view key, std::string_view value, bool*) {
+    spill_key_.assign(key.substr(prefix.size()));
+    if (pane.index.count(spill_key_) != 0) return Status::OK();  // memory holds the newer version
+    SLUICE_RETURN_IF_ERROR(DecodeGroup(value, &spill_group_));
+    spill_group_.key = &spill_key_;
+    ++spill_reads_;
+    fn(static_cast<const Group&>(spill_group_));
+    return Status::OK();
+  });
+  if (!st.ok() && spill_status_.ok()) spill_status_ = st;
+}
+
+Status WindowAggregate::DecodeGroup(std::string_view value, Group* g) const {
+  StateReader r(value);
+  uint64_t n;
+  g->keys.clear();
+  if (!r.GetRow(&g->keys) || !r.GetVarint(&n) || n != query_.aggregates.size())
+    return Status::Corruption("window state: bad group");
+  g->accs.clear();
+  g->accs.resize(n);
+  for (Accumulator& a : g->accs) {
+    if (!r.GetAccumulator(&a)) return Status::Corruption("window state: bad accumulator");
+  }
+  if (!r.done()) return Status::Corruption("window state: trailing bytes");
+  return Status::OK();
+}
 
 WindowAggregate::Pane& WindowAggregate::PaneAt(int64_t pane_start) {
   if (last_pane_ != nullptr && last_pane_start_ == pane_start) return *last_pane_;
@@ -50,13 +90,36 @@ AddResult WindowAggregate::Add(const Row& row, EventTime t) {
   auto [it, inserted] = pane.index.try_emplace(key_buf_, pane.groups.size());
   if (inserted) {
     Group g;
+    bool restored = false;
+    if (pane.has_spilled()) {
+      // The group may have been evicted: read it back (one bloom-filtered Get when it was not).
+      auto value = spill_store_->Get(spill_space_, StoreKey(last_pane_start_, key_buf_));
+      if (value.ok()) {
+        Status st = DecodeGroup(*value, &g);
+        if (st.ok()) {
+          restored = true;
+          if (!pane.spilled_unknown && pane.spilled > 0) {
+            --pane.spilled;
+            --spilled_groups_;
+          }
+          ++spill_reads_;
+        } else if (spill_status_.ok()) {
+          spill_status_ = st;
+        }
+      } else if (value.status().code() != StatusCode::kNotFound && spill_status_.ok()) {
+        spill_status_ = value.status();
+      }
+    }
+    if (!restored) {
+      g.keys = key_values_;
+      g.accs.resize(query_.aggregates.size());
+    }
     g.key = &it->first;
-    g.keys = key_values_;
-    g.accs.resize(query_.aggregates.size());
     pane.groups.push_back(std::move(g));
     ++groups_;
   }
   Group& group = pane.groups[it->second];
+  group.touched_epoch = epoch_;
   AccumulateRow(query_, row, InputOrder{t.micros, seq_++}, &group.accs, &scratch_);
   if (!group.changed) {
     group.changed = true;
@@ -77,9 +140,27 @@ void WindowAggregate::EmitWindowKey(int64_t window_start, const std::string& key
   const int64_t window_end = window_start + size_.count();
   std::vector<Accumulator> accs(query_.aggregates.size());
   const Row* keys = nullptr;
+  Row spilled_keys;
   for (auto it = panes_.lower_bound(window_start); it != panes_.end() && it->first < window_end; ++it) {
     auto found = it->second.index.find(key);
-    if (found == it->second.index.end()) continue;
+    if (found == it->second.index.end()) {
+      if (!it->second.has_spilled()) continue;
+      auto value = spill_store_->Get(spill_space_, StoreKey(it->first, key));
+      if (!value.ok()) {
+        if (value.status().code() != StatusCode::kNotFound && spill_status_.ok()) spill_status_ = value.status();
+        continue;
+      }
+      Status st = DecodeGroup(*value, &spill_group_);
+      if (!st.ok()) {
+        if (spill_status_.ok()) spill_status_ = st;
+        continue;
+      }
+      ++spill_reads_;
+      spilled_keys = spill_group_.keys;
+      keys = &spilled_keys;
+      for (size_t i = 0; i < accs.size(); ++i) Merge(query_.aggregates[i], spill_group_.accs[i], &accs[i]);
+      continue;
+    }
     const Group& g = it->second.groups[found->second];
     keys = &g.keys;
     for (size_t i = 0; i < accs.size(); ++i) Merge(query_.aggregates[i], g.accs[i], &accs[i]);
@@ -95,28 +176,38 @@ void WindowAggregate::EmitWindow(int64_t window_start, std::vector<Row>* out) {
     // One pane per window (TUMBLE): emit straight from the pane.
     if (first == panes_.end() || first->first != window_start) return;
     for (const Group& g : first->second.groups) output_.Emit(g.keys, g.accs, start, end, out);
+    if (first->second.has_spilled()) {
+      ForEachSpilled(first->first, first->second,
+                     [&](const Group& g) { output_.Emit(g.keys, g.accs, start, end, out); });
+    }
     return;
   }
   merge_index_.clear();
   size_t used = 0;
+  auto merge = [&](const Group& g, std::string_view key) {
+    auto [m, inserted] = merge_index_.try_emplace(key, used);
+    if (inserted) {
+      if (used == merged_.size()) merged_.emplace_back();
+      Group& fresh = merged_[used];
+      fresh.keys = g.keys;
+      fresh.accs.clear();
+      fresh.accs.resize(query_.aggregates.size());
+      ++used;
+    }
+    Group& into = merged_[m->second];
+    for (size_t i = 0; i < into.accs.size(); ++i) Merge(query_.aggregates[i], g.accs[i], &into.accs[i]);
+  };
   for (auto it = first; it != panes_.end() && it->first < window_end; ++it) {
-    for (const Group& g : it->second.groups) {
-      auto [m, inserted] = merge_index_.try_emplace(std::string_view(*g.key), used);
-      if (inserted) {
-        if (used == merged_.size()) merged_.emplace_back();
-        Group& fresh = merged_[used];
-        fresh.keys = g.keys;
-        fresh.accs.clear();
-        fresh.accs.resize(query_.aggregates.size());
-        ++used;
-      }
-      Group& into = merged_[m->second];
-      for (size_t i = 0; i < into.accs.size(); ++i) Merge(query_.aggregates[i], g.accs[i], &into.accs[i]);
+    for (const Group& g : it->second.groups) merge(g, *g.key);
+    if (it->second.has_spilled()) {
+      // The merge index keeps views of keys: copy the store's keys somewhere stable first.
+      ForEachSpilled(it->first, it->second, [&](const Group& g) { merge(g, merged_keys_.emplace_back(*g.key)); });
     }
   }
   for (size_t i = 0; i < used; ++i) output_.Emit(merged_[i].keys, merged_[i].accs, start, end, out);
   for (size_t i = 0; i < used; ++i) merged_[i].accs.clear();  // release sketches held by the merge buffer
   merge_index_.clear();
+  merged_keys_.clear();
 }
 
 void WindowAggregate::AdvanceWatermark(EventTime wm, std::vector<Row>* out) {
@@ -133,6 +224,7 @@ void WindowAggregate::AdvanceWatermark(EventTime wm, std::vector<Row>* out) {
     auto it = panes_.begin();
     if (EventTime{LastWindowStartOf(it->first)} + size_ + options_.allowed_lateness > wm) break;
     groups_ -= it->second.groups.size();
+    spilled_groups_ -= it->second.spilled;
     if (last_pane_ == &it->second) last_pane_ = nullptr;
     dropped_panes_.push_back(it->first);
     panes_.erase(it);
@@ -159,6 +251,7 @@ void WindowAggregate::FlushAll(std::vector<Row>* out) {
   panes_.clear();
   last_pane_ = nullptr;
   groups_ = 0;
+  spilled_groups_ = 0;
   changed_.clear();
   dropped_panes_.clear();
   cleared_ = true;
@@ -177,12 +270,43 @@ void WindowAggregate::CheckpointDelta(std::string_view space, StoreBatch* batch)
     batch->DeleteRange(space, begin, end);
   }
   dropped_panes_.clear();
+  // Written in key order: RocksDB's memtable skip list inserts a sorted run far faster than
+  // random keys (it reuses the previous insert's position), which matters when a checkpoint
+  // writes a million groups.
+  sorted_changes_.clear();
+  int64_t cached_start = 0;
+  Pane* cached_pane = nullptr;
   for (const auto& [start, index] : changed_) {
-    auto it = panes_.find(start);
-    if (it == panes_.end() || index >= it->second.groups.size()) continue;  // dropped since
-    Group& g = it->second.groups[index];
+    if (cached_pane == nullptr || cached_start != start) {
+      auto it = panes_.find(start);
+      cached_pane = it == panes_.end() ? nullptr : &it->second;
+      cached_start = start;
+    }
+    if (cached_pane == nullptr || index >= cached_pane->groups.size()) continue;  // dropped since
+    Group& g = cached_pane->groups[index];
     if (!g.changed) continue;
     g.changed = false;
+    // The sort compares the first 16 key bytes held inline (big-endian, so integer order is
+    // byte order) and looks at the whole key only on a tie: following every group's key pointer
+    // would make the sort a chain of cache misses.
+    SortedChange c{start, 0, 0, &g};
+    unsigned char head[16] = {};
+    std::memcpy(head, g.key->data(), std::min<size_t>(16, g.key->size()));
+    for (int i = 0; i < 8; ++i) {
+      c.head0 = c.head0 << 8 | head[i];
+      c.head1 = c.head1 << 8 | head[8 + i];
+    }
+    sorted_changes_.push_back(c);
+  }
+  std::sort(sorted_changes_.begin(), sorted_changes_.end(), [](const SortedChange& a, const SortedChange& b) {
+    if (a.start != b.start) return a.start < b.start;
+    if (a.head0 != b.head0) return a.head0 < b.head0;
+    if (a.head1 != b.head1) return a.head1 < b.head1;
+    return *a.group->key < *b.group->key;  // std::string compares bytes as unsigned, as RocksDB does
+  });
+  for (const SortedChange& c : sorted_changes_) {
+    const int64_t start = c.start;
+    const Group& g = *c.group;
     key.assign("p");
     PutOrderedInt64(start, &key);
     key += *g.key;
@@ -194,7 +318,58 @@ void WindowAggregate::CheckpointDelta(std::string_view space, StoreBatch* batch)
     batch->Put(space, key, value);
   }
   changed_.clear();
+  sorted_changes_.clear();
+  if (spill_store_ != nullptr) Evict();
 }
+
+void WindowAggregate::Evict() {
+  // Runs at the end of CheckpointDelta(): changed_ is empty, so group positions may move. A group
+  // not touched in the current epoch (since the previous delta) was last written by a checkpoint
+  // that has committed; one touched in it is in the batch being built, which has not.
+  if (groups_ > max_cached_groups_) {
+    // Down to 90% of the bound, oldest panes first. Within a pane a clock hand goes round the
+    // groups (second chance: touched ones are skipped), so one eviction costs O(1) amortized
+    // rather than a pass over the whole cache; an evicted slot is refilled from the pane's end.
+    const size_t target = max_cached_groups_ - max_cached_groups_ / 10;
+    for (auto& [start, pane] : panes_) {
+      if (groups_ <= target) break;
+      for (size_t scanned = 0, n = pane.groups.size(); groups_ > target && scanned < n && !pane.groups.empty();
+           ++scanned) {
+        if (pane.clock_hand >= pane.groups.size()) pane.clock_hand = 0;
+        Group& g = pane.groups[pane.clock_hand];
+        if (g.touched_epoch == epoch_ || g.changed) {
+          ++pane.clock_hand;
+          continue;
+        }
+        pane.index.erase(pane.index.find(*g.key));  // by iterator: g.key points into the node
+        const size_t last = pane.groups.size() - 1;
+        if (pane.clock_hand != last) {
+          g = std::move(pane.groups[last]);
+          pane.index.find(*g.key)->second = pane.clock_hand;  // examined next, at the same hand
+        }
+        pane.groups.pop_back();
+        --groups_;
+        ++evictions_;
+        if (!pane.spilled_unknown) {  // a lazily restored pane's spilled groups are not counted
+          ++pane.spilled;
+          ++spilled_groups_;
+        }
+      }
+      if (pane.groups.size() < pane.groups.capacity() / 4) {  // give the memory back too
+        pane.groups.shrink_to_fit();
+        pane.index.rehash(0);
+      }
+    }
+  }
+  ++epoch_;  // every group is now untouched in the new epoch
+}
+
+void WindowAggregate::EnableSpill(StateStore* store, std::string space, size_t max_cached_groups) {
+  spill_store_ = store;
+  spill_space_ = std::move(space);
+  max_cached_groups_ = std::max<size_t>(max_cached_groups, 1);
+}
+
 
 void WindowAggregate::AppendScalars(StateWriter* w) const { PutOperatorScalars(w, watermark_, seq_); }
 
@@ -203,22 +378,48 @@ bool WindowAggregate::RestoreScalars(StateReader* r) { return GetOperatorScalars
 Status WindowAggregate::RestoreGroup(std::string_view key, std::string_view value) {
   if (key.size() < 9 || key[0] != 'p') return Status::Corruption("window state: bad key");
   const int64_t start = GetOrderedInt64(key.substr(1, 8));
-  Group g;
-  StateReader r(value);
-  uint64_t n;
-  if (!r.GetRow(&g.keys) || !r.GetVarint(&n) || n != query_.aggregates.size())
-    return Status::Corruption("window state: bad group");
-  g.accs.resize(n);
-  for (Accumulator& a : g.accs) {
-    if (!r.GetAccumulator(&a)) return Status::Corruption("window state: bad accumulator");
+  // Keys arrive in (pane, key) order: look the pane up once per pane, not once per group.
+  if (last_pane_ == nullptr || last_pane_start_ != start) {
+    last_pane_ = &panes_[start];
+    last_pane_start_ = start;
   }
-  if (!r.done()) return Status::Corruption("window state: trailing bytes");
-  Pane& pane = panes_[start];
+  Pane& pane = *last_pane_;
+  if (spill_store_ != nullptr && groups_ >= max_cached_groups_) {
+    // Beyond the cache's bound: leave the group in the store (read when used or fired).
+    ++pane.spilled;
+    ++spilled_groups_;
+    return Status::OK();
+  }
+  Group g;
+  SLUICE_RETURN_IF_ERROR(DecodeGroup(value, &g));
   auto [it, inserted] = pane.index.try_emplace(std::string(key.substr(9)), pane.groups.size());
   if (!inserted) return Status::Corruption("window state: duplicate group");
   g.key = &it->first;
   pane.groups.push_back(std::move(g));
   ++groups_;
+  return Status::OK();
+}
+
+Status WindowAggregate::RestoreLazily() {
+  // One seek per pane: find the first key at or after `from`, note its pane, skip past the pane.
+  std::string from = "p";
+  while (true) {
+    bool found = false;
+    int64_t start = 0;
+    SLUICE_RETURN_IF_ERROR(spill_store_->ScanFrom(spill_space_, from, "p", [&](std::string_view key, std::string_view, bool* more) {
+      if (key.size() < 9) return Status::Corruption("window state: bad key");
+      start = GetOrderedInt64(key.substr(1, 8));
+      found = true;
+      *more = false;
+      return Status::OK();
+    }));
+    if (!found) break;
+    panes_[start].spilled_unknown = true;
+    if (start == INT64_MAX) break;
+    from.assign("p");
+    PutOrderedInt64(start + 1, &from);
+  }
+  FinishRestore();
   return Status::OK();
 }
 

@@ -26,10 +26,25 @@
 // (pane, key): 'p' + PutOrderedInt64(pane start) + encoded GROUP BY key, so keys sort by (pane,
 // key) and a dropped pane is one DeleteRange. The value is the GROUP BY values and the
 // accumulators (state_codec.h). Windows not yet fired are recomputed from the panes on restore.
+//
+// Bounded state cache (EnableSpill()): with a state store attached, at most about
+// `max_cached_groups` groups stay in memory and the rest live only in the store. At each
+// CheckpointDelta() — when every earlier checkpoint has committed, so the store holds each
+// group's latest version — groups not touched since the previous checkpoint are evicted, oldest
+// panes first (a clock hand per pane, second-chance style), until the cache is under 90% of its
+// bound. Groups written by the checkpoint being built stay until the next one (they are not
+// committed yet), so between checkpoints memory is bounded by the cache plus the
+// groups changed in one interval (QueryPipeline::WantsCheckpoint() asks for an early checkpoint
+// when over the bound). A pane with evicted groups is marked; an Add() for a key not in memory in
+// such a pane reads the group back with one store Get (bloom-filtered), and firing the pane
+// range-scans its prefix for the groups not in memory. Recovery loads at most the bound and
+// leaves the rest in the store. Store errors are sticky: spill_status() reports them and the
+// runner restarts from the last checkpoint.
 // Thread-safety: not thread-safe; one instance per query worker.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <set>
 #include <string>
@@ -92,10 +107,29 @@ class WindowAggregate {
   size_t open_windows() const { return pending_.size(); }
   /// Panes held in state (fired windows within allowed lateness included).
   size_t open_panes() const { return panes_.size(); }
-  /// (key, pane) groups held in state.
+  /// (key, pane) groups held in memory (spilled_groups() counts those only in the store).
   size_t open_groups() const { return groups_; }
-  /// Bytes of state, roughly (walks every group; for status pages, not per record).
+  /// Groups that live only in the state store (evicted, or left there by recovery), not
+  /// counting panes restored by RestoreLazily() that have not fired yet.
+  size_t spilled_groups() const { return spilled_groups_; }
+  /// Bytes of state held in memory, roughly (walks every group; for status pages, not per record).
   size_t StateBytes() const;
+
+  /// Attaches the bounded state cache: `store` (which must be the store that CheckpointDelta()'s
+  /// batches are committed to, in `space`) holds the groups beyond `max_cached_groups` (>= 1).
+  /// Call on a fresh operator, before any RestoreGroup() or Add(); `store` outlives this object.
+  /// Every CheckpointDelta() after the first must be called only once the previous batch has
+  /// committed (QueryRunner guarantees it: one commit in flight, finished before the next).
+  void EnableSpill(StateStore* store, std::string space, size_t max_cached_groups);
+  /// True when more groups are in memory than the cache's bound (a checkpoint would evict some).
+  bool over_cache_bound() const { return spill_store_ != nullptr && groups_ > max_cached_groups_; }
+  /// OK, or the first error reading spilled state (IOError from the store, Corruption for a bad
+  /// value). After an error the operator's results are unreliable: restart from a checkpoint.
+  const Status& spill_status() const { return spill_status_; }
+  /// Groups evicted to the store, and groups read from it (read back by Add(), or merged into a
+  /// fired or re-emitted window), since construction.
+  uint64_t evictions() const { return evictions_; }
+  uint64_t spill_reads() const { return spill_reads_; }
 
   /// Appends to `batch`, in `space`, a Put for every group changed since the previous call and a
   /// DeleteRange for every pane dropped since then; afterwards nothing is pending. Call between
@@ -110,6 +144,15 @@ class WindowAggregate {
   Status RestoreGroup(std::string_view key, std::string_view value);
   /// Rebuilds the derived state (windows not yet fired) after the last RestoreGroup().
   void FinishRestore();
+  /// Restores a fresh operator with a state cache (EnableSpill()) without loading any group:
+  /// finds the panes in the store with one seek each and marks them as spilled, so groups are
+  /// read back when a row uses them or their window fires (the scalars must be restored first).
+  /// This is what makes recovery time independent of the number of keys. spilled_groups() does
+  /// not count the groups of such panes. Errors: IOError from the store; Corruption for a
+  /// malformed key (a malformed value is reported later, through spill_status()).
+  Status RestoreLazily();
+  /// Whether EnableSpill() was called.
+  bool spill_enabled() const { return spill_store_ != nullptr; }
 
  private:
   struct Group {
@@ -117,17 +160,29 @@ class WindowAggregate {
     Row keys;
     std::vector<Accumulator> accs;
     bool changed = false;  // in changed_ (not yet in a checkpoint)
+    uint32_t touched_epoch = 0;  // epoch_ of its last Add(); == epoch_: not yet committed
   };
   struct Pane {
     std::unordered_map<std::string, size_t> index;  // encoded key -> position in groups
     std::vector<Group> groups;
     bool dirty = false;  // rows since the last EmitPartial()
+    size_t spilled = 0;  // groups of this pane that are only in the store (counted)
+    bool spilled_unknown = false;  // restored lazily: the store may hold any number of groups
+    size_t clock_hand = 0;         // Evict()'s position in `groups`
+    bool has_spilled() const { return spilled > 0 || spilled_unknown; }
   };
   Pane& PaneAt(int64_t pane_start);
   void EmitWindow(int64_t window_start, std::vector<Row>* out);
   void EmitWindowKey(int64_t window_start, const std::string& key, std::vector<Row>* out);
   int64_t FirstWindowStart(int64_t t) const;  // smallest window start whose window contains t
   int64_t LastWindowStartOf(int64_t t) const { return FloorTo(EventTime{t}, slide_).micros; }
+  Status DecodeGroup(std::string_view value, Group* g) const;
+  std::string StoreKey(int64_t pane_start, std::string_view key) const;
+  // Calls fn(const Group&) for every group of `pane` that is only in the store (decoded into a
+  // scratch Group; its `key` points at storage valid until the next call).
+  template <typename Fn>
+  void ForEachSpilled(int64_t pane_start, const Pane& pane, Fn&& fn);
+  void Evict();
 
   const QueryDef& query_;
   const WindowOptions options_;
@@ -144,6 +199,12 @@ class WindowAggregate {
   std::vector<std::pair<int64_t, size_t>> changed_;
   std::vector<int64_t> dropped_panes_;
   bool cleared_ = false;
+  struct SortedChange {
+    int64_t start;          // pane start
+    uint64_t head0, head1;  // the key's first 16 bytes, big-endian, zero-padded
+    Group* group;
+  };
+  std::vector<SortedChange> sorted_changes_;  // reused by CheckpointDelta()
   // Per-Add() cache and reused buffers.
   int64_t last_pane_start_ = 0;
   Pane* last_pane_ = nullptr;
@@ -152,6 +213,17 @@ class WindowAggregate {
   // Reused by EmitWindow.
   std::unordered_map<std::string_view, size_t> merge_index_;
   std::vector<Group> merged_;
+  std::deque<std::string> merged_keys_;  // keys of merged groups read from the store
+  // Bounded state cache (EnableSpill()).
+  StateStore* spill_store_ = nullptr;
+  std::string spill_space_;
+  size_t max_cached_groups_ = 0;
+  size_t spilled_groups_ = 0;
+  uint32_t epoch_ = 1;  // checkpoint epoch: incremented by every CheckpointDelta() with a cache
+  uint64_t evictions_ = 0, spill_reads_ = 0;
+  Status spill_status_;
+  std::string spill_key_;
+  Group spill_group_;
 };
 
 }  // namespace sluice::ops

@@ -43,6 +43,13 @@ QueryRunner::QueryRunner(const Pipeline* pipeline, int query_index, Source* sour
   watermark_lag_ = &metrics->GetGauge("sluice_watermark_lag_seconds", "Wall clock minus the query's watermark", q);
   watermark_gauge_ = &metrics->GetGauge("sluice_watermark_seconds", "The query's watermark, Unix seconds", q);
   open_windows_gauge_ = &metrics->GetGauge("sluice_open_windows", "Windows held in state", q);
+  state_groups_gauge_ = &metrics->GetGauge("sluice_state_groups", "Window state groups (pane, key) held in memory", q);
+  spilled_groups_gauge_ = &metrics->GetGauge("sluice_state_spilled_groups",
+                                             "Window state groups held only in the state store (evicted from the cache)", q);
+  state_evictions_ = &metrics->GetCounter("sluice_state_evictions_total",
+                                          "Window state groups evicted from the bounded state cache", q);
+  state_reads_ = &metrics->GetCounter("sluice_state_reads_total",
+                                      "Window state groups read back from the state store", q);
   checkpoints_ = &metrics->GetCounter("sluice_checkpoints_total", "Checkpoints committed", q);
   checkpoint_failures_ = &metrics->GetCounter("sluice_checkpoint_failures_total",
                                               "Checkpoints that failed to commit (the query restarted from the last one)", q);
@@ -95,6 +102,8 @@ Status QueryRunner::Restore() {
     splits_.push_back(std::move(s));
   }
   dataflow_ = std::make_unique<ops::QueryPipeline>(*pipeline_, query_index_, std::max<size_t>(splits_.size(), 1), now);
+  if (options_.state_cache_groups > 0) dataflow_->EnableStateCache(store_, state_space_, options_.state_cache_groups);
+  seen_evictions_ = seen_reads_ = 0;
   for (size_t i = 0; i < splits_.size(); ++i) {
     Split& s = *splits_[i];
     s.next_position = 1;
@@ -150,6 +159,7 @@ Status QueryRunner::FinishCheckpoint(bool wait) {
   SLUICE_RETURN_IF_ERROR(in_flight_.result.get());
   checkpoint_id_ = in_flight_.id;
   last_checkpoint_ = WallNow();
+  state_read_failures_ = 0;
   Status published = sink_->CommitCheckpoint(checkpoint_id_);
   if (!published.ok()) {
     // Committed all the same; the sink retries at the next checkpoint or on recovery.
@@ -168,11 +178,15 @@ Status QueryRunner::FinishCheckpoint(bool wait) {
 
 void QueryRunner::MaybeCheckpoint(EventTime now, bool force) {
   const bool requested = request_pending_.load();
-  Status st = FinishCheckpoint(force || requested);
+  // A failed read of spilled state leaves the window state unreliable: restart (below).
+  Status st = dataflow_->state_status();
+  const bool state_error = !st.ok();
+  if (st.ok()) st = FinishCheckpoint(force || requested);
   if (st.ok() && !in_flight_.result.valid()) {
     const auto since = now - last_checkpoint_;
     const bool due = force || requested || since >= options_.checkpoint_interval ||
-                     (sink_->WantsCheckpoint() && since >= options_.min_checkpoint_pause);
+                     ((sink_->WantsCheckpoint() || dataflow_->over_state_cache_bound()) &&
+                      since >= options_.min_checkpoint_pause);
     if (due) {
       st = BeginCheckpoint();
       if (st.ok() && (force || requested)) st = FinishCheckpoint(true);
@@ -182,9 +196,14 @@ void QueryRunner::MaybeCheckpoint(EventTime now, bool force) {
     if (in_flight_.result.valid()) in_flight_.result.wait();  // never restore under a running commit
     in_flight_.result = {};
     checkpoint_failures_->Inc();
-    std::fprintf(stderr, "sluice: query %s: checkpoint failed (%s); restarting from checkpoint %llu\n",
-                 query_.name.c_str(), st.ToString().c_str(), static_cast<unsigned long long>(checkpoint_id_));
-    Status r = Restore();
+    std::fprintf(stderr, "sluice: query %s: %s failed (%s); restarting from checkpoint %llu\n", query_.name.c_str(),
+                 state_error ? "reading window state" : "checkpoint", st.ToString().c_str(),
+                 static_cast<unsigned long long>(checkpoint_id_));
+    // The same state read failing again before any checkpoint commits is not transient (a
+    // damaged value, say): stop the query rather than restart it in a loop.
+    Status r = state_error && ++state_read_failures_ > 1
+                   ? Status::Corruption("window state cannot be read after a restart: " + st.ToString())
+                   : Restore();
     if (!r.ok()) {
       std::fprintf(stderr, "sluice: query %s: restart failed: %s\n", query_.name.c_str(), r.ToString().c_str());
       broken_ = true;  // no more checkpoints from a half-restored state
@@ -356,7 +375,17 @@ void QueryRunner::Step(bool* any) {
     watermark_lag_->Set(std::chrono::duration<double>(now - wm).count());
     watermark_gauge_->Set(static_cast<double>(wm.micros) / 1e6);
   }
-  if (windowed_) open_windows_gauge_->Set(static_cast<double>(dataflow_->open_windows()));
+  if (windowed_) {
+    open_windows_gauge_->Set(static_cast<double>(dataflow_->open_windows()));
+    state_groups_gauge_->Set(static_cast<double>(dataflow_->open_groups()));
+    spilled_groups_gauge_->Set(static_cast<double>(dataflow_->spilled_groups()));
+    // Counters of the current pipeline (Restore() makes a new one and resets seen_*).
+    const uint64_t ev = dataflow_->state_evictions(), rd = dataflow_->state_reads();
+    state_evictions_->Inc(ev - seen_evictions_);
+    state_reads_->Inc(rd - seen_reads_);
+    seen_evictions_ = ev;
+    seen_reads_ = rd;
+  }
   std::lock_guard lock(status_mu_);
   status_.watermark = wm;
   const int holding = dataflow_->holding_split();
@@ -364,6 +393,10 @@ void QueryRunner::Step(bool* any) {
                               ? splits_[static_cast<size_t>(holding)]->reader->id()
                               : std::string();
   status_.open_windows = dataflow_->open_windows();
+  status_.state_groups = dataflow_->open_groups();
+  status_.spilled_groups = dataflow_->spilled_groups();
+  status_.state_evictions = state_evictions_->value();
+  status_.state_reads = state_reads_->value();
   status_.records_in = records_in_->value();
   status_.bad_records = bad_records_->value();
   status_.late_records = late_records_->value();

@@ -64,6 +64,11 @@ struct QueryRunnerOptions {
   /// Least time between checkpoints that a sink asks for (rows waiting to become visible). The
   /// trade-off: result latency in KV tables versus commits per second. Default: 100 ms.
   std::chrono::milliseconds min_checkpoint_pause{100};
+  /// Bound of the TUMBLE/HOP state cache, in (pane, key) groups; beyond it groups are evicted to
+  /// the state store at checkpoints, and a query over the bound checkpoints as soon as
+  /// min_checkpoint_pause allows (ops::WindowAggregate::EnableSpill). 0 = unbounded (all state in
+  /// memory). Default: 1,000,000.
+  size_t state_cache_groups = 1000000;
 };
 
 /// A split's view for status pages.
@@ -80,6 +85,10 @@ struct QueryStatus {
   EventTime watermark = EventTime::Min();
   std::string holding_split;  ///< The split whose watermark is the minimum, or empty.
   size_t open_windows = 0;
+  size_t state_groups = 0;    ///< Window state groups in memory.
+  size_t spilled_groups = 0;  ///< Window state groups only in the state store (bounded cache).
+  uint64_t state_evictions = 0;  ///< Groups evicted from the state cache since the server started.
+  uint64_t state_reads = 0;      ///< Groups read back from the state store since the server started.
   uint64_t records_in = 0, bad_records = 0, late_records = 0, rows_emitted = 0;
   std::vector<SplitStatus> splits;
   uint64_t checkpoint_id = 0;                 ///< The last committed checkpoint (0: none yet).
@@ -152,6 +161,7 @@ class QueryRunner {
   std::atomic<bool> stop_{false};
   bool started_ = false;
   bool broken_ = false;                 // a restart failed: stop without checkpointing
+  int state_read_failures_ = 0;         // spilled-state read errors since the last commit
   uint64_t splits_version_ = 0;         // Source::splits_version() when splits_ was last updated
   uint64_t checkpoint_id_ = 0;          // last committed
   struct InFlight {
@@ -176,6 +186,11 @@ class QueryRunner {
   Gauge* watermark_lag_;
   Gauge* watermark_gauge_;
   Gauge* open_windows_gauge_;
+  Gauge* state_groups_gauge_;
+  Gauge* spilled_groups_gauge_;
+  Counter* state_evictions_;
+  Counter* state_reads_;
+  uint64_t seen_evictions_ = 0, seen_reads_ = 0;  // the current pipeline's counts already added
   Counter* checkpoints_;
   Counter* checkpoint_failures_;
   Histogram* checkpoint_seconds_;

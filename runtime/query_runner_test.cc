@@ -119,8 +119,15 @@ std::map<std::string, std::string> Table(MemoryStateStore* store) {
 }
 
 // Runs the pipeline over source records [0, upto) of each split, then stops (final checkpoint).
+// With `cache` set, the runner uses that state-cache bound, reads 16 records per split per
+// step and checkpoints whenever it may (so a run has many checkpoints, and evictions), and
+// `*cache_status` receives its final status (eviction and read-back counts).
+struct CacheRun {
+  size_t groups = 0;
+  QueryStatus status;
+};
 void RunUntil(const Pipeline& p, MemorySource* src, size_t upto, MemoryStateStore* store, Status* start_status = nullptr,
-              bool key_all_columns = false) {
+              bool key_all_columns = false, CacheRun* cache = nullptr) {
   src->visible = upto;
   char tmpl[] = "/tmp/sluice-runner-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
@@ -130,6 +137,11 @@ void RunUntil(const Pipeline& p, MemorySource* src, size_t upto, MemoryStateStor
   sink.key_all_columns = key_all_columns;
   QueryRunnerOptions o;
   o.poll_interval = std::chrono::milliseconds(5);
+  if (cache != nullptr) {
+    o.state_cache_groups = cache->groups;
+    o.batch_records = 16;
+    o.min_checkpoint_pause = std::chrono::milliseconds(0);
+  }
   QueryRunner runner(&p, 0, src, std::make_unique<CsvDecoder>(), &sink, store, &dlq, &metrics, o);
   Status st = runner.Start();
   if (start_status != nullptr) *start_status = st;
@@ -145,6 +157,16 @@ void RunUntil(const Pipeline& p, MemorySource* src, size_t upto, MemoryStateStor
   CHECK(caught_up());
   auto cp = runner.RequestCheckpoint(std::chrono::seconds(10));
   CHECK(cp.ok());
+  if (cache != nullptr) {
+    // The checkpoint above wrote every group touched since the one before; this one may evict
+    // them all, since none has been touched since (the status shows it a step later).
+    CHECK(runner.RequestCheckpoint(std::chrono::seconds(10)).ok());
+    for (int i = 0; i < 200; ++i) {
+      cache->status = runner.status();
+      if (cache->status.state_groups <= cache->groups) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
   runner.Stop();
   std::filesystem::remove_all(dir);
 }
@@ -236,4 +258,36 @@ ON B.window_start = M.window_start AND B.window_end = M.window_end AND B.v = M.t
   for (size_t upto : {100, 377, 378, 901, 1499, 1500}) RunUntil(*p, &src, upto, &store, nullptr, true);
   CHECK(Table(&store) == expected);
   CHECK(store.size("state." + p->queries[0].name + ".0") + store.size("state." + p->queries[0].name + ".1") > 0);
+}
+
+TEST_CASE("query runner: a bounded state cache spills, restores lazily, and gives the unbounded run's table") {
+  auto p = sql::PlanPipeline(kPipeline);
+  REQUIRE(p.ok());
+  MemorySource src;
+  src.splits.resize(2);
+  for (int i = 0; i < 4000; ++i) {  // 40 keys, about 60 rows per 10 s window
+    const int64_t ms = 1'000'000 + i * 97 - (i % 13 == 0 ? 500 : 0);
+    src.splits[static_cast<size_t>(i % 2)].push_back("k" + std::to_string(i % 40) + "," + std::to_string(ms) + "," +
+                                                     std::to_string(i));
+  }
+  CacheRun unbounded{0, {}};
+  MemoryStateStore reference;
+  RunUntil(*p, &src, 2000, &reference, nullptr, false, &unbounded);
+  auto expected = Table(&reference);
+  REQUIRE(expected.size() > 100);
+  CHECK(unbounded.status.state_evictions == 0);
+
+  MemoryStateStore store;
+  uint64_t evictions = 0, reads = 0;
+  for (size_t upto : {300, 301, 900, 1400, 2000}) {
+    CacheRun run{8, {}};
+    RunUntil(*p, &src, upto, &store, nullptr, false, &run);
+    evictions += run.status.state_evictions;
+    CHECK(run.status.state_groups <= 8);  // the bound holds once nothing is in flight
+    reads += run.status.state_reads;
+  }
+  CHECK(Table(&store) == expected);
+  MESSAGE("cache of 8 groups: " << evictions << " evicted, " << reads << " read back");
+  CHECK(evictions > 0);
+  CHECK(reads > 0);
 }

@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -127,12 +128,25 @@ std::map<std::pair<std::string, std::string>, uint64_t> Ingest(const std::string
   return last;
 }
 
-// True when every query has read every shard of its stream to the end.
-bool CaughtUp(const std::string& url, const std::map<std::pair<std::string, std::string>, uint64_t>& last) {
+// What the bounded state cache did during a run, from GET /queries (summed over queries).
+struct CacheActivity {
+  uint64_t evictions = 0, reads = 0;
+};
+
+// True when every query has read every shard of its stream to the end. Fills *cache with the
+// state cache's counters.
+bool CaughtUp(const std::string& url, const std::map<std::pair<std::string, std::string>, uint64_t>& last,
+              CacheActivity* cache) {
   auto r = HttpGet(url + "/queries", 5000);
   if (r.status != 200) return false;
   auto j = json::parse(r.body, nullptr, false);
   if (!j.is_array() || j.size() != 4) return false;
+  CacheActivity now;
+  for (const auto& q : j) {
+    now.evictions += q.value("state_evictions", uint64_t{0});
+    now.reads += q.value("state_reads", uint64_t{0});
+  }
+  *cache = now;
   for (const auto& q : j) {
     const std::string stream = q["source"].get<std::string>();
     size_t shards = 0;
@@ -147,16 +161,19 @@ bool CaughtUp(const std::string& url, const std::map<std::pair<std::string, std:
   return true;
 }
 
-void RunToEnd(const std::string& pipeline, const std::string& data,
-              const std::map<std::pair<std::string, std::string>, uint64_t>& last, const SluiceProcessOptions& o) {
+// Runs the pipeline until every query has caught up; returns what the state cache did.
+CacheActivity RunToEnd(const std::string& pipeline, const std::string& data,
+                const std::map<std::pair<std::string, std::string>, uint64_t>& last, const SluiceProcessOptions& o) {
   SluiceProcess p(pipeline, data, o);
   bool done = false;
+  CacheActivity cache;
   for (int i = 0; i < (std::getenv("SLUICE_CRASH_WAIT") ? 100 : 3000) && !done; ++i) {
-    done = CaughtUp(p.url(), last);
+    done = CaughtUp(p.url(), last, &cache);
     if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   if (!done) MESSAGE("not caught up: " << HttpGet(p.url() + "/queries", 5000).body);
   REQUIRE(done);
+  return cache;
   // The destructor stops it with SIGTERM (final checkpoint) and requires exit status 0.
 }
 
@@ -224,14 +241,41 @@ TEST_CASE("crash test: 200,000 events, SIGKILL at random moments and at checkpoi
   // 2. The uninterrupted reference run.
   SluiceProcessOptions normal;
   normal.args = {"--checkpoint-interval", "1 second"};
-  RunToEnd(pipeline, ref, last, normal);
+  const CacheActivity ref_cache = RunToEnd(pipeline, ref, last, normal);
+  CHECK(ref_cache.evictions == 0);  // the default cache holds all of this state
+
+  // The crashed run also keeps at most 64 window groups per query in memory (the default is a
+  // million), so TUMBLE/HOP state is spilled to the store, read back, and restored from it.
+  SluiceProcessOptions small_cache = normal;
+  small_cache.args.insert(small_cache.args.end(), {"--state-cache-groups", "64"});
 
   // 3. The crashed run.
   std::mt19937_64 rng(7);
   const char* points[] = {"checkpoint.before_commit", "checkpoint.after_commit", "checkpoint.after_publish"};
   int killed_at_point = 0, killed_randomly = 0;
+  // First, an extra SIGKILL once the first run's state cache has evicted groups, to know the
+  // spilling path ran (and that a crash in the middle of it is survived). Every later restart
+  // restores lazily and reads groups back when it uses them; how many depends on how far the
+  // killed runs got, so that count is reported, not checked (runtime/query_runner_test.cc
+  // checks read-back deterministically).
+  CacheActivity evicted, read_back;
+  for (CacheActivity* probe : {&evicted, &read_back}) {
+    SluiceProcessOptions o = small_cache;
+    o.may_exit = true;
+    SluiceProcess p(pipeline, crashed, o);
+    auto seen = [&] { return probe == &evicted ? probe->evictions > 0 : probe->reads > 0; };
+    for (int i = 0; i < 1000 && !seen(); ++i) {
+      // A caught-up run still evicts (it checkpoints while over the bound); it reads no more.
+      if (CaughtUp(p.url(), last, probe) && probe == &read_back) break;
+      if (!seen()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    p.Kill(SIGKILL);
+  }
+  MESSAGE("state cache: " << evicted.evictions << " groups evicted before the first SIGKILL, " << read_back.reads
+                          << " read back from the store before the second");
+  CHECK(evicted.evictions > 0);
   for (int k = 0; k < kills; ++k) {
-    SluiceProcessOptions o = normal;
+    SluiceProcessOptions o = small_cache;
     o.may_exit = true;
     const int mode = static_cast<int>(rng() % 4);
     if (mode > 0) o.env = {std::string("SLUICE_CRASH_POINT=") + points[mode - 1] + ":" + std::to_string(1 + rng() % 8)};
@@ -258,7 +302,7 @@ TEST_CASE("crash test: 200,000 events, SIGKILL at random moments and at checkpoi
   }
   MESSAGE(kills << " kills: " << killed_at_point << " at checkpoint crash points, " << killed_randomly << " at random moments");
   CHECK(killed_at_point >= kills / 4);
-  RunToEnd(pipeline, crashed, last, normal);
+  RunToEnd(pipeline, crashed, last, small_cache);
 
   // 4. Same tables, same archive.
   auto ref_tables = Tables(ref), got_tables = Tables(crashed);
