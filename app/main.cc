@@ -1,16 +1,17 @@
 // The `sluice` binary.
 //   sluice run PIPELINE.sql [--data-dir DIR] [--listen HOST:PORT] [--http-threads N]
 //              [--shard-records-per-second N] [--shard-bytes-per-second SIZE]
-//              [--memory-budget SIZE] [--disk-min-free SIZE]
+//              [--memory-budget SIZE] [--disk-min-free SIZE] [--flush-interval INTERVAL]
 //   sluice demo [--unicorns N] [--speedup X] [--out-of-order F] [--late F] [--bad F] [--duration SECONDS]
 //               [--data-dir DIR] [--listen HOST:PORT] [--linger]
-//              [--checkpoint-interval INTERVAL] [--from-savepoint NAME] [--tls-cert PEM --tls-key PEM]
+//              [--checkpoint-interval INTERVAL] [--state-cache-groups N] [--from-savepoint NAME] [--tls-cert PEM --tls-key PEM]
 //   sluice savepoint NAME [--listen HOST:PORT]   (asks a running server; docs/checkpoints.md)
 //   sluice explain PIPELINE.sql
 //   sluice test [--print] FILE.sql.test|DIR...   (golden SQL tests, docs/golden-tests.md)
 //   sluice bench nexmark|wildrydes ...  (app/bench_nexmark.h, app/bench_wildrydes.h)
 //   sluice version
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or a pipeline that does not plan.
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -42,6 +43,8 @@ void Usage(std::FILE* f) {
                "  sluice demo [--unicorns N] [--speedup X] [--out-of-order F] [--late F] [--bad F] [--duration SECONDS]\n"
                "              [--data-dir DIR] [--listen HOST:PORT] [--linger]\n"
                "             [--checkpoint-interval INTERVAL (default 10s)] [--from-savepoint NAME]\n"
+               "             [--flush-interval INTERVAL (default 0: ack after fsync; >0 trades durability for latency)]\n"
+               "             [--state-cache-groups N (window groups kept in memory per query, default 1000000; 0 = all)]\n"
                "             [--tls-cert PEM --tls-key PEM]   (TLS with ALPN: h2 and http/1.1)\n"
                "  sluice savepoint NAME [--listen HOST:PORT]\n"
                "  sluice explain PIPELINE.sql\n"
@@ -137,6 +140,26 @@ int main(int argc, char** argv) {
         return 2;
       }
       so.checkpoint_interval = std::chrono::milliseconds(iv->count() / 1000);
+    } else if (a == "--flush-interval") {
+      if (!value(&v)) return 2;
+      auto iv = sluice::ParseInterval(v);
+      if (!iv.ok() || iv->count() < 0) {
+        std::fprintf(stderr, "sluice: --flush-interval expects an interval such as '200 milliseconds' (0 = ack after fsync), got '%s'\n",
+                     v.c_str());
+        return 2;
+      }
+      so.flush_interval = std::chrono::milliseconds(iv->count() / 1000);
+    } else if (a == "--state-cache-groups") {
+      if (!value(&v)) return 2;
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || v[0] == '-' || *end != '\0' || errno == ERANGE) {
+        std::fprintf(stderr, "sluice: --state-cache-groups expects a whole number of groups (0 = unbounded), got '%s'\n",
+                     v.c_str());
+        return 2;
+      }
+      so.state_cache_groups = static_cast<size_t>(n);
     } else if (a == "--tls-cert") {
       if (!value(&v)) return 2;
       so.tls_cert_file = v;

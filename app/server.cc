@@ -236,6 +236,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   lo.shard_bytes_per_second = m.options.shard_bytes_per_second;
   lo.max_pending_bytes = m.options.max_pending_bytes;
   lo.min_free_disk_bytes = m.options.min_free_disk_bytes;
+  lo.flush_interval = m.options.flush_interval;
   SLUICE_ASSIGN_OR_RETURN(m.log, log::Log::Open(lo));
   SLUICE_ASSIGN_OR_RETURN(m.kv, OpenStateStore(dd, m.options.from_savepoint));
   m.dlq = std::make_unique<runtime::DeadLetterQueue>(dd + "/dead-letter", &m.metrics);
@@ -304,6 +305,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     runtime::QueryRunnerOptions ro;
     ro.checkpoint_interval = m.options.checkpoint_interval;
     ro.min_checkpoint_pause = m.options.min_checkpoint_pause;
+    ro.state_cache_groups = m.options.state_cache_groups;
     m.runners.push_back(std::make_unique<runtime::QueryRunner>(&m.pipeline, static_cast<int>(qi), m.sources.back().get(),
                                                                std::move(decoder), sink, m.kv.get(), m.dlq.get(),
                                                                &m.metrics, ro));
@@ -455,7 +457,9 @@ std::string Server::Impl::QueriesJson() const {
     b += ",\"held_back_by\":";
     if (s.holding_split.empty()) b += "null";
     else AppendJsonString(s.holding_split, &b);
-    b += ",\"open_windows\":" + std::to_string(s.open_windows) + ",\"records_in\":" + std::to_string(s.records_in) +
+    b += ",\"open_windows\":" + std::to_string(s.open_windows) + ",\"state_groups\":" + std::to_string(s.state_groups) +
+         ",\"spilled_groups\":" + std::to_string(s.spilled_groups) +
+         ",\"state_evictions\":" + std::to_string(s.state_evictions) + ",\"state_reads\":" + std::to_string(s.state_reads) + ",\"records_in\":" + std::to_string(s.records_in) +
          ",\"bad_records\":" + std::to_string(s.bad_records) + ",\"late_records\":" + std::to_string(s.late_records) +
          ",\"rows_emitted\":" + std::to_string(s.rows_emitted) + ",\"shards\":[";
     for (size_t i = 0; i < s.splits.size(); ++i) {

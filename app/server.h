@@ -45,6 +45,10 @@ struct ServerOptions {
   uint64_t shard_bytes_per_second = 0;
   uint64_t max_pending_bytes = 256u << 20;
   uint64_t min_free_disk_bytes = 256u << 20;
+  /// Log durability (log::LogOptions::flush_interval): 0 = acknowledge PutRecords only after
+  /// fsync (default); > 0 = acknowledge after the write and fsync at most this much later, so an
+  /// OS crash or power loss can lose that much acknowledged data. Unit: milliseconds.
+  std::chrono::milliseconds flush_interval{0};
   /// Checkpoints (docs/checkpoints.md): each query commits at least this often, and the store is
   /// snapshotted to DATA_DIR/checkpoints/chk-<unix ms> this often. Default: 10 s.
   std::chrono::milliseconds checkpoint_interval{10000};
@@ -53,6 +57,9 @@ struct ServerOptions {
   std::chrono::milliseconds min_checkpoint_pause{100};
   /// Snapshots kept under DATA_DIR/checkpoints. Default: 3.
   size_t keep_checkpoints = 3;
+  /// Bound of each TUMBLE/HOP query's in-memory state cache, in (pane, key) groups; the rest is
+  /// spilled to the state store (ops::WindowAggregate::EnableSpill). 0 = unbounded. Default: 1M.
+  size_t state_cache_groups = 1000000;
   /// When set, the state store is replaced by the savepoint DATA_DIR/savepoints/<name> before
   /// the queries start (`sluice run --from-savepoint NAME`).
   std::string from_savepoint;
