@@ -101,6 +101,44 @@ Status CheckChoice(const StatementContext& ctx, const Option* opt, std::initiali
   return ctx.Error(opt->location, "unknown " + opt->key + " '" + opt->value + "'; use " + list);
 }
 
+// Refuses a WITH option the connector does not take (a typo must not be ignored silently), and
+// suggests the known option nearest in spelling when one is close. Options in `misplaced` are
+// let through: the caller has a more specific message for them.
+Status CheckKnownOptions(const StatementContext& ctx, const std::vector<Option>& options, std::string_view what,
+                         std::initializer_list<std::string_view> known,
+                         std::initializer_list<std::string_view> misplaced = {}) {
+  for (const Option& opt : options) {
+    if (std::find(known.begin(), known.end(), opt.key) != known.end()) continue;
+    if (std::find(misplaced.begin(), misplaced.end(), opt.key) != misplaced.end()) continue;
+    std::string list, nearest;
+    size_t best = 3;  // suggest only within an edit distance of 2
+    for (std::string_view k : known) {
+      if (!list.empty()) list += ", ";
+      list += k;
+      // Levenshtein distance, small strings.
+      std::vector<size_t> row(k.size() + 1);
+      for (size_t j = 0; j <= k.size(); ++j) row[j] = j;
+      for (size_t i = 1; i <= opt.key.size(); ++i) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= k.size(); ++j) {
+          const size_t up = row[j];
+          row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (opt.key[i - 1] == k[j - 1] ? 0 : 1)});
+          diag = up;
+        }
+      }
+      if (row[k.size()] < best) {
+        best = row[k.size()];
+        nearest = std::string(k);
+      }
+    }
+    return ctx.Error(opt.location, "unknown WITH option " + opt.key + " for " + std::string(what) +
+                                       (nearest.empty() ? "" : " (did you mean " + nearest + "?)") +
+                                       "; known options: " + list);
+  }
+  return Status::OK();
+}
+
 Result<Duration> DurationOption(const StatementContext& ctx, const Option& opt) {
   auto d = ParseInterval(opt.value);
   if (!d.ok()) return ctx.Error(opt.location, opt.key + ": " + d.status().message());
@@ -167,6 +205,10 @@ Status PlanSource(const StatementContext& ctx, std::string name, int name_loc, T
   if (src.schema.empty()) {
     return ctx.Error(name_loc, "source stream " + QuoteIdent(src.name) + " needs at least one column");
   }
+  SLUICE_RETURN_IF_ERROR(CheckKnownOptions(ctx, options, "a stream source",
+                                           {"connector", "shards", "format", "event_time", "watermark_delay",
+                                            "idle_timeout", "allowed_lateness", "late_output"},
+                                           {"primary_key", "emit_interval"}));
   for (const Option& opt : options) {
     src.options[opt.key] = opt.value;
     if (opt.key == "shards") {
@@ -244,6 +286,15 @@ Status PlanSink(const StatementContext& ctx, std::string connector, std::string 
   info.declared = !columns.schema.empty();
   info.statement_start = ctx.statement_start();
   sink.schema = std::move(columns.schema);
+  // primary_key on a files sink has a message of its own below.
+  if (connector == "kv") {
+    SLUICE_RETURN_IF_ERROR(CheckKnownOptions(ctx, options, "a kv sink", {"connector", "primary_key", "emit_interval"}));
+  } else {
+    SLUICE_RETURN_IF_ERROR(CheckKnownOptions(ctx, options, "a files sink",
+                                             {"connector", "path", "format", "compression", "partition", "buffer_size",
+                                              "buffer_interval", "emit_interval"},
+                                             {"primary_key"}));
+  }
   for (const Option& opt : options) sink.options[opt.key] = opt.value;
   if (const Option* emit = FindOption(options, "emit_interval")) {
     SLUICE_ASSIGN_OR_RETURN(sink.emit_interval, DurationOption(ctx, *emit));

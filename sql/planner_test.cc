@@ -221,7 +221,7 @@ TEST_CASE("source options: durations, shards and options kept with lower-cased k
     CREATE TABLE s (ts TIMESTAMP WITH TIME ZONE, a VARCHAR(10), b CHAR(2), c BOOL, d SMALLINT, e BIGINT,
                     f INTEGER, g REAL, h DOUBLE PRECISION, i NUMERIC(10, 2), j DECIMAL, k TIMESTAMP, l INT8, m FLOAT4)
     WITH (connector = 'stream', "Shards" = '16', event_time = 'ts', watermark_delay = '250 ms',
-          idle_timeout = '1 minute', allowed_lateness = '00:00:10', retention = '24 hours');)sql");
+          idle_timeout = '1 minute', allowed_lateness = '00:00:10');)sql");
   const SourceDef& s = p.sources[0];
   CHECK(s.shards == 16);
   CHECK(s.event_time_column == 0);
@@ -229,7 +229,6 @@ TEST_CASE("source options: durations, shards and options kept with lower-cased k
   CHECK(s.idle_timeout == seconds(60));
   CHECK(s.allowed_lateness == seconds(10));
   CHECK(s.options.at("shards") == "16");
-  CHECK(s.options.at("retention") == "24 hours");
   std::vector<DataType> types;
   for (const Column& c : s.schema.columns()) types.push_back(c.type);
   CHECK(types == std::vector<DataType>{DataType::kTimestamp, DataType::kText, DataType::kText, DataType::kBool,
