@@ -17,7 +17,20 @@ struct QueryRunner::Split {
   uint64_t next_position = 1;
   std::vector<SourceRecord> records;
   bool finished = false;  // a closed shard read to its end
+  // Per-shard watermark metrics, {query, shard} (MetricsRegistry owns them).
+  Gauge* max_event_time = nullptr;
+  Gauge* holding = nullptr;
+  Gauge* idle = nullptr;
 };
+
+void QueryRunner::AttachSplitMetrics(Split* s) {
+  MetricLabels l{{"query", query_.name}, {"shard", s->reader->id()}};
+  s->max_event_time = &metrics_->GetGauge("sluice_shard_max_event_time_seconds",
+                                          "Largest event time the query has read from the shard, Unix seconds", l);
+  s->holding = &metrics_->GetGauge("sluice_watermark_holding_shard",
+                                   "1 for the shard whose watermark is the query's watermark (the one holding it back)", l);
+  s->idle = &metrics_->GetGauge("sluice_shard_idle", "1 while the shard is idle (idle_timeout) and does not hold the watermark", l);
+}
 
 QueryRunner::QueryRunner(const Pipeline* pipeline, int query_index, Source* source, std::unique_ptr<RowDecoder> decoder,
                          Sink* sink, StateStore* store, DeadLetterQueue* dlq, MetricsRegistry* metrics,
@@ -34,6 +47,7 @@ QueryRunner::QueryRunner(const Pipeline* pipeline, int query_index, Source* sour
       dlq_(dlq),
       options_(options),
       windowed_(query_.window.kind != WindowKind::kNone) {
+  metrics_ = metrics;
   MetricLabels q{{"query", query_.name}};
   records_in_ = &metrics->GetCounter("sluice_query_records_in_total", "Records read by a query", q);
   bad_records_ = &metrics->GetCounter("sluice_query_bad_records_total", "Records a query could not decode", q);
@@ -99,6 +113,7 @@ Status QueryRunner::Restore() {
   for (auto& reader : source_->OpenSplits()) {
     auto s = std::make_unique<Split>();
     s->reader = std::move(reader);
+    AttachSplitMetrics(s.get());
     splits_.push_back(std::move(s));
   }
   dataflow_ = std::make_unique<ops::QueryPipeline>(*pipeline_, query_index_, std::max<size_t>(splits_.size(), 1), now);
@@ -257,6 +272,7 @@ Status QueryRunner::RefreshSplits() {
     s->reader = std::move(reader);
     SLUICE_RETURN_IF_ERROR(s->reader->Seek(1));  // a new shard: from its first record
     dataflow_->AddSplit(WallNow());
+    AttachSplitMetrics(s.get());
     splits_.push_back(std::move(s));
   }
   return Status::OK();
@@ -403,8 +419,12 @@ void QueryRunner::Step(bool* any) {
   status_.rows_emitted = rows_emitted_->value();
   status_.splits.clear();
   for (size_t si = 0; si < splits_.size(); ++si) {
-    status_.splits.push_back({splits_[si]->reader->id(), dataflow_->split_max_event_time(si), dataflow_->split_idle(si),
-                              splits_[si]->next_position});
+    Split& s = *splits_[si];
+    const EventTime max_t = dataflow_->split_max_event_time(si);
+    status_.splits.push_back({s.reader->id(), max_t, dataflow_->split_idle(si), s.next_position});
+    if (max_t != EventTime::Min()) s.max_event_time->Set(static_cast<double>(max_t.micros) / 1e6);
+    s.holding->Set(holding == static_cast<int>(si) ? 1 : 0);
+    s.idle->Set(dataflow_->split_idle(si) ? 1 : 0);
   }
   if (!last_error.empty()) {
     status_.last_error = last_error;

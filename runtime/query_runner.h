@@ -135,6 +135,7 @@ class QueryRunner {
   Status BeginCheckpoint();             // barrier: serialize, prepare the sink, start the commit
   Status FinishCheckpoint(bool wait);   // if the commit finished (or `wait`): publish, metrics
   void MaybeCheckpoint(EventTime now, bool force);
+  void AttachSplitMetrics(Split* s);    // the per-shard watermark gauges
 
   const Pipeline* pipeline_;
   const int query_index_;
@@ -188,6 +189,7 @@ class QueryRunner {
   Gauge* open_windows_gauge_;
   Gauge* state_groups_gauge_;
   Gauge* spilled_groups_gauge_;
+  MetricsRegistry* metrics_;
   Counter* state_evictions_;
   Counter* state_reads_;
   uint64_t seen_evictions_ = 0, seen_reads_ = 0;  // the current pipeline's counts already added

@@ -201,6 +201,30 @@ TEST_CASE("wild rydes end to end: per-minute rows equal an independent computati
   CHECK(qj[0]["late_records"] == 0);
   CHECK(qj[0]["bad_records"] == 0);
   CHECK(qj[0]["watermark"].get<std::string>() >= "2026-01-01T00:09:55.000Z");
+
+  // The watermark, per shard, in /metrics too: one gauge per shard of each query, and the shard
+  // holding the watermark back is the one /queries names.
+  auto m2 = HttpGet(server.url() + "/metrics");
+  REQUIRE(m2.status == 200);
+  std::istringstream ml(m2.body);
+  int max_time_lines = 0, holding_ones = 0;
+  std::string holding_shard;
+  while (std::getline(ml, line)) {
+    if (line.find("query=\"q1_unicorn_minutes\"") == std::string::npos) continue;
+    if (line.rfind("sluice_shard_max_event_time_seconds{", 0) == 0) ++max_time_lines;
+    if (line.rfind("sluice_watermark_holding_shard{", 0) == 0 && line.substr(line.rfind(' ') + 1) == "1") {
+      ++holding_ones;
+      const size_t a = line.find("shard=\"") + 7;
+      holding_shard = line.substr(a, line.find('"', a) - a);
+    }
+  }
+  CHECK(max_time_lines == static_cast<int>(qj[0]["shards"].size()));
+  if (qj[0]["held_back_by"].is_string()) {
+    CHECK(holding_ones == 1);
+    CHECK(holding_shard == qj[0]["held_back_by"].get<std::string>());
+  } else {
+    CHECK(holding_ones == 0);
+  }
 }
 
 TEST_CASE("bad input gets clear errors and never stops the server") {
@@ -350,4 +374,31 @@ TEST_CASE("late_output: events later than allowed lateness go to the named strea
   auto q = json::parse(HttpGet(server.url() + "/queries").body);
   CHECK(q[0]["late_records"] == 1);
   CHECK_FALSE(std::filesystem::exists(tmp.path() + "/data/dead-letter/events.jsonl"));
+}
+
+TEST_CASE("Kinesis limits are configurable: --max-records-per-request and --max-record-bytes") {
+  TempDir tmp;
+  SluiceProcessOptions o;
+  o.args = {"--max-records-per-request", "3", "--max-record-bytes", "16"};
+  SluiceProcess server(TestPipeline(tmp.path()), tmp.path() + "/data", o);
+  auto post = [&](const std::string& body) {
+    return HttpPost(server.url() + "/", body, KinesisHeaders("PutRecords"));
+  };
+  auto records = [](int n, const std::string& data_b64) {
+    std::string b = R"({"StreamName":"unicorn_telemetry","Records":[)";
+    for (int i = 0; i < n; ++i) b += std::string(i ? "," : "") + R"({"Data":")" + data_b64 + R"(","PartitionKey":"k"})";
+    return b + "]}";
+  };
+  auto r = post(records(3, "eA=="));
+  CHECK(r.status == 200);
+  r = post(records(4, "eA=="));
+  CHECK(r.status == 400);
+  CHECK(r.body.find("ValidationException") != std::string::npos);
+  CHECK(r.body.find("less than or equal to 3") != std::string::npos);
+  // 16 bytes of data plus the 1-byte key is over the 16-byte record limit.
+  r = post(records(1, "MDEyMzQ1Njc4OWFiY2RlZg=="));
+  CHECK(r.status == 400);
+  CHECK(r.body.find("ValidationException") != std::string::npos);
+  r = post(records(1, "MDEyMzQ1Njc4OWFiY2Rl"));  // 15 bytes + key: exactly the limit
+  CHECK(r.status == 200);
 }
