@@ -43,6 +43,7 @@ void Usage(std::FILE* f) {
                "  sluice demo [--unicorns N] [--speedup X] [--out-of-order F] [--late F] [--bad F] [--duration SECONDS]\n"
                "              [--data-dir DIR] [--listen HOST:PORT] [--linger]\n"
                "             [--checkpoint-interval INTERVAL (default 10s)] [--from-savepoint NAME]\n"
+               "             [--max-record-bytes SIZE (1MiB)] [--max-request-bytes SIZE (5MiB)] [--max-records-per-request N (500)]\n"
                "             [--flush-interval INTERVAL (default 0: ack after fsync; >0 trades durability for latency)]\n"
                "             [--state-cache-groups N (window groups kept in memory per query, default 1000000; 0 = all)]\n"
                "             [--tls-cert PEM --tls-key PEM]   (TLS with ALPN: h2 and http/1.1)\n"
@@ -121,6 +122,24 @@ int main(int argc, char** argv) {
       if (a == "--bad") demo.fleet.bad = std::min(d, 1.0);
       if (a == "--duration") demo.duration_s = d;
       if (a == "--shard-records-per-second") so.shard_records_per_second = static_cast<uint64_t>(d);
+    } else if (a == "--max-records-per-request") {
+      if (!value(&v)) return 2;
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n < 1 || n > 100000) {
+        std::fprintf(stderr, "sluice: --max-records-per-request expects 1..100000 (AWS: 500), got '%s'\n", v.c_str());
+        return 2;
+      }
+      so.kinesis_limits.max_records_per_request = static_cast<size_t>(n);
+    } else if (a == "--max-record-bytes" || a == "--max-request-bytes") {
+      if (!value(&v)) return 2;
+      auto bytes = sluice::app::ParseByteSize(v);
+      if (!bytes.ok() || *bytes < 1 || *bytes > (1ull << 30)) {
+        std::fprintf(stderr, "sluice: %s expects a size from 1 byte to 1GiB such as '1MiB', got '%s'\n", a.c_str(), v.c_str());
+        return 2;
+      }
+      if (a == "--max-record-bytes") so.kinesis_limits.max_record_bytes = *bytes;
+      else so.kinesis_limits.max_request_data_bytes = *bytes;
     } else if (a == "--shard-bytes-per-second" || a == "--memory-budget" || a == "--disk-min-free") {
       if (!value(&v)) return 2;
       auto bytes = sluice::app::ParseByteSize(v);

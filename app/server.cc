@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -323,7 +324,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   m.snapshot_seconds = &m.metrics.GetGauge("sluice_snapshot_duration_seconds", "Time the last state-store snapshot took", {});
   m.snapshot_thread = std::thread([impl = &m] { impl->SnapshotLoop(); });
 
-  m.kinesis = std::make_unique<http::KinesisApi>(m.log.get(), &m.metrics);
+  m.kinesis = std::make_unique<http::KinesisApi>(m.log.get(), &m.metrics, m.options.kinesis_limits);
   m.ndjson = std::make_unique<http::NdjsonApi>(m.log.get(), &m.metrics, m.kinesis.get());
   http::HttpServerOptions ho;
   ho.host = m.options.host;
@@ -331,6 +332,8 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   ho.threads = m.options.http_threads;
   ho.tls_cert_file = m.options.tls_cert_file;
   ho.tls_key_file = m.options.tls_key_file;
+  // Room for the largest PutRecords the limits allow: base64 (4/3) plus JSON around it.
+  ho.max_body_bytes = std::max(ho.max_body_bytes, m.options.kinesis_limits.max_request_data_bytes / 3 * 4 + (4u << 20));
   Impl* impl = &m;
   SLUICE_ASSIGN_OR_RETURN(m.http, http::HttpServer::Start(ho, [impl](const http::HttpRequest& req, http::Responder r) {
                             impl->Route(req, std::move(r));

@@ -16,6 +16,7 @@
 #include "core/metrics.h"
 #include "core/plan.h"
 #include "core/status.h"
+#include "ingest/http/kinesis_api.h"
 #include "runtime/query_runner.h"
 
 namespace sluice::app {
@@ -45,6 +46,8 @@ struct ServerOptions {
   uint64_t shard_bytes_per_second = 0;
   uint64_t max_pending_bytes = 256u << 20;
   uint64_t min_free_disk_bytes = 256u << 20;
+  /// Kinesis API limits (records and bytes per PutRecords, bytes per record; AWS's by default).
+  http::KinesisLimits kinesis_limits;
   /// Log durability (log::LogOptions::flush_interval): 0 = acknowledge PutRecords only after
   /// fsync (default); > 0 = acknowledge after the write and fsync at most this much later, so an
   /// OS crash or power loss can lose that much acknowledged data. Unit: milliseconds.
