@@ -163,7 +163,7 @@ int main(int argc, char** argv) {
       if (!value(&v)) return 2;
       auto iv = sluice::ParseInterval(v);
       if (!iv.ok() || iv->count() < 0) {
-        std::fprintf(stderr, "sluice: --flush-interval expects an interval such as '200 milliseconds' (0 = ack after fsync), got '%s'\n",
+        std::fprintf(stderr, "sluice: --flush-interval expects an interval such as '200ms' ('0s' = ack after fsync, the default), got '%s'\n",
                      v.c_str());
         return 2;
       }

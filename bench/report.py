@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Turns bench/run_all.sh's JSON lines into the generated sections of docs/benchmarks.md.
 
-    bench/report.py RUNS.jsonl MACHINE.txt DOC.md [INGEST.md]
+    bench/report.py RUNS.jsonl MACHINE.txt DOC.md [INGEST.md] [NAME=BLOCK.md ...]
 
 Rewrites only the text between `<!-- BEGIN GENERATED: name -->` and `<!-- END GENERATED: name -->`
-(name: machine, nexmark, wildrydes, and ingest when INGEST.md is given); a missing block is
+(name: machine, nexmark, wildrydes, ingest when INGEST.md is given, and each NAME=BLOCK.md, e.g.
+checkpoint=… from bench/checkpoint/run.sh); a missing block is
 appended at the end. Everything else in DOC.md (the profile notes, the ingest section when it is
 not rerun) is left as it is. Figures are medians over the runs of each (query, tier).
 """
@@ -49,7 +50,16 @@ def load_range(rs):
 
 def main():
     runs_path, machine_path, doc_path = sys.argv[1:4]
-    ingest_path = sys.argv[4] if len(sys.argv) > 4 else None
+    # Optional: the ingest section's Markdown (a path), and any number of NAME=PATH blocks whose
+    # text replaces the GENERATED block NAME as it is (bench/checkpoint/run.sh's table, say).
+    ingest_path = None
+    extra_blocks = {}
+    for arg in sys.argv[4:]:
+        if "=" in arg and not arg.startswith("/") and arg.split("=", 1)[0].isidentifier():
+            name, path = arg.split("=", 1)
+            extra_blocks[name] = open(path).read().strip()
+        else:
+            ingest_path = arg
     runs = [json.loads(l) for l in open(runs_path) if l.startswith("{")]
     machine = dict(l.rstrip("\n").split(": ", 1) for l in open(machine_path) if ": " in l)
     nex = [r for r in runs if r.get("bench") == "nexmark"]
@@ -182,6 +192,7 @@ def main():
     if ingest_path:
         blocks["ingest"] = f"Rerun by bench/run_all.sh on {machine.get('date', '?')}:\n\n" + open(ingest_path).read().strip()
 
+    blocks.update(extra_blocks)
     doc = open(doc_path).read()
     for name, text in blocks.items():
         begin, end = f"<!-- BEGIN GENERATED: {name} -->", f"<!-- END GENERATED: {name} -->"

@@ -12,6 +12,8 @@
 #   WR_DURATION=10         seconds per wildrydes phase (peak, then latency at 70% of peak)
 #   INGEST=0               1: also rerun bench/ingest/run.sh (needs Node.js; ~4 min) and replace
 #                          the ingest section; 0: keep the existing ingest section unchanged
+#   CHECKPOINT=0           1: also rerun bench/checkpoint/run.sh (1M and 10M keys; ~40 min with
+#                          RUNS=3) and replace the checkpoint section; 0: keep it unchanged
 #   BUILD_DIR=build-rel    Release build directory (configured and built here)
 #   DOC=docs/benchmarks.md the file whose generated sections are rewritten
 #   OUT=$BUILD_DIR/bench-all.jsonl   raw JSON lines of every run
@@ -25,6 +27,7 @@ QUERIES=${QUERIES:-"q0 q1 q2 q5 q7 q8 q11"}
 TIERS=${TIERS:-"t1 t2 t3"}
 WR_DURATION=${WR_DURATION:-10}
 INGEST=${INGEST:-0}
+CHECKPOINT=${CHECKPOINT:-0}
 BUILD_DIR=${BUILD_DIR:-build-rel}
 DOC=${DOC:-docs/benchmarks.md}
 OUT=${OUT:-$BUILD_DIR/bench-all.jsonl}
@@ -90,6 +93,14 @@ if [[ $INGEST == 1 ]]; then
   CONNS=8 bench/ingest/run.sh "$RUNS" 8 > "$INGEST_MD"
 fi
 
+CHECKPOINT_MD=""
+if [[ $CHECKPOINT == 1 ]]; then
+  echo "== checkpoints (bench/checkpoint/run.sh)"
+  BUILD_TARGET=checkpoint_bench scripts/build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
+  CHECKPOINT_MD=$BUILD_DIR/bench-checkpoint.md
+  BIN=$BUILD_DIR/bench/checkpoint/checkpoint_bench bench/checkpoint/run.sh "$RUNS" > "$CHECKPOINT_MD"
+fi
+
 echo "load_after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$MACHINE"
-python3 bench/report.py "$OUT" "$MACHINE" "$DOC" ${INGEST_MD:+"$INGEST_MD"}
+python3 bench/report.py "$OUT" "$MACHINE" "$DOC" ${INGEST_MD:+"$INGEST_MD"} ${CHECKPOINT_MD:+"checkpoint=$CHECKPOINT_MD"}
 echo "== wrote $DOC (raw runs in $OUT)"
