@@ -725,6 +725,13 @@ void Log::SyncLoop() {
     for (const Status& st : statuses) {
       if (!st.ok()) std::fprintf(stderr, "sluice: log flush failed: %s\n", st.ToString().c_str());
     }
+    if (!shards.empty()) {  // the flushed records just became readable: wake readers
+      {
+        std::lock_guard lock(commit_mu_);
+        ++round_;
+      }
+      committed_cv_.notify_all();
+    }
     unsynced.clear();
     unsynced_keep.clear();
     next_flush = std::chrono::steady_clock::time_point::max();

@@ -79,9 +79,12 @@ struct LogOptions {
   /// written and fdatasynced ("ack after fsync"). A positive interval acknowledges once the
   /// records are written to the segment file (the page cache) and fdatasyncs every shard written
   /// since the last flush at most this long afterwards, as Kafka's log.flush.interval.ms does.
+  /// Records become readable (GetRecords, queries) only once fdatasynced, so no reader or
+  /// checkpoint ever depends on a record an OS crash could take back.
   /// Trade-off: acknowledgements no longer wait for the disk (lower latency, more throughput on
   /// slow disks), and a process crash (even SIGKILL) still loses nothing, but an operating-system
-  /// crash or power loss can lose up to this much of acknowledged records. Unit: milliseconds.
+  /// crash or power loss can lose up to this much of acknowledged records, and their sequence
+  /// numbers are then given to later records. Reads lag writes by up to this. Unit: milliseconds.
   std::chrono::milliseconds flush_interval{0};
 
   // Backpressure, Kinesis style: a record over a limit fails alone, with

@@ -322,7 +322,7 @@ TEST_CASE("group commit: Puts issued together share fdatasyncs, and each is acke
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("flush_interval: acks after the write, fdatasyncs within the interval and at shutdown") {
+TEST_CASE("flush_interval: acks after the write; records readable once fdatasynced, within the interval or at shutdown") {
   char tmpl[] = "/tmp/sluice-streams-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
   auto put = [](Log* log, const std::string& d) {
@@ -341,8 +341,8 @@ TEST_CASE("flush_interval: acks after the write, fdatasyncs within the interval 
     auto stream = (*log)->GetStream("s");
     for (int i = 0; i < 10; ++i) put(log->get(), "a" + std::to_string(i));
     ShardLog& shard = (*stream)->shard(0);
-    CHECK(shard.durable_end() == 11);  // acknowledged and readable...
-    CHECK(shard.fsyncs() == 0);        // ...without waiting for the disk
+    CHECK(shard.fsyncs() == 0);        // acknowledged without waiting for the disk...
+    CHECK(shard.durable_end() == 1);   // ...and not readable until fdatasynced
     stream->reset();
     log->reset();  // a clean shutdown flushes
   }
@@ -356,9 +356,33 @@ TEST_CASE("flush_interval: acks after the write, fdatasyncs within the interval 
     ShardLog& shard = (*stream)->shard(0);
     CHECK(shard.durable_end() == 11);  // the records written under the first log are all there
     put(log->get(), "b");
-    CHECK(shard.durable_end() == 12);
-    for (int i = 0; i < 500 && shard.fsyncs() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    CHECK(shard.fsyncs() >= 1);  // the periodic flush came
+    for (int i = 0; i < 500 && shard.durable_end() < 12; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    CHECK(shard.fsyncs() >= 1);         // the periodic flush came...
+    CHECK(shard.durable_end() == 12);   // ...and made the record readable
+  }
+  {
+    // Small segments: each roll fdatasyncs the full segment and makes it readable at once; the
+    // open segment's tail waits for the flush (here: the shutdown).
+    LogOptions o{dir, {}};
+    o.shard.segment_bytes = 4096;
+    o.flush_interval = std::chrono::hours(1);
+    auto log = Log::Open(o);
+    REQUIRE(log.ok());
+    auto stream = (*log)->GetStream("s");
+    REQUIRE(stream.ok());
+    ShardLog& shard = (*stream)->shard(0);
+    for (int i = 0; i < 100; ++i) put(log->get(), std::string(200, static_cast<char>('a' + i % 26)));
+    CHECK(shard.durable_end() > 12);    // rolled segments are synced and readable
+    CHECK(shard.durable_end() < 112);   // the open segment's tail is not
+    CHECK(shard.fsyncs() >= 3);
+    stream->reset();
+  }
+  {
+    auto log = Log::Open({dir, {}});
+    REQUIRE(log.ok());
+    auto stream = (*log)->GetStream("s");
+    REQUIRE(stream.ok());
+    CHECK((*stream)->shard(0).durable_end() == 112);  // everything, after the shutdown's flush
   }
   std::filesystem::remove_all(dir);
 }

@@ -113,6 +113,7 @@ struct ShardLog::Segment {
   std::string path;
   int fd = -1;
   std::atomic<uint64_t> durable_bytes{0};
+  uint64_t written_bytes = 0;  // bytes written, synced or not (committing thread; = durable_bytes when synced)
   bool sealed = false;  // GUARDED_BY(ShardLog::segments_mu_)
   // Sparse index, ascending. GUARDED_BY(segments_mu_).
   std::vector<IndexEntry> index;
@@ -231,6 +232,7 @@ Status ShardLog::ScanSegment(Segment* seg, bool newest, uint64_t* expected, Reco
     report->truncated_bytes += size - off;
   }
   seg->durable_bytes.store(off, std::memory_order_release);
+  seg->written_bytes = off;
   return Status::OK();
 }
 
@@ -272,6 +274,24 @@ uint64_t ShardLog::next_sequence() const {
   return next_sequence_;
 }
 
+void ShardLog::PublishUnsynced(Segment* seg) {
+  if (unsynced_batches_.empty()) return;
+  {
+    std::unique_lock lock(segments_mu_);
+    for (const Unsynced& u : unsynced_batches_) {
+      if (seg->index.empty() || u.offset - seg->last_indexed_offset >= options_.index_interval_bytes) {
+        seg->index.push_back({u.first_sequence, u.offset, seg->max_arrival_ms});
+        seg->last_indexed_offset = u.offset;
+      }
+      seg->max_arrival_ms = std::max(seg->max_arrival_ms, u.max_arrival_ms);
+    }
+  }
+  seg->durable_bytes.store(unsynced_bytes_end_, std::memory_order_release);
+  last_arrival_ms_.store(unsynced_last_ms_, std::memory_order_release);
+  durable_end_.store(unsynced_seq_end_, std::memory_order_release);
+  unsynced_batches_.clear();
+}
+
 Status ShardLog::Sync() {
   {
     std::lock_guard lock(append_mu_);
@@ -291,6 +311,7 @@ Status ShardLog::Sync() {
   }
   fsyncs_.fetch_add(1, std::memory_order_relaxed);
   unsynced_ = false;
+  PublishUnsynced(seg.get());
   return Status::OK();
 }
 
@@ -362,12 +383,13 @@ Status ShardLog::Commit(uint64_t* taken_bytes, bool sync) {
     std::shared_lock lock(segments_mu_);
     seg = segments_.back();
   }
-  uint64_t size = seg->durable_bytes.load(std::memory_order_relaxed);
+  uint64_t size = seg->written_bytes;
   if (size > 0 && size + batch_.size() > options_.segment_bytes) {
-    if (unsynced_) {  // the old segment's tail must be durable before it is sealed
+    if (unsynced_) {  // the old segment's tail must be durable (and readable) before it is sealed
       if (::fdatasync(seg->fd) != 0) return fail(Errno("fdatasync", seg->path));
       fsyncs_.fetch_add(1, std::memory_order_relaxed);
       unsynced_ = false;
+      PublishUnsynced(seg.get());
     }
     Status st = StartSegment(first);
     if (!st.ok()) return fail(st);
@@ -388,11 +410,21 @@ Status ShardLog::Commit(uint64_t* taken_bytes, bool sync) {
     p += w;
     left -= static_cast<size_t>(w);
   }
-  if (sync) {
-    if (::fdatasync(seg->fd) != 0) return fail(Errno("fdatasync", seg->path));
-    fsyncs_.fetch_add(1, std::memory_order_relaxed);
-  } else {
+  seg->written_bytes = size + batch_.size();
+  if (!sync) {
+    // Written, not synced: readers see these records only after Sync() (see Commit()'s comment).
+    for (const Framed& f : framed_) unsynced_batches_.push_back({f.first_sequence, size + f.offset, f.max_arrival_ms});
+    unsynced_bytes_end_ = seg->written_bytes;
+    unsynced_seq_end_ = first + count;
+    unsynced_last_ms_ = last_ms;
     unsynced_ = true;
+    return Status::OK();
+  }
+  if (::fdatasync(seg->fd) != 0) return fail(Errno("fdatasync", seg->path));
+  fsyncs_.fetch_add(1, std::memory_order_relaxed);
+  if (unsynced_) {  // earlier unsynced writes to this segment are covered by this fdatasync
+    unsynced_ = false;
+    PublishUnsynced(seg.get());
   }
   {
     std::unique_lock lock(segments_mu_);

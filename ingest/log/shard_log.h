@@ -100,16 +100,19 @@ class ShardLog {
 
   /// Writes the pending batch (if any) and, with `sync` (the default), fdatasyncs it; rolls the
   /// segment when it is full (fdatasyncing the old one first if it has unsynced writes). On OK
-  /// every record appended before the call is readable, and durable when `sync` was true; with
-  /// `sync` false the records survive a process crash (they are in the page cache) but not an OS
-  /// crash or power loss until Sync() (LogOptions::flush_interval).
+  /// with `sync`, every record appended before the call is durable and readable. With `sync`
+  /// false the records are written (they survive a process crash, being in the page cache, but
+  /// not an OS crash or power loss) and become readable (durable_end(), readers) only at the next
+  /// Sync(): no reader ever sees a record that an OS crash could take back and whose sequence
+  /// number could then go to another record (LogOptions::flush_interval).
   /// Errors: IOError from write/fdatasync/open; the shard then refuses further appends.
   /// `taken_bytes` (optional) receives the encoded size of the records this call took from the
   /// pending batch (record bytes: lengths, key, data, arrival), whether or not it then succeeded.
   Status Commit(uint64_t* taken_bytes = nullptr, bool sync = true);
 
-  /// fdatasyncs what Commit(…, false) wrote and left unsynced (nothing to do otherwise). Must not
-  /// run concurrently with Commit() (the same committing thread calls both).
+  /// fdatasyncs what Commit(…, false) wrote and left unsynced (nothing to do otherwise), then makes
+  /// those records readable. Must not run concurrently with Commit() (the same committing thread
+  /// calls both).
   /// Errors: IOError from fdatasync; the shard then refuses further appends.
   Status Sync();
 
@@ -187,7 +190,18 @@ class ShardLog {
 
   std::atomic<uint64_t> durable_end_{1};
   std::atomic<uint64_t> fsyncs_{0};
-  bool unsynced_ = false;  // the last segment has writes not yet fdatasynced (committing thread only)
+  // Commit(…, false) writes not yet fdatasynced, all in the last segment, kept unpublished (not
+  // in durable_end_, durable_bytes or the index) until Sync(). Committing thread only.
+  bool unsynced_ = false;
+  struct Unsynced {
+    uint64_t first_sequence;
+    uint64_t offset;  // In the segment.
+    int64_t max_arrival_ms;
+  };
+  std::vector<Unsynced> unsynced_batches_;
+  uint64_t unsynced_bytes_end_ = 0, unsynced_seq_end_ = 0;
+  int64_t unsynced_last_ms_ = 0;
+  void PublishUnsynced(Segment* seg);  // after the fdatasync that covers them
   std::atomic<int64_t> last_arrival_ms_{0};
   // Commit()'s reusable buffers; only the committing thread touches them.
   struct Framed {
