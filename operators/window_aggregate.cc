@@ -328,8 +328,9 @@ void WindowAggregate::Evict() {
   // that has committed; one touched in it is in the batch being built, which has not.
   if (groups_ > max_cached_groups_) {
     // Down to 90% of the bound, oldest panes first. Within a pane a clock hand goes round the
-    // groups (second chance: touched ones are skipped), so one eviction costs O(1) amortized
-    // rather than a pass over the whole cache; an evicted slot is refilled from the pane's end.
+    // groups (second chance: touched ones are skipped), at most once round per call; an evicted
+    // slot is refilled from the pane's end. When most groups are touched every interval, a call
+    // can sweep the whole cache and evict little: O(cache) per checkpoint in that case.
     const size_t target = max_cached_groups_ - max_cached_groups_ / 10;
     for (auto& [start, pane] : panes_) {
       if (groups_ <= target) break;
