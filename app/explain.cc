@@ -69,7 +69,12 @@ size_t EstimatedStateBytesPerKey(const Pipeline& pipeline, const QueryDef& query
 std::string ExplainPipeline(const Pipeline& p) {
   std::string o;
   for (const auto& s : p.sources) {
-    o += "source " + s.name + ": stream, " + std::to_string(s.shards) + " shards, " + s.format;
+    if (s.connector == "kafka") {
+      o += "source " + s.name + ": kafka topic " + s.options.at("topic") + " at " + s.options.at("bootstrap_servers") +
+           ", one split per partition, " + s.format;
+    } else {
+      o += "source " + s.name + ": stream, " + std::to_string(s.shards) + " shards, " + s.format;
+    }
     if (s.event_time_column >= 0) {
       o += ", event time " + s.schema[static_cast<size_t>(s.event_time_column)].name + ", watermark = max(event time) - " +
            FormatDuration(s.watermark_delay);
@@ -131,7 +136,8 @@ std::string ExplainPipeline(const Pipeline& p) {
     } else {
       const std::string& ts = src.schema[static_cast<size_t>(q.window.time_column)].name;
       o += "  watermark: column " + ts + ", delay " + FormatDuration(src.watermark_delay) + " (per shard max(" + ts +
-           ") - delay, minimum over " + std::to_string(src.shards) + " shards";
+           ") - delay, minimum over " +
+           (src.connector == "kafka" ? std::string("the topic's partitions") : std::to_string(src.shards) + " shards");
       o += src.idle_timeout.count() ? ", shards idle after " + FormatDuration(src.idle_timeout) + ")\n"
                                     : ", shards never idle)\n";
       switch (q.window.kind) {

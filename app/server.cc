@@ -21,6 +21,7 @@
 #include "ingest/http/ndjson_api.h"
 #include "ingest/json_decoder.h"
 #include "ingest/log/log.h"
+#include "ingest/kafka/kafka_source.h"
 #include "ingest/log_source.h"
 #include "operators/expr_eval.h"
 #include "runtime/checkpoint_record.h"
@@ -243,6 +244,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   m.dlq = std::make_unique<runtime::DeadLetterQueue>(dd + "/dead-letter", &m.metrics);
 
   for (const SourceDef& s : m.pipeline.sources) {
+    if (s.connector == "kafka") continue;  // read from the topic; nothing in the log
     auto existing = m.log->GetStream(s.name);
     if (!existing.ok()) {
       SLUICE_RETURN_IF_ERROR(m.log->CreateStream(s.name, s.shards));
@@ -271,8 +273,21 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     const QueryDef& q = m.pipeline.queries[qi];
     const SourceDef& src = m.pipeline.sources[static_cast<size_t>(q.source)];
     const SinkDef& sd = m.pipeline.sinks[static_cast<size_t>(q.sink)];
-    SLUICE_ASSIGN_OR_RETURN(auto stream, m.log->GetStream(src.name));
-    m.sources.push_back(std::make_unique<ingest::LogSource>(m.log.get(), stream));
+    if (src.connector == "kafka") {
+      // One consumer per query, as each query keeps its own offsets in its own checkpoints.
+      ingest::KafkaSourceOptions ko;
+      ko.bootstrap_servers = src.options.at("bootstrap_servers");
+      ko.topic = src.options.at("topic");
+      ko.group_id = OptionOr(src.options, "group_id", "sluice-" + q.name);
+      auto kafka = ingest::KafkaSource::Open(ko);
+      if (!kafka.ok()) {
+        return Status(kafka.status().code(), "source " + src.name + ": " + kafka.status().message());
+      }
+      m.sources.push_back(std::move(kafka).value());
+    } else {
+      SLUICE_ASSIGN_OR_RETURN(auto stream, m.log->GetStream(src.name));
+      m.sources.push_back(std::make_unique<ingest::LogSource>(m.log.get(), stream));
+    }
     Sink* sink;
     if (sd.connector == "kv") {
       m.owned_sinks.push_back(std::make_unique<sinks::KvTableWriter>(kv_tables.at(q.sink)));
@@ -517,7 +532,11 @@ std::string Server::Impl::StatusPage() const {
       "<style>body{font-family:sans-serif;margin:2em}code{background:#eee;padding:2px 4px}</style></head><body>"
       "<h1>Sluice</h1><p>Kinesis API on <code>POST /</code>; NDJSON on <code>POST /streams/{name}/records</code>.</p>"
       "<h2>Streams</h2><ul>";
-  for (const auto& s : pipeline.sources) h += "<li>" + s.name + " (" + std::to_string(s.shards) + " shards)</li>";
+  for (const auto& s : pipeline.sources) {
+    h += "<li>" + s.name +
+         (s.connector == "kafka" ? " (kafka topic " + s.options.at("topic") + ")</li>"
+                                 : " (" + std::to_string(s.shards) + " shards)</li>");
+  }
   h += "</ul><h2>Tables</h2><ul>";
   for (const auto& s : pipeline.sinks)
     if (s.connector == "kv") h += "<li><a href=\"/tables/" + s.name + "?limit=50\">" + s.name + "</a></li>";

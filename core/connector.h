@@ -50,6 +50,11 @@ class SourceSplit {
   /// record of it: Read() will only ever return empty. Cheap; may be called after every Read().
   /// Always false for splits that never close.
   virtual bool finished() const { return false; }
+  /// Called once a checkpoint that saved `next_position` for this split has committed: every
+  /// record before it is reflected in committed state and output. A source may tell its broker
+  /// (Kafka: the consumer group's committed offset, for monitoring lag); it must never rely on
+  /// it for recovery, which seeks to the checkpoint's positions. Default: nothing.
+  virtual void OnCheckpointCommitted(uint64_t next_position) { (void)next_position; }
 };
 
 /// A named stream of records split for parallel reading.

@@ -151,6 +151,8 @@ Status QueryRunner::BeginCheckpoint() {
   for (size_t i = 0; i < splits_.size(); ++i) {
     record.splits.push_back({splits_[i]->reader->id(), splits_[i]->next_position, dataflow_->split_max_event_time(i)});
   }
+  in_flight_.positions.clear();
+  for (const auto& s : splits_) in_flight_.positions.push_back(s->next_position);
   batch->Put("sluice.meta", RecordKey(query_.name), EncodeCheckpointRecord(record));
   // The commit (WAL write and fsync, memtable inserts) runs off the worker, which goes on
   // processing: the batch holds copies, so later steps cannot change what it commits.
@@ -182,6 +184,11 @@ Status QueryRunner::FinishCheckpoint(bool wait) {
                  static_cast<unsigned long long>(checkpoint_id_), published.ToString().c_str());
   }
   CrashPoint("checkpoint.after_publish");
+  // Splits are only ever appended between a checkpoint's start and its finish (a restore drops
+  // the commit in flight first), so index i is still the split whose position was saved.
+  for (size_t i = 0; i < in_flight_.positions.size() && i < splits_.size(); ++i) {
+    splits_[i]->reader->OnCheckpointCommitted(in_flight_.positions[i]);
+  }
   checkpoints_->Inc();
   checkpoint_bytes_->Set(static_cast<double>(in_flight_.bytes));
   checkpoint_seconds_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - in_flight_.started).count());

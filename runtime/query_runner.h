@@ -170,6 +170,7 @@ class QueryRunner {
     std::chrono::steady_clock::time_point started;
     double serialize_seconds = 0;
     size_t bytes = 0;
+    std::vector<uint64_t> positions;    // each split's saved next_position, by index
     std::future<Status> result;         // valid while a commit runs or awaits FinishCheckpoint()
   } in_flight_;
   EventTime last_checkpoint_;           // wall clock of the last commit (or of start)

@@ -197,18 +197,37 @@ Result<TableColumns> ReadColumns(const StatementContext& ctx, const Json* create
   return out;
 }
 
-Status PlanSource(const StatementContext& ctx, std::string name, int name_loc, TableColumns columns,
-                  const std::vector<Option>& options, PlanState* state) {
+// A source: connector 'stream' (the embedded log) or 'kafka' (a topic read through librdkafka).
+Status PlanSource(const StatementContext& ctx, std::string connector, std::string name, int name_loc,
+                  TableColumns columns, const std::vector<Option>& options, PlanState* state) {
   SourceDef src;
   src.name = std::move(name);
+  src.connector = connector;
   src.schema = std::move(columns.schema);
   if (src.schema.empty()) {
-    return ctx.Error(name_loc, "source stream " + QuoteIdent(src.name) + " needs at least one column");
+    return ctx.Error(name_loc, "source " + std::string(connector == "kafka" ? "topic " : "stream ") +
+                                   QuoteIdent(src.name) + " needs at least one column");
   }
-  SLUICE_RETURN_IF_ERROR(CheckKnownOptions(ctx, options, "a stream source",
-                                           {"connector", "shards", "format", "event_time", "watermark_delay",
-                                            "idle_timeout", "allowed_lateness", "late_output"},
-                                           {"primary_key", "emit_interval"}));
+  if (connector == "kafka") {
+    SLUICE_RETURN_IF_ERROR(CheckKnownOptions(ctx, options, "a kafka source",
+                                             {"connector", "topic", "bootstrap_servers", "group_id", "format",
+                                              "event_time", "watermark_delay", "idle_timeout", "allowed_lateness",
+                                              "late_output"},
+                                             {"primary_key", "emit_interval"}));
+    for (const char* required : {"bootstrap_servers", "topic"}) {
+      const Option* opt = FindOption(options, required);
+      if (opt == nullptr || TrimSpace(opt->value).empty()) {
+        return ctx.Error(opt != nullptr ? opt->location : name_loc,
+                         "kafka source " + QuoteIdent(src.name) + " needs WITH (" + required + " = '" +
+                             (std::string_view(required) == "topic" ? "topic name" : "host:port") + "')");
+      }
+    }
+  } else {
+    SLUICE_RETURN_IF_ERROR(CheckKnownOptions(ctx, options, "a stream source",
+                                             {"connector", "shards", "format", "event_time", "watermark_delay",
+                                              "idle_timeout", "allowed_lateness", "late_output"},
+                                             {"primary_key", "emit_interval"}));
+  }
   for (const Option& opt : options) {
     src.options[opt.key] = opt.value;
     if (opt.key == "shards") {
@@ -361,15 +380,17 @@ Status PlanCreateTable(const StatementContext& ctx, const Json* create, PlanStat
   const Option* connector = FindOption(options, "connector");
   if (connector == nullptr) {
     return ctx.Error(name_loc, "CREATE TABLE " + QuoteIdent(name) +
-                                   " needs WITH (connector = 'stream' | 'kv' | 'files')");
+                                   " needs WITH (connector = 'stream' | 'kafka' | 'kv' | 'files')");
   }
   std::string kind = AsciiLower(TrimSpace(connector->value));
-  if (kind == "stream") return PlanSource(ctx, std::move(name), name_loc, std::move(columns), options, state);
+  if (kind == "stream" || kind == "kafka") {
+    return PlanSource(ctx, std::move(kind), std::move(name), name_loc, std::move(columns), options, state);
+  }
   if (kind == "kv" || kind == "files") {
     return PlanSink(ctx, std::move(kind), std::move(name), name_loc, std::move(columns), options, state);
   }
   return ctx.Error(connector->location,
-                   "unknown connector '" + connector->value + "'; use 'stream', 'kv' or 'files'");
+                   "unknown connector '" + connector->value + "'; use 'stream', 'kafka', 'kv' or 'files'");
 }
 
 std::string UnsupportedStatement(std::string_view tag, const Json* body) {

@@ -533,9 +533,9 @@ TEST_CASE("table options are validated") {
   CHECK(Contains(source_with(", idle_timeout = '5 parsecs'"), "idle_timeout: bad interval"));
   CHECK(Contains(source_with(", format = 'avro'"), "unknown format 'avro'; use 'json'"));
   CHECK(Contains(source_with(", connector = 'kv'"), "WITH option connector is given twice"));
-  CHECK(Headline(ErrorOf("CREATE TABLE s (a TEXT) WITH (connector = 'kafka');")) ==
-        "line 1, column 31: unknown connector 'kafka'; use 'stream', 'kv' or 'files'");
-  CHECK(Contains(ErrorOf("CREATE TABLE s (a TEXT);"), "needs WITH (connector = 'stream' | 'kv' | 'files')"));
+  CHECK(Headline(ErrorOf("CREATE TABLE s (a TEXT) WITH (connector = 'pulsar');")) ==
+        "line 1, column 31: unknown connector 'pulsar'; use 'stream', 'kafka', 'kv' or 'files'");
+  CHECK(Contains(ErrorOf("CREATE TABLE s (a TEXT);"), "needs WITH (connector = 'stream' | 'kafka' | 'kv' | 'files')"));
   CHECK(Contains(ErrorOf("CREATE TABLE s () WITH (connector = 'stream');"), "needs at least one column"));
   CHECK(Contains(ErrorOf("CREATE TABLE s (a TEXT, a INT) WITH (connector = 'stream');"),
                  "column \"a\" specified more than once"));
@@ -872,4 +872,32 @@ TEST_CASE("window joins and subqueries plan into a StagePlan with shared leaves"
 }
 
 }  // namespace
+
+TEST_CASE("kafka sources: topic and bootstrap_servers are required, shards is refused, options are kept") {
+  auto r = PlanPipeline(
+      "CREATE TABLE rides (name TEXT, ts TIMESTAMPTZ) WITH (connector = 'kafka', topic = 'wildrydes', "
+      "bootstrap_servers = '127.0.0.1:9092', group_id = 'g1', event_time = 'ts', watermark_delay = '5 seconds');\n"
+      "CREATE TABLE out () WITH (connector = 'kv', primary_key = 'name');\n"
+      "INSERT INTO out SELECT name, count(*) AS n FROM TUMBLE(rides, ts, INTERVAL '1 minute') GROUP BY name;");
+  REQUIRE(r.ok());
+  const SourceDef& src = r->sources[0];
+  CHECK(src.connector == "kafka");
+  CHECK(src.options.at("topic") == "wildrydes");
+  CHECK(src.options.at("bootstrap_servers") == "127.0.0.1:9092");
+  CHECK(src.options.at("group_id") == "g1");
+  CHECK(src.watermark_delay == std::chrono::seconds(5));
+
+  CHECK(Headline(ErrorOf("CREATE TABLE k (a TEXT) WITH (connector = 'kafka', topic = 't');")) ==
+        "line 1, column 14: kafka source k needs WITH (bootstrap_servers = 'host:port')");
+  CHECK(Headline(ErrorOf("CREATE TABLE k (a TEXT) WITH (connector = 'kafka', bootstrap_servers = 'b:9092', topic = '');")) ==
+        "line 1, column 82: kafka source k needs WITH (topic = 'topic name')");
+  CHECK(Contains(ErrorOf("CREATE TABLE k (a TEXT) WITH (connector = 'kafka', topic = 't', bootstrap_servers = 'b', "
+                         "shards = 4);"),
+                 "unknown WITH option shards for a kafka source"));
+  CHECK(Contains(ErrorOf("CREATE TABLE k (a TEXT) WITH (connector = 'kafka', topik = 't', bootstrap_servers = 'b');"),
+                 "(did you mean topic?)"));
+  CHECK(Contains(ErrorOf("CREATE TABLE k () WITH (connector = 'kafka', topic = 't', bootstrap_servers = 'b');"),
+                 "source topic k needs at least one column"));
+}
+
 }  // namespace sluice::sql

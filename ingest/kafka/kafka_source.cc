@@ -1,0 +1,287 @@
+#include "ingest/kafka/kafka_source.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <vector>
+
+namespace sluice::ingest {
+
+struct KafkaSource::Notifier {
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t version = 0;  // GUARDED_BY(mu)
+
+  void Notify() {
+    {
+      std::lock_guard lock(mu);
+      ++version;
+    }
+    cv.notify_all();
+  }
+  static void Callback(rd_kafka_t*, void* opaque) { static_cast<Notifier*>(opaque)->Notify(); }
+};
+
+namespace {
+
+using Conf = std::unique_ptr<rd_kafka_conf_t, decltype(&rd_kafka_conf_destroy)>;
+
+Result<Conf> MakeConf(const KafkaSourceOptions& o) {
+  Conf conf(rd_kafka_conf_new(), &rd_kafka_conf_destroy);
+  const std::string group = o.group_id.empty() ? "sluice-" + o.topic : o.group_id;
+  std::vector<std::pair<std::string, std::string>> settings = {
+      {"bootstrap.servers", o.bootstrap_servers},
+      {"group.id", group},
+      // Offsets are Sluice's to keep (in its checkpoints); the group only mirrors them.
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"enable.partition.eof", "false"},
+      // A misspelt topic must be an error, not a new empty topic on brokers that auto-create.
+      {"allow.auto.create.topics", "false"},
+      // An offset a checkpoint saved that retention has since deleted: start at the oldest kept.
+      {"auto.offset.reset", "earliest"},
+      {"queued.max.messages.kbytes", std::to_string(o.queued_max_kbytes)},
+      {"client.id", "sluice"},
+      {"log_level", "4"},  // warnings and worse
+  };
+  for (const auto& [k, v] : o.properties) settings.emplace_back(k, v);
+  char err[512];
+  for (const auto& [k, v] : settings) {
+    if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+      return Status::InvalidArgument("kafka setting " + k + " = '" + v + "': " + err);
+    }
+  }
+  return conf;
+}
+
+Result<rd_kafka_t*> NewConsumer(const KafkaSourceOptions& o) {
+  SLUICE_ASSIGN_OR_RETURN(Conf conf, MakeConf(o));
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof(err));
+  if (rk == nullptr) return Status::InvalidArgument(std::string("kafka consumer: ") + err);
+  conf.release();  // rd_kafka_new took it
+  return rk;
+}
+
+using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, decltype(&rd_kafka_topic_partition_list_destroy)>;
+
+// One consumer (rd_kafka_t) shared by the splits of one OpenSplits() call; each partition's
+// messages are routed to a queue of its own, which that partition's split reads.
+class Consumer {
+ public:
+  Consumer(rd_kafka_t* rk, std::string topic, int partitions, std::shared_ptr<KafkaSource::Notifier> notifier)
+      : rk_(rk), topic_(std::move(topic)), start_(static_cast<size_t>(partitions), RD_KAFKA_OFFSET_BEGINNING),
+        notifier_(std::move(notifier)) {}
+
+  ~Consumer() {
+    for (rd_kafka_queue_t* q : queues_) {
+      rd_kafka_queue_cb_event_enable(q, nullptr, nullptr);
+      rd_kafka_queue_destroy(q);
+    }
+    rd_kafka_consumer_close(rk_);
+    rd_kafka_destroy(rk_);
+  }
+
+  const std::string& topic() const { return topic_; }
+
+  // Sets where `partition` starts: before the first read, the offset it is assigned at; after,
+  // a seek (which purges what was prefetched).
+  Status Seek(int partition, int64_t offset) {
+    std::lock_guard lock(mu_);
+    if (!assigned_) {
+      start_[static_cast<size_t>(partition)] = offset;
+      return Status::OK();
+    }
+    PartitionList list(rd_kafka_topic_partition_list_new(1), &rd_kafka_topic_partition_list_destroy);
+    rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), partition)->offset = offset;
+    if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_, list.get(), 10000)) {
+      std::string msg = rd_kafka_error_string(e);
+      rd_kafka_error_destroy(e);
+      return Status::IOError("kafka seek " + topic_ + "-" + std::to_string(partition) + ": " + msg);
+    }
+    if (list->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::IOError("kafka seek " + topic_ + "-" + std::to_string(partition) + ": " +
+                             rd_kafka_err2str(list->elems[0].err));
+    }
+    return Status::OK();
+  }
+
+  // The partition's queue, assigning every partition at its start offset on first use.
+  Result<rd_kafka_queue_t*> Queue(int partition) {
+    std::lock_guard lock(mu_);
+    if (!assigned_) {
+      PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(start_.size())),
+                         &rd_kafka_topic_partition_list_destroy);
+      for (size_t p = 0; p < start_.size(); ++p) {
+        rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), static_cast<int32_t>(p))->offset = start_[p];
+      }
+      if (rd_kafka_resp_err_t err = rd_kafka_assign(rk_, list.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return Status::IOError("kafka assign " + topic_ + ": " + rd_kafka_err2str(err));
+      }
+      // Route each partition to its own queue (not the consumer queue), so that every split reads
+      // only its partition, in offset order, and wakes WaitForData() when it gets data.
+      for (size_t p = 0; p < start_.size(); ++p) {
+        rd_kafka_queue_t* q = rd_kafka_queue_get_partition(rk_, topic_.c_str(), static_cast<int32_t>(p));
+        if (q == nullptr) return Status::IOError("kafka: no queue for " + topic_ + "-" + std::to_string(p));
+        rd_kafka_queue_forward(q, nullptr);
+        rd_kafka_queue_cb_event_enable(q, &KafkaSource::Notifier::Callback, notifier_.get());
+        queues_.push_back(q);
+      }
+      assigned_ = true;
+    }
+    return queues_[static_cast<size_t>(partition)];
+  }
+
+  // Serves the consumer's own queue (errors, logs) without blocking; returns the last error.
+  std::string PollEvents() {
+    std::string last;
+    while (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 0)) {
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) last = rd_kafka_message_errstr(m);
+      rd_kafka_message_destroy(m);
+    }
+    return last;
+  }
+
+  // Writes a checkpoint's offset for `partition` to the consumer group, asynchronously.
+  void CommitOffset(int partition, int64_t next_offset) {
+    PartitionList list(rd_kafka_topic_partition_list_new(1), &rd_kafka_topic_partition_list_destroy);
+    rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), partition)->offset = next_offset;
+    // Failures are reported on the consumer queue (PollEvents); the group offset is advisory.
+    rd_kafka_commit(rk_, list.get(), 1);
+  }
+
+ private:
+  rd_kafka_t* rk_;
+  const std::string topic_;
+  std::mutex mu_;
+  std::vector<int64_t> start_;  // GUARDED_BY(mu_)
+  bool assigned_ = false;       // GUARDED_BY(mu_)
+  std::vector<rd_kafka_queue_t*> queues_;  // set once, under mu_, with assigned_
+  std::shared_ptr<KafkaSource::Notifier> notifier_;  // outlives rk_: librdkafka threads call it
+};
+
+class PartitionSplit final : public SourceSplit {
+ public:
+  PartitionSplit(std::shared_ptr<Consumer> consumer, int partition)
+      : consumer_(std::move(consumer)), partition_(partition),
+        id_(consumer_->topic() + "-" + std::to_string(partition)) {}
+  ~PartitionSplit() override { Release(); }
+
+  const std::string& id() const override { return id_; }
+
+  Status Seek(uint64_t position) override {
+    Release();
+    return consumer_->Seek(partition_, position < 1 ? 0 : static_cast<int64_t>(position - 1));
+  }
+
+  Status Read(size_t max_records, std::vector<SourceRecord>* out) override {
+    out->clear();
+    Release();  // the views of the last batch end here
+    SLUICE_ASSIGN_OR_RETURN(rd_kafka_queue_t * q, consumer_->Queue(partition_));
+    if (partition_ == 0) {
+      if (std::string e = consumer_->PollEvents(); !e.empty()) last_error_ = std::move(e);
+    }
+    batch_.resize(std::max<size_t>(max_records, 1));
+    ssize_t n = rd_kafka_consume_batch_queue(q, 0, batch_.data(), batch_.size());
+    if (n < 0) return Status::IOError("kafka read " + id_ + ": " + rd_kafka_err2str(rd_kafka_last_error()));
+    held_.assign(batch_.begin(), batch_.begin() + n);
+    std::string error;
+    for (rd_kafka_message_t* m : held_) {
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) error = rd_kafka_message_errstr(m);
+        continue;
+      }
+      rd_kafka_timestamp_type_t type;
+      int64_t ts = rd_kafka_message_timestamp(m, &type);
+      out->push_back({static_cast<uint64_t>(m->offset) + 1, ts < 0 ? 0 : ts,
+                      std::string_view(static_cast<const char*>(m->key), m->key != nullptr ? m->key_len : 0),
+                      std::string_view(static_cast<const char*>(m->payload), m->payload != nullptr ? m->len : 0)});
+    }
+    if (error.empty()) error.swap(last_error_);
+    // Records read are never dropped for an error beside them: the error waits for an empty read.
+    if (!out->empty() || error.empty()) {
+      if (!error.empty()) last_error_ = std::move(error);
+      return Status::OK();
+    }
+    last_error_.clear();
+    return Status::IOError("kafka " + id_ + ": " + error);
+  }
+
+  void OnCheckpointCommitted(uint64_t next_position) override {
+    if (next_position > 1) consumer_->CommitOffset(partition_, static_cast<int64_t>(next_position - 1));
+  }
+
+ private:
+  void Release() {
+    for (rd_kafka_message_t* m : held_) rd_kafka_message_destroy(m);
+    held_.clear();
+  }
+
+  std::shared_ptr<Consumer> consumer_;
+  const int partition_;
+  const std::string id_;
+  std::vector<rd_kafka_message_t*> batch_;  // rd_kafka_consume_batch_queue's output array
+  std::vector<rd_kafka_message_t*> held_;   // messages the last Read() returned views into
+  std::string last_error_;                  // an error seen beside records, reported later
+};
+
+}  // namespace
+
+KafkaSource::KafkaSource(KafkaSourceOptions options, int partitions)
+    : options_(std::move(options)), partitions_(partitions), notifier_(std::make_shared<Notifier>()) {}
+
+KafkaSource::~KafkaSource() = default;
+
+Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(KafkaSourceOptions options) {
+  if (options.bootstrap_servers.empty()) return Status::InvalidArgument("kafka source: bootstrap_servers is required");
+  if (options.topic.empty()) return Status::InvalidArgument("kafka source: topic is required");
+  SLUICE_ASSIGN_OR_RETURN(rd_kafka_t * rk, NewConsumer(options));
+  std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)> handle(rk, &rd_kafka_destroy);
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, options.topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk, 0, rkt, &md, static_cast<int>(options.metadata_timeout.count()));
+  rd_kafka_topic_destroy(rkt);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::Unavailable("kafka topic " + options.topic + ": no metadata from " + options.bootstrap_servers +
+                               " within " + std::to_string(options.metadata_timeout.count()) + " ms: " +
+                               rd_kafka_err2str(err));
+  }
+  int partitions = -1;
+  rd_kafka_resp_err_t topic_err = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    if (options.topic != md->topics[i].topic) continue;
+    topic_err = md->topics[i].err;
+    partitions = md->topics[i].partition_cnt;
+  }
+  rd_kafka_metadata_destroy(md);
+  if (topic_err != RD_KAFKA_RESP_ERR_NO_ERROR || partitions <= 0) {
+    if (topic_err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || partitions == 0) {
+      return Status::NotFound("kafka topic " + options.topic + " does not exist on " + options.bootstrap_servers);
+    }
+    return Status::Unavailable("kafka topic " + options.topic + ": " + rd_kafka_err2str(topic_err));
+  }
+  return std::unique_ptr<KafkaSource>(new KafkaSource(std::move(options), partitions));
+}
+
+std::vector<std::unique_ptr<SourceSplit>> KafkaSource::OpenSplits() {
+  std::vector<std::unique_ptr<SourceSplit>> out;
+  auto rk = NewConsumer(options_);
+  if (!rk.ok()) {
+    std::fprintf(stderr, "sluice: kafka source %s: %s\n", options_.topic.c_str(), rk.status().ToString().c_str());
+    return out;
+  }
+  auto consumer = std::make_shared<Consumer>(*rk, options_.topic, partitions_, notifier_);
+  for (int p = 0; p < partitions_; ++p) out.push_back(std::make_unique<PartitionSplit>(consumer, p));
+  return out;
+}
+
+uint64_t KafkaSource::WaitForData(uint64_t seen, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(notifier_->mu);
+  notifier_->cv.wait_for(lock, timeout, [&] { return notifier_->version != seen; });
+  return notifier_->version;
+}
+
+}  // namespace sluice::ingest
