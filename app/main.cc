@@ -45,7 +45,7 @@ void Usage(std::FILE* f) {
                "             [--checkpoint-interval INTERVAL (default 10s)] [--from-savepoint NAME]\n"
                "             [--max-record-bytes SIZE (1MiB)] [--max-request-bytes SIZE (5MiB)] [--max-records-per-request N (500)]\n"
                "             [--flush-interval INTERVAL (default 0: ack after fsync; >0 trades durability for latency)]\n"
-               "             [--state-cache-groups N (window groups kept in memory per query, default 1000000; 0 = all)]\n"
+               "             [--state-cache-groups N (window groups or sessions kept in memory per query, default 1000000; 0 = all)]\n"
                "             [--tls-cert PEM --tls-key PEM]   (TLS with ALPN: h2 and http/1.1)\n"
                "  sluice savepoint NAME [--listen HOST:PORT]\n"
                "  sluice explain PIPELINE.sql\n"

@@ -60,8 +60,10 @@ struct ServerOptions {
   std::chrono::milliseconds min_checkpoint_pause{100};
   /// Snapshots kept under DATA_DIR/checkpoints. Default: 3.
   size_t keep_checkpoints = 3;
-  /// Bound of each TUMBLE/HOP query's in-memory state cache, in (pane, key) groups; the rest is
-  /// spilled to the state store (ops::WindowAggregate::EnableSpill). 0 = unbounded. Default: 1M.
+  /// Bound of each windowed query's in-memory state cache, in (pane, key) groups for TUMBLE/HOP
+  /// and sessions for SESSION; the rest is spilled to the state store
+  /// (ops::WindowAggregate::EnableSpill, ops::SessionWindowAggregate::EnableSpill). Stage plans
+  /// (subqueries, window joins) are not bounded. 0 = unbounded. Default: 1M.
   size_t state_cache_groups = 1000000;
   /// When set, the state store is replaced by the savepoint DATA_DIR/savepoints/<name> before
   /// the queries start (`sluice run --from-savepoint NAME`).

@@ -163,6 +163,7 @@ Status QueryPipeline::Restore(std::string_view scalars, StateStore* store, std::
   if (!hop_ && !session_) return Status::OK();
   // With a bounded state cache, window groups stay in the store and are read when used.
   if (hop_ && hop_->spill_enabled()) return hop_->RestoreLazily();
+  if (session_ && session_->spill_enabled()) return session_->RestoreLazily();
   SLUICE_RETURN_IF_ERROR(store->Scan(space, "", [&](std::string_view key, std::string_view value, bool*) {
     return hop_ ? hop_->RestoreGroup(key, value) : session_->RestoreKey(key, value);
   }));

@@ -92,26 +92,34 @@ class QueryPipeline {
   /// split ids (split_max_event_time()). Call between steps, after AdvanceTime().
   void CheckpointDelta(std::string_view space, StoreBatch* batch, std::string* scalars);
   /// Restores a fresh pipeline from what CheckpointDelta() wrote: `scalars`, then every key of
-  /// `space` in `store` (with a state cache, TUMBLE/HOP groups are not loaded but read when used:
-  /// WindowAggregate::RestoreLazily). Errors: Corruption when anything is malformed; IOError from the store.
+  /// `space` in `store` (with a state cache, window groups and session keys are not loaded but
+  /// read when used: WindowAggregate::RestoreLazily, SessionWindowAggregate::RestoreLazily). Errors: Corruption when anything is malformed; IOError from the store.
   Status Restore(std::string_view scalars, StateStore* store, std::string_view space);
-  /// Bounds the TUMBLE/HOP window state held in memory to about `max_groups` (pane, key) groups;
-  /// the rest lives in `store`, in `space` — the store and space that CheckpointDelta()'s batches
-  /// are committed to (WindowAggregate::EnableSpill has the rules). No effect on SESSION or
-  /// stage-plan queries, which keep all state in memory. Call before Restore() and before any
-  /// rows. `store` outlives this object.
+  /// Bounds the window state held in memory to about `max_groups` groups — (pane, key) groups
+  /// for TUMBLE/HOP, sessions for SESSION; the rest lives in `store`, in `space` — the store and
+  /// space that CheckpointDelta()'s batches are committed to (WindowAggregate::EnableSpill and
+  /// SessionWindowAggregate::EnableSpill have the rules). No effect on stage-plan queries
+  /// (subqueries, window joins), which keep all state in memory. Call before Restore() and before
+  /// any rows. `store` outlives this object.
   void EnableStateCache(StateStore* store, std::string_view space, size_t max_groups) {
     if (hop_) hop_->EnableSpill(store, std::string(space), max_groups);
+    if (session_) session_->EnableSpill(store, std::string(space), max_groups);
   }
   /// True when the state cache holds more than its bound (the next checkpoint evicts).
-  bool over_state_cache_bound() const { return hop_ && hop_->over_cache_bound(); }
+  bool over_state_cache_bound() const {
+    return (hop_ && hop_->over_cache_bound()) || (session_ && session_->over_cache_bound());
+  }
   /// OK, or the first error reading spilled state (then restart from the last checkpoint).
-  Status state_status() const { return hop_ ? hop_->spill_status() : Status::OK(); }
-  /// Window groups evicted to the state store, and read from it, since construction.
-  uint64_t state_evictions() const { return hop_ ? hop_->evictions() : 0; }
-  uint64_t state_reads() const { return hop_ ? hop_->spill_reads() : 0; }
-  /// Groups that live only in the state store (0 without a state cache).
-  size_t spilled_groups() const { return hop_ ? hop_->spilled_groups() : 0; }
+  Status state_status() const {
+    return hop_ ? hop_->spill_status() : session_ ? session_->spill_status() : Status::OK();
+  }
+  /// Window groups (SESSION: keys) evicted to the state store, and read from it, since construction.
+  uint64_t state_evictions() const { return hop_ ? hop_->evictions() : session_ ? session_->evictions() : 0; }
+  uint64_t state_reads() const { return hop_ ? hop_->spill_reads() : session_ ? session_->spill_reads() : 0; }
+  /// Groups (SESSION: sessions) that live only in the state store (0 without a state cache).
+  size_t spilled_groups() const {
+    return hop_ ? hop_->spilled_groups() : session_ ? session_->spilled_groups() : 0;
+  }
   /// Sets split `split`'s largest event time seen (restoring a checkpoint).
   void RestoreSplit(size_t split, EventTime max_event_time) { splits_[split].max_event_time = max_event_time; }
   /// Adds a split (a shard created by a reshard), active from `now`; returns its index.

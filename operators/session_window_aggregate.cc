@@ -1,5 +1,7 @@
 #include "operators/session_window_aggregate.h"
 
+#include <algorithm>
+
 #include "operators/expr_eval.h"
 
 namespace sluice::ops {
@@ -33,6 +35,9 @@ AddResult SessionWindowAggregate::Add(const Row& row, EventTime t) {
   key_buf_.clear();
   EncodeKey(key_values_, &key_buf_);
   auto found = keys_.find(key_buf_);
+  if (found == keys_.end() && spilled_any()) {
+    if (KeyState* back = ReadBack(key_buf_)) found = keys_.find(*back->key);
+  }
   const int64_t lo = t.micros, hi = t.micros + gap_.count();
   // Sessions of this key that overlap or touch [t, t + gap]: start <= t + gap and end >= t.
   int64_t new_start = lo, new_end = hi;
@@ -116,6 +121,7 @@ AddResult SessionWindowAggregate::Add(const Row& row, EventTime t) {
 }
 
 void SessionWindowAggregate::AdvanceWatermark(EventTime wm, std::vector<Row>* out) {
+  if (spilled_any()) LoadDue(std::max(wm, watermark_));
   for (const auto& [id, start] : updates_) {
     KeyState* ks = by_id_.at(id);
     Emit(*ks, start, ks->sessions.at(start), out);
@@ -138,16 +144,19 @@ void SessionWindowAggregate::AdvanceWatermark(EventTime wm, std::vector<Row>* ou
   while (!purge_timers_.empty() && EventTime{std::get<0>(*purge_timers_.begin())} <= watermark_) {
     auto [when, id, start] = *purge_timers_.begin();
     purge_timers_.erase(purge_timers_.begin());
-    auto key_it = by_id_.find(id);
-    KeyState* ks = key_it->second;
+    KeyState* ks = by_id_.at(id);
     DropSession(ks, start);
-    if (ks->sessions.empty()) {
-      by_id_.erase(key_it);
-      key_buf_.clear();
-      EncodeKey(ks->keys, &key_buf_);
-      keys_.erase(key_buf_);
-    }
+    if (ks->sessions.empty()) EraseKey(ks);
   }
+}
+
+void SessionWindowAggregate::EraseKey(KeyState* ks) {
+  // Its store copy (if any) is deleted by the next checkpoint: it is in changed_keys_.
+  if (ks->index_due != kNoIndex) dropped_index_.emplace_back(ks->index_due, *ks->key);
+  // Until that delete commits, the store still has the key: it must not be read back.
+  if (spill_store_ != nullptr) erased_since_delta_.insert(*ks->key);
+  by_id_.erase(ks->id);
+  keys_.erase(keys_.find(*ks->key));  // by iterator: ks->key points into the node
 }
 
 void SessionWindowAggregate::EmitPartial(std::vector<Row>* out) {
@@ -159,6 +168,7 @@ void SessionWindowAggregate::EmitPartial(std::vector<Row>* out) {
 }
 
 void SessionWindowAggregate::FlushAll(std::vector<Row>* out) {
+  if (spilled_any()) LoadAllSpilled();
   for (const auto& [id, start] : updates_) {
     KeyState* ks = by_id_.at(id);
     Emit(*ks, start, ks->sessions.at(start), out);
@@ -175,15 +185,26 @@ void SessionWindowAggregate::FlushAll(std::vector<Row>* out) {
   by_id_.clear();
   sessions_ = 0;
   changed_keys_.clear();
+  dropped_index_.clear();
   cleared_ = true;
 }
 
 void SessionWindowAggregate::CheckpointDelta(std::string_view space, StoreBatch* batch) {
   if (cleared_) {
+    batch->DeleteRange(space, "e", "f");
     batch->DeleteRange(space, "s", "t");
     cleared_ = false;
   }
   std::string key, value;
+  // Index entries of erased keys first: a key erased and re-created in this interval may get an
+  // entry at the same `due` below, which must win.
+  for (const auto& [due, k] : dropped_index_) {
+    key.assign("e");
+    PutOrderedInt64(due, &key);
+    key += k;
+    batch->Delete(space, key);
+  }
+  dropped_index_.clear();
   for (const std::string& k : changed_keys_) {
     key.assign("s");
     key += k;
@@ -195,6 +216,22 @@ void SessionWindowAggregate::CheckpointDelta(std::string_view space, StoreBatch*
     KeyState& ks = it->second;
     if (!ks.changed) continue;  // listed twice (dropped and re-created)
     ks.changed = false;
+    const int64_t due = Due(ks);
+    if (due != ks.index_due) {
+      if (ks.index_due != kNoIndex) {
+        key.assign("e");
+        PutOrderedInt64(ks.index_due, &key);
+        key += k;
+        batch->Delete(space, key);
+      }
+      key.assign("e");
+      PutOrderedInt64(due, &key);
+      key += k;
+      batch->Put(space, key, "");
+      ks.index_due = due;
+      key.assign("s");
+      key += k;
+    }
     value.clear();
     StateWriter w(&value);
     w.PutRow(ks.keys);
@@ -209,6 +246,144 @@ void SessionWindowAggregate::CheckpointDelta(std::string_view space, StoreBatch*
     batch->Put(space, key, value);
   }
   changed_keys_.clear();
+  if (spill_store_ != nullptr) {
+    // The previous batch has committed (EnableSpill()'s contract): its deletes are in the store.
+    erased_in_flight_ = std::move(erased_since_delta_);
+    erased_since_delta_.clear();
+    if (sessions_ > max_cached_) Evict();
+    ++epoch_;  // every key is now untouched in the new epoch
+  }
+}
+
+int64_t SessionWindowAggregate::Due(const KeyState& ks) const {
+  int64_t due = INT64_MAX;
+  for (const auto& [start, sess] : ks.sessions) {
+    due = std::min(due, sess.fired ? sess.end + options_.allowed_lateness.count() : sess.end);
+  }
+  return due;
+}
+
+void SessionWindowAggregate::Evict() {
+  // Runs at the end of CheckpointDelta(): a key not touched in the current epoch was last written
+  // by a checkpoint that has committed (with its index entry); one touched in it is in the batch
+  // being built, which has not. Keys with a timer due by the watermark stay (LoadDue() has
+  // scanned past them). Down to 90% of the bound, the keys due latest first.
+  const size_t target = max_cached_ - max_cached_ / 10;
+  std::vector<std::pair<int64_t, KeyState*>> candidates;
+  for (auto& [k, ks] : keys_) {
+    if (ks.touched_epoch == epoch_ || ks.changed || ks.index_due == kNoIndex) continue;
+    if (EventTime{ks.index_due} <= watermark_) continue;
+    // A session waiting for EmitPartial() stays (evicting it would lose that emit).
+    if (auto d = dirty_.lower_bound({ks.id, INT64_MIN}); d != dirty_.end() && d->first == ks.id) continue;
+    candidates.emplace_back(ks.index_due, &ks);
+  }
+  std::sort(candidates.begin(), candidates.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second->id < b.second->id); });
+  for (const auto& [due, ks] : candidates) {
+    if (sessions_ <= target) break;
+    for (const auto& [start, sess] : ks->sessions) RemoveTimers(*ks, start, sess);
+    const size_t n = ks->sessions.size();
+    sessions_ -= n;
+    if (!spilled_unknown_) {  // after a lazy restore the spilled keys are not counted
+      ++spilled_keys_;
+      spilled_sessions_ += n;
+    }
+    ++evictions_;
+    by_id_.erase(ks->id);
+    keys_.erase(keys_.find(*ks->key));  // by iterator: ks->key points into the node
+  }
+}
+
+SessionWindowAggregate::KeyState* SessionWindowAggregate::ReadBack(const std::string& encoded_key) {
+  if (erased_since_delta_.count(encoded_key) != 0 || erased_in_flight_.count(encoded_key) != 0) return nullptr;
+  spill_key_.assign("s");
+  spill_key_ += encoded_key;
+  auto value = spill_store_->Get(spill_space_, spill_key_);
+  if (!value.ok()) {
+    if (value.status().code() != StatusCode::kNotFound && spill_status_.ok()) spill_status_ = value.status();
+    return nullptr;
+  }
+  auto loaded = LoadKey(encoded_key, *value);
+  if (!loaded.ok()) {
+    if (spill_status_.ok()) spill_status_ = loaded.status();
+    return nullptr;
+  }
+  KeyState* ks = *loaded;
+  ks->index_due = Due(*ks);  // what the checkpoint that wrote it indexed
+  ++spill_reads_;
+  if (!spilled_unknown_ && spilled_keys_ > 0) {
+    --spilled_keys_;
+    spilled_sessions_ -= std::min(spilled_sessions_, ks->sessions.size());
+  }
+  return ks;
+}
+
+void SessionWindowAggregate::LoadDue(EventTime wm) {
+  if (wm <= index_scanned_to_) return;
+  // Index entries due in (index_scanned_to_, wm]. Entries of keys in memory are skipped: memory
+  // holds their newer version and timers.
+  std::string from = "e";
+  PutOrderedInt64(index_scanned_to_ == EventTime::Min() ? INT64_MIN : index_scanned_to_.micros + 1, &from);
+  std::vector<std::string> due_keys;
+  Status st = spill_store_->ScanFrom(spill_space_, from, "e", [&](std::string_view key, std::string_view, bool* more) {
+    if (key.size() < 9) return Status::Corruption("session state: bad timer index key");
+    if (GetOrderedInt64(key.substr(1, 8)) > wm.micros) {
+      *more = false;
+      return Status::OK();
+    }
+    std::string k(key.substr(9));
+    if (keys_.find(k) == keys_.end()) due_keys.push_back(std::move(k));
+    return Status::OK();
+  });
+  if (!st.ok()) {
+    if (spill_status_.ok()) spill_status_ = st;
+    return;
+  }
+  for (const std::string& k : due_keys) {
+    if (keys_.find(k) == keys_.end()) ReadBack(k);
+  }
+  index_scanned_to_ = wm;
+}
+
+void SessionWindowAggregate::LoadAllSpilled() {
+  std::vector<std::string> missing;
+  Status st = spill_store_->Scan(spill_space_, "s", [&](std::string_view key, std::string_view, bool*) {
+    std::string k(key.substr(1));
+    if (keys_.find(k) == keys_.end()) missing.push_back(std::move(k));
+    return Status::OK();
+  });
+  if (!st.ok() && spill_status_.ok()) spill_status_ = st;
+  for (const std::string& k : missing) ReadBack(k);
+  spilled_keys_ = spilled_sessions_ = 0;
+  spilled_unknown_ = false;
+}
+
+void SessionWindowAggregate::EnableSpill(StateStore* store, std::string space, size_t max_cached_sessions) {
+  spill_store_ = store;
+  spill_space_ = std::move(space);
+  max_cached_ = std::max<size_t>(max_cached_sessions, 1);
+}
+
+Status SessionWindowAggregate::RestoreLazily() {
+  bool any_key = false, any_index = false;
+  SLUICE_RETURN_IF_ERROR(spill_store_->Scan(spill_space_, "s", [&](std::string_view, std::string_view, bool* more) {
+    any_key = true;
+    *more = false;
+    return Status::OK();
+  }));
+  SLUICE_RETURN_IF_ERROR(spill_store_->Scan(spill_space_, "e", [&](std::string_view, std::string_view, bool* more) {
+    any_index = true;
+    *more = false;
+    return Status::OK();
+  }));
+  if (any_key && !any_index) {  // written before the timer index: load it all
+    return spill_store_->Scan(spill_space_, "s", [&](std::string_view key, std::string_view value, bool*) {
+      return RestoreKey(key, value);
+    });
+  }
+  spilled_unknown_ = any_key;
+  index_scanned_to_ = watermark_;
+  return Status::OK();
 }
 
 void SessionWindowAggregate::AppendScalars(StateWriter* w) const { PutOperatorScalars(w, watermark_, seq_); }
@@ -216,24 +391,28 @@ void SessionWindowAggregate::AppendScalars(StateWriter* w) const { PutOperatorSc
 bool SessionWindowAggregate::RestoreScalars(StateReader* r) { return GetOperatorScalars(r, &watermark_, &seq_); }
 
 Status SessionWindowAggregate::RestoreKey(std::string_view key, std::string_view value) {
+  if (!key.empty() && key[0] == 'e') return Status::OK();  // the timer index: rebuilt from the keys
   if (key.empty() || key[0] != 's') return Status::Corruption("session state: bad key");
-  auto [it, inserted] = keys_.try_emplace(std::string(key.substr(1)));
-  if (!inserted) return Status::Corruption("session state: duplicate key");
-  KeyState& ks = it->second;
-  ks.id = next_key_id_++;
-  ks.key = &it->first;
-  by_id_[ks.id] = &ks;
+  SLUICE_ASSIGN_OR_RETURN(KeyState * ks, LoadKey(key.substr(1), value));
+  ks->index_due = Due(*ks);
+  return Status::OK();
+}
+
+Result<SessionWindowAggregate::KeyState*> SessionWindowAggregate::LoadKey(std::string_view encoded_key,
+                                                                          std::string_view value) {
+  // Decode everything first, so that a malformed value changes nothing.
+  Row keys;
+  std::vector<std::pair<int64_t, Session>> sessions;
   StateReader r(value);
   uint64_t n;
-  if (!r.GetRow(&ks.keys) || !r.GetVarint(&n) || n > value.size()) return Status::Corruption("session state: bad key state");
-  const int64_t lateness = options_.allowed_lateness.count();
+  if (!r.GetRow(&keys) || !r.GetVarint(&n) || n > value.size()) return Status::Corruption("session state: bad key state");
   for (uint64_t i = 0; i < n; ++i) {
     int64_t start;
     uint8_t fired;
     uint64_t accs;
     Session sess;
     if (!r.GetSigned(&start) || !r.GetSigned(&sess.end) || !r.GetU8(&fired) || fired > 1 || !r.GetVarint(&accs) ||
-        accs != query_.aggregates.size() || sess.end <= start) {
+        accs != query_.aggregates.size() || sess.end <= start || (!sessions.empty() && start <= sessions.back().first)) {
       return Status::Corruption("session state: bad session");
     }
     sess.fired = fired == 1;
@@ -241,16 +420,27 @@ Status SessionWindowAggregate::RestoreKey(std::string_view key, std::string_view
     for (Accumulator& a : sess.accs) {
       if (!r.GetAccumulator(&a)) return Status::Corruption("session state: bad accumulator");
     }
+    sessions.emplace_back(start, std::move(sess));
+  }
+  if (!r.done() || sessions.empty()) return Status::Corruption("session state: trailing bytes or no sessions");
+  auto [it, inserted] = keys_.try_emplace(std::string(encoded_key));
+  if (!inserted) return Status::Corruption("session state: duplicate key");
+  KeyState& ks = it->second;
+  ks.id = next_key_id_++;
+  ks.key = &it->first;
+  ks.keys = std::move(keys);
+  by_id_[ks.id] = &ks;
+  const int64_t lateness = options_.allowed_lateness.count();
+  for (auto& [start, sess] : sessions) {
     if (sess.fired) {
       purge_timers_.insert(Timer{sess.end + lateness, ks.id, start});
     } else {
       fire_timers_.insert(Timer{sess.end, ks.id, start});
     }
-    if (!ks.sessions.emplace(start, std::move(sess)).second) return Status::Corruption("session state: duplicate session");
+    ks.sessions.emplace_hint(ks.sessions.end(), start, std::move(sess));
     ++sessions_;
   }
-  if (!r.done() || ks.sessions.empty()) return Status::Corruption("session state: trailing bytes or no sessions");
-  return Status::OK();
+  return &ks;
 }
 
 size_t SessionWindowAggregate::StateBytes() const {

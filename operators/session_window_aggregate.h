@@ -24,8 +24,21 @@
 // live sessions × bytes per group.
 // Checkpoints (docs/checkpoints.md): CheckpointDelta() writes each key whose sessions changed
 // since the previous call — key 's' + encoded GROUP BY key, value the GROUP BY values and every
-// session (start, end, fired, accumulators) — or deletes it when it has none left. Timers are
-// rebuilt from the sessions on restore.
+// session (start, end, fired, accumulators) — or deletes it when it has none left. Beside it, a
+// timer index entry 'e' + PutOrderedInt64(due) + encoded key (empty value), where `due` is the
+// key's earliest timer: the smallest end of its unfired sessions and end + allowed_lateness of
+// its fired ones. Timers are rebuilt from the sessions on restore.
+//
+// Bounded state cache (EnableSpill()), as WindowAggregate's: at CheckpointDelta() — every earlier
+// checkpoint has committed, so the store holds each key's latest version and index entry — keys
+// not touched since the previous checkpoint are evicted whole (sessions and timers) until the
+// sessions in memory are under 90% of the bound, the keys due latest first. Memory for an
+// evicted key is nothing: Add() for a key not in memory reads it back with one store Get
+// (bloom-filtered), and AdvanceWatermark() range-scans the timer index from the previous
+// watermark to the new one and reads back the keys with a timer in that range, which then fire
+// as usual. This is the idea of Flink's RocksDB timer service (timers in the state backend,
+// ordered by time). Recovery with the cache loads no key at all. Store errors are sticky
+// (spill_status()); the runner restarts from the last checkpoint.
 // Thread-safety: not thread-safe; one instance per query worker.
 #pragma once
 
@@ -35,6 +48,7 @@
 #include <string>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/plan.h"
@@ -87,9 +101,36 @@ class SessionWindowAggregate {
   void AppendScalars(StateWriter* w) const;
   /// Restores what AppendScalars() wrote. Returns false on malformed input.
   bool RestoreScalars(StateReader* r);
-  /// Loads one key that CheckpointDelta() wrote (`key` without the space). Call on a fresh
-  /// operator after RestoreScalars(). Errors: Corruption when the key or value is malformed.
+  /// Loads one key that CheckpointDelta() wrote (`key` without the space; timer index entries,
+  /// 'e' keys, are skipped). Call on a fresh operator after RestoreScalars(). Errors: Corruption
+  /// when the key or value is malformed.
   Status RestoreKey(std::string_view key, std::string_view value);
+
+  /// Attaches the bounded state cache: `store` (which must be the store CheckpointDelta()'s
+  /// batches are committed to, in `space`) holds the keys beyond `max_cached_sessions` (>= 1)
+  /// sessions in memory. Call on a fresh operator, before RestoreLazily() or Add(); `store`
+  /// outlives this object. Every CheckpointDelta() after the first must be called only once the
+  /// previous batch has committed (QueryRunner guarantees it).
+  void EnableSpill(StateStore* store, std::string space, size_t max_cached_sessions);
+  /// Whether EnableSpill() was called.
+  bool spill_enabled() const { return spill_store_ != nullptr; }
+  /// True when more sessions are in memory than the cache's bound (a checkpoint would evict).
+  bool over_cache_bound() const { return spill_store_ != nullptr && sessions_ > max_cached_; }
+  /// OK, or the first error reading spilled state (IOError from the store, Corruption for a bad
+  /// value). After an error the results are unreliable: restart from a checkpoint.
+  const Status& spill_status() const { return spill_status_; }
+  /// Keys evicted to the store, and keys read back from it, since construction.
+  uint64_t evictions() const { return evictions_; }
+  uint64_t spill_reads() const { return spill_reads_; }
+  /// Sessions of evicted keys (only in the store), not counting keys left there by
+  /// RestoreLazily() that were never read back.
+  size_t spilled_groups() const { return spilled_sessions_; }
+  /// Restores a fresh operator with a state cache without loading any key: they are read back
+  /// when a row uses them or a timer of theirs falls due (the scalars must be restored first).
+  /// State written before the timer index existed (keys but no index entries) is loaded
+  /// eagerly instead, as RestoreKey() would. Errors: IOError from the store; Corruption for a
+  /// malformed key or value.
+  Status RestoreLazily();
 
  private:
   struct Session {
@@ -97,10 +138,13 @@ class SessionWindowAggregate {
     std::vector<Accumulator> accs;
     bool fired = false;
   };
+  static constexpr int64_t kNoIndex = INT64_MIN;
   struct KeyState {
     uint64_t id = 0;
     const std::string* key = nullptr;  // the encoded key, owned by keys_
     bool changed = false;              // in changed_keys_
+    uint32_t touched_epoch = 0;        // epoch_ of its last change; == epoch_: not yet committed
+    int64_t index_due = kNoIndex;      // `due` of its timer index entry in the store, if any
     Row keys;
     std::map<int64_t, Session> sessions;  // by start; disjoint and not touching
   };
@@ -109,7 +153,19 @@ class SessionWindowAggregate {
   void Emit(const KeyState& ks, int64_t start, const Session& s, std::vector<Row>* out);
   void RemoveTimers(const KeyState& ks, int64_t start, const Session& s);
   void DropSession(KeyState* ks, int64_t start);
+  int64_t Due(const KeyState& ks) const;  // the key's earliest timer
+  // Decodes a key state into keys_ and its timers (not marked changed). Errors: Corruption.
+  Result<KeyState*> LoadKey(std::string_view encoded_key, std::string_view value);
+  // Reads `encoded_key` back from the store if it is there. Returns null when it is not (or on
+  // an error, recorded in spill_status_).
+  KeyState* ReadBack(const std::string& encoded_key);
+  void LoadDue(EventTime wm);  // reads back the spilled keys with a timer due by `wm`
+  void LoadAllSpilled();       // reads back every spilled key (FlushAll)
+  void EraseKey(KeyState* ks);
+  void Evict();
+  bool spilled_any() const { return spilled_keys_ > 0 || spilled_unknown_; }
   void MarkChanged(KeyState* ks) {
+    ks->touched_epoch = epoch_;
     if (!ks->changed) {
       ks->changed = true;
       changed_keys_.push_back(*ks->key);
@@ -135,6 +191,22 @@ class SessionWindowAggregate {
   std::vector<int64_t> merge_starts_;
   std::vector<std::string> changed_keys_;  // encoded keys changed since the last checkpoint
   bool cleared_ = false;                   // FlushAll() since the last checkpoint
+  // Timer index entries of keys erased since the last checkpoint: (due, encoded key).
+  std::vector<std::pair<int64_t, std::string>> dropped_index_;
+  // Keys erased (all sessions purged) whose store copy is not deleted yet: since the last
+  // CheckpointDelta(), and in the batch of the commit that may still be in flight.
+  std::unordered_set<std::string> erased_since_delta_, erased_in_flight_;
+  // Bounded state cache (EnableSpill()).
+  StateStore* spill_store_ = nullptr;
+  std::string spill_space_;
+  size_t max_cached_ = 0;
+  size_t spilled_keys_ = 0, spilled_sessions_ = 0;  // evicted and not read back (counted)
+  bool spilled_unknown_ = false;  // restored lazily: the store may hold any number of keys
+  EventTime index_scanned_to_ = EventTime::Min();  // LoadDue() has read back everything due by here
+  uint32_t epoch_ = 1;
+  uint64_t evictions_ = 0, spill_reads_ = 0;
+  Status spill_status_;
+  std::string spill_key_;
 };
 
 }  // namespace sluice::ops

@@ -61,7 +61,7 @@ struct Event {
   EventTime t;
 };
 
-std::vector<Event> RandomEvents(uint64_t seed, size_t n) {
+std::vector<Event> RandomEvents(uint64_t seed, size_t n, uint64_t keys = 7) {
   std::mt19937_64 rng(seed);
   std::vector<Event> out;
   int64_t clock = 1'000'000'000;
@@ -71,7 +71,7 @@ std::vector<Event> RandomEvents(uint64_t seed, size_t n) {
     int64_t t = clock;
     if (rng() % 10 == 0) t -= static_cast<int64_t>(rng() % 20'000'000);
     if (rng() % 50 == 0) t -= 120'000'000;
-    Row r{Value::Text("k" + std::to_string(rng() % 7)), Value::Time(EventTime{t}),
+    Row r{Value::Text("k" + std::to_string(rng() % keys)), Value::Time(EventTime{t}),
           rng() % 9 == 0 ? Value::Null() : Value::Float(static_cast<double>(rng() % 1000) / 7.0),
           Value::Int(static_cast<int64_t>(rng() % 500))};
     out.push_back({std::move(r), EventTime{t}});
@@ -89,9 +89,9 @@ std::string RowText(const Row& r) {
 // max(t) - 5 s after each step; returns the output rows of each step. With crash_after >= 0 it
 // checkpoints after every step into a store and, after step crash_after, replaces the operator
 // with a fresh one restored from the store.
-// With cache > 0 (WindowAggregate only) the operator keeps at most about `cache` groups in
-// memory and spills the rest to the store (it then checkpoints every step even without a crash);
-// `stats`, when given, receives the spill counters of the last operator.
+// With cache > 0 the operator keeps at most about `cache` groups (sessions) in memory and spills
+// the rest to the store (it then checkpoints every step even without a crash); `stats`, when
+// given, receives the spill counters of every operator of the run.
 struct SpillStats {
   uint64_t evictions = 0, reads = 0;
   size_t max_groups_after_checkpoint = 0;
@@ -104,9 +104,7 @@ std::vector<std::vector<std::string>> Run(const QueryDef& q, const std::vector<E
   MemoryStateStore store;
   auto make = [&] {
     auto op = std::make_unique<Op>(q, options);
-    if constexpr (std::is_same_v<Op, WindowAggregate>) {
-      if (cache > 0) op->EnableSpill(&store, "state.q", cache);
-    }
+    if (cache > 0) op->EnableSpill(&store, "state.q", cache);
     return op;
   };
   auto op = make();
@@ -128,12 +126,10 @@ std::vector<std::vector<std::string>> Run(const QueryDef& q, const std::vector<E
     if (crash_after < 0 && cache == 0) continue;
     StoreBatch batch;
     op->CheckpointDelta("state.q", &batch);
-    if constexpr (std::is_same_v<Op, WindowAggregate>) {
-      if (cache > 0) {
-        REQUIRE(op->spill_status().ok());
-        if (stats != nullptr) {
-          stats->max_groups_after_checkpoint = std::max(stats->max_groups_after_checkpoint, op->open_groups());
-        }
+    if (cache > 0) {
+      REQUIRE(op->spill_status().ok());
+      if (stats != nullptr) {
+        stats->max_groups_after_checkpoint = std::max(stats->max_groups_after_checkpoint, op->open_groups());
       }
     }
     scalars.clear();
@@ -142,22 +138,19 @@ std::vector<std::vector<std::string>> Run(const QueryDef& q, const std::vector<E
     batch.Put("meta", "scalars", scalars);
     REQUIRE(store.Commit(batch).ok());
     if (step == crash_after) {
-      if constexpr (std::is_same_v<Op, WindowAggregate>) {
-        if (stats != nullptr) {
-          stats->reads += op->spill_reads();
-          stats->evictions += op->evictions();
-        }
+      if (stats != nullptr) {
+        stats->reads += op->spill_reads();
+        stats->evictions += op->evictions();
       }
       op = make();
       auto saved = store.Get("meta", "scalars");
       REQUIRE(saved.ok());
       StateReader r(*saved);
       REQUIRE(op->RestoreScalars(&r));
-      if constexpr (std::is_same_v<Op, WindowAggregate>) {
-        if (lazy) {
-          REQUIRE(op->RestoreLazily().ok());
-          continue;
-        }
+      if (lazy) {
+        REQUIRE(op->RestoreLazily().ok());
+        CHECK(op->open_groups() == 0);  // nothing loaded
+        continue;
       }
       REQUIRE(store
                   .Scan("state.q", "",
@@ -169,12 +162,11 @@ std::vector<std::vector<std::string>> Run(const QueryDef& q, const std::vector<E
       if constexpr (std::is_same_v<Op, WindowAggregate>) op->FinishRestore();
     }
   }
-  if constexpr (std::is_same_v<Op, WindowAggregate>) {
-    if (stats != nullptr) {
-      stats->reads += op->spill_reads();
-      stats->evictions += op->evictions();
-    }
+  if (stats != nullptr) {
+    stats->reads += op->spill_reads();
+    stats->evictions += op->evictions();
   }
+  REQUIRE(op->spill_status().ok());
   return steps;
 }
 
@@ -371,4 +363,136 @@ TEST_CASE("bounded state cache: a lazy restore loads no group, finds every pane,
   std::sort(tc.begin(), tc.end());
   CHECK(ta == tc);
   CHECK(lazy.spill_status().ok());
+}
+
+TEST_CASE("bounded state cache, SESSION: evicting keys and reading them back changes no result") {
+  // Dense: 60 keys, a row per key every ~12 s, gap 2 s: most keys are touched (a row, a firing or
+  // a purge) between two checkpoints, so keys go out and come back all the time.
+  // Sparse: 2,000 keys, gap 60 s: most open sessions sit idle until they fire, and stay evicted.
+  struct Workload {
+    const char* name;
+    uint64_t keys;
+    int gap_seconds;
+  };
+  for (Workload wl : {Workload{"dense", 60, 2}, Workload{"sparse", 2000, 60}}) {
+    QueryDef q = AllAggregates({WindowKind::kSession, 1, {}, {}, std::chrono::seconds(wl.gap_seconds)});
+    auto events = RandomEvents(19, 4000, wl.keys);
+    auto reference = Run<SessionWindowAggregate>(q, events, -1);
+    size_t rows = 0;
+    for (auto& s : reference) rows += s.size();
+    REQUIRE(rows > 300);
+    SpillStats all_in_memory;  // a cache that never fills: the memory the run needs without one
+    CHECK(Run<SessionWindowAggregate>(q, events, -1, size_t{1} << 40, &all_in_memory) == reference);
+    CHECK(all_in_memory.evictions == 0);
+    const std::string name = wl.name;
+    for (size_t cache : {1, 8, 40}) {
+      for (int crash : {-1, 9, 60, 100}) {
+        for (bool lazy : {false, true}) {
+          if (crash < 0 && lazy) continue;
+          CAPTURE(name);
+          CAPTURE(cache);
+          CAPTURE(crash);
+          CAPTURE(lazy);
+          SpillStats stats;
+          CHECK(Run<SessionWindowAggregate>(q, events, crash, cache, &stats, lazy) == reference);
+          // Keys were evicted and read back (by later rows, or by their timers falling due).
+          CHECK(stats.evictions > 0);
+          CHECK(stats.reads > 0);
+          if (name == "sparse" && crash < 0) {
+            // After each checkpoint memory holds the bound plus the keys touched since the
+            // previous one (37 rows; about as many firings and purges). Without the cache the
+            // same run holds every live session (gap + delay + lateness = 95 s of event time).
+            MESSAGE("sparse, cache " << cache << ": at most " << stats.max_groups_after_checkpoint
+                                     << " sessions in memory after a checkpoint; without a cache "
+                                     << all_in_memory.max_groups_after_checkpoint);
+            CHECK(stats.max_groups_after_checkpoint <= cache + 3 * 37);
+            CHECK(stats.max_groups_after_checkpoint * 3 < all_in_memory.max_groups_after_checkpoint);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("bounded state cache, SESSION: timers of evicted keys fire; purged keys are not read back") {
+  QueryDef q = AllAggregates({WindowKind::kSession, 1, {}, {}, std::chrono::seconds(10)});
+  MemoryStateStore store;
+  SessionWindowAggregate w(q);
+  w.EnableSpill(&store, "state.q", 1);
+  auto add = [&](const std::string& key, int64_t sec) {
+    return w.Add({Value::Text(key), Value::Time(EventTime{sec * 1000000}), Value::Float(1), Value::Int(sec)},
+                 EventTime{sec * 1000000});
+  };
+  auto checkpoint = [&] {
+    StoreBatch b;
+    w.CheckpointDelta("state.q", &b);
+    REQUIRE(store.Commit(b).ok());
+  };
+  for (int k = 0; k < 20; ++k) add("k" + std::to_string(k), 100 + k);  // sessions end at 110..129
+  checkpoint();  // writes all 20 keys and their timer index entries
+  checkpoint();  // they are committed and untouched: evicted down to the bound
+  CHECK(w.open_groups() <= 1);
+  CHECK(w.evictions() >= 19);
+  CHECK(w.spilled_groups() >= 19);
+  CHECK(w.open_windows() <= 1);  // evicted keys' timers are not in memory either
+  // The watermark passes half of the sessions' ends: exactly those are read back and fire.
+  std::vector<Row> out;
+  w.AdvanceWatermark(EventTime{119 * 1000000}, &out);
+  CHECK(out.size() == 10);  // ends 110..119
+  CHECK(w.spill_status().ok());
+  // The rest fire later, once each.
+  out.clear();
+  w.AdvanceWatermark(EventTime{200 * 1000000}, &out);
+  CHECK(out.size() == 10);
+  // Fired and purged (lateness 0): the store still holds them until the next checkpoints commit;
+  // a new row for such a key must start a fresh session, not revive the purged one.
+  const uint64_t reads = w.spill_reads();
+  REQUIRE(add("k3", 300) == AddResult::kAccepted);
+  CHECK(w.spill_reads() == reads);
+  out.clear();
+  w.AdvanceWatermark(EventTime{400 * 1000000}, &out);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0][3].as_int() == 1);  // count(*): the new row only
+  checkpoint();
+  checkpoint();
+  // Everything fired and purged: the store holds no key and no timer index entry.
+  size_t left = 0;
+  REQUIRE(store.Scan("state.q", "", [&](std::string_view, std::string_view, bool*) {
+    ++left;
+    return Status::OK();
+  }).ok());
+  CHECK(left == 0);
+}
+
+TEST_CASE("bounded state cache, SESSION: a failing store read is reported, not ignored") {
+  struct FailingStore final : StateStore {
+    MemoryStateStore inner;
+    bool fail = false;
+    Status Commit(const StoreBatch& b) override { return inner.Commit(b); }
+    Result<std::string> Get(std::string_view space, std::string_view key) override {
+      if (fail) return Status::IOError("disk gone");
+      return inner.Get(space, key);
+    }
+    Status Scan(std::string_view space, std::string_view prefix,
+                const std::function<Status(std::string_view, std::string_view, bool*)>& fn) override {
+      if (fail) return Status::IOError("disk gone");
+      return inner.Scan(space, prefix, fn);
+    }
+  };
+  QueryDef q = AllAggregates({WindowKind::kSession, 1, {}, {}, std::chrono::seconds(10)});
+  FailingStore store;
+  SessionWindowAggregate w(q);
+  w.EnableSpill(&store, "state.q", 1);
+  for (const char* k : {"a", "b", "c"}) {
+    w.Add({Value::Text(k), Value::Time(EventTime{1000000}), Value::Float(1), Value::Int(1)}, EventTime{1000000});
+  }
+  for (int i = 0; i < 2; ++i) {
+    StoreBatch b;
+    w.CheckpointDelta("state.q", &b);
+    REQUIRE(store.Commit(b).ok());
+  }
+  CHECK(w.spilled_groups() >= 2);
+  store.fail = true;
+  w.Add({Value::Text("d"), Value::Time(EventTime{2000000}), Value::Float(1), Value::Int(1)}, EventTime{2000000});
+  CHECK(w.spill_status().code() == StatusCode::kIOError);
 }

@@ -64,10 +64,11 @@ struct QueryRunnerOptions {
   /// Least time between checkpoints that a sink asks for (rows waiting to become visible). The
   /// trade-off: result latency in KV tables versus commits per second. Default: 100 ms.
   std::chrono::milliseconds min_checkpoint_pause{100};
-  /// Bound of the TUMBLE/HOP state cache, in (pane, key) groups; beyond it groups are evicted to
-  /// the state store at checkpoints, and a query over the bound checkpoints as soon as
-  /// min_checkpoint_pause allows (ops::WindowAggregate::EnableSpill). 0 = unbounded (all state in
-  /// memory). Default: 1,000,000.
+  /// Bound of the window state cache, in (pane, key) groups for TUMBLE/HOP and sessions for
+  /// SESSION; beyond it state is evicted to the state store at checkpoints, and a query over the
+  /// bound checkpoints as soon as min_checkpoint_pause allows (ops::WindowAggregate::EnableSpill,
+  /// ops::SessionWindowAggregate::EnableSpill). Stage plans are not bounded. 0 = unbounded (all
+  /// state in memory). Default: 1,000,000.
   size_t state_cache_groups = 1000000;
 };
 

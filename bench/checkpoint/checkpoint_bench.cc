@@ -17,9 +17,12 @@
 // phase then checkpoints whenever it is over the bound (at most every 100 ms, as the runner
 // does), recovery loads only C groups, and the throughput passes, which touch every key in turn,
 // read evicted groups back from RocksDB.
+// With --window session the query is SESSION(1 hour) instead: one session per key, and a state
+// cache bounds sessions (ops::SessionWindowAggregate::EnableSpill).
 // Prints one JSON line per measurement; bench/checkpoint/run.sh runs it several times and
 // reports medians. Usage: checkpoint_bench [--keys N[,N...]] [--dir DIR] [--cache-groups C]
 // [--passes P (throughput passes over every key; default max(3, 30M / keys))]
+// [--window tumble|session (default tumble)]
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -50,6 +53,14 @@ CREATE TABLE events (k BIGINT, ts TIMESTAMPTZ, v BIGINT)
 CREATE TABLE out () WITH (connector = 'kv', primary_key = 'k, window_start');
 INSERT INTO out SELECT k, window_start, count(*) AS n, sum(v) AS total, max(v) AS top
 FROM TUMBLE(events, ts, INTERVAL '1 hour') GROUP BY k, window_start;
+)";
+
+const char* kSessionPipeline = R"(
+CREATE TABLE events (k BIGINT, ts TIMESTAMPTZ, v BIGINT)
+  WITH (connector = 'stream', shards = 1, event_time = 'ts', watermark_delay = '1 second');
+CREATE TABLE out () WITH (connector = 'kv', primary_key = 'k, window_start');
+INSERT INTO out SELECT k, window_start, count(*) AS n, sum(v) AS total, max(v) AS top
+FROM SESSION(events, ts, INTERVAL '1 hour') GROUP BY k, window_start;
 )";
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -125,6 +136,7 @@ int main(int argc, char** argv) {
   std::string dir = "/tmp/sluice-checkpoint-bench";
   size_t cache_groups = 0;
   int passes_override = 0;
+  std::string window = "tumble";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i], v = argv[i + 1];
     if (a == "--keys") {
@@ -140,9 +152,15 @@ int main(int argc, char** argv) {
       cache_groups = std::stoull(v);
     } else if (a == "--passes") {
       passes_override = std::stoi(v);
+    } else if (a == "--window") {
+      window = v;
     }
   }
-  auto planned = sql::PlanPipeline(kPipeline);
+  if (window != "tumble" && window != "session") {
+    std::fprintf(stderr, "checkpoint_bench: --window must be tumble or session, not %s\n", window.c_str());
+    return 2;
+  }
+  auto planned = sql::PlanPipeline(window == "session" ? kSessionPipeline : kPipeline);
   if (!planned.ok()) {
     std::fprintf(stderr, "%s\n", planned.status().ToString().c_str());
     return 1;
@@ -265,13 +283,13 @@ int main(int argc, char** argv) {
       if (!same) std::fprintf(stderr, "checkpoint_bench: %zu rows for %lld keys, %zu wrong\n", fired.size(), static_cast<long long>(keys), bad);
     }
     std::printf(
-        "{\"keys\":%lld,\"build_seconds\":%.3f,\"full_checkpoint_seconds\":%.3f,\"full_checkpoint_serialize_seconds\":%.3f,\"full_checkpoint_mb\":%.1f,"
+        "{\"window\":\"%s\",\"keys\":%lld,\"build_seconds\":%.3f,\"full_checkpoint_seconds\":%.3f,\"full_checkpoint_serialize_seconds\":%.3f,\"full_checkpoint_mb\":%.1f,"
         "\"incremental_checkpoint_seconds\":%.3f,\"incremental_checkpoint_mb\":%.2f,\"recovery_seconds\":%.3f,"
         "\"first_pass_after_recovery_seconds\":%.3f,\"results_exact\":%s,\"rows_per_s_checkpoints_off\":%.0f,\"rows_per_s_checkpoints_on\":%.0f,"
         "\"cpu_s_off\":%.2f,\"cpu_s_on\":%.2f,\"checkpoints_taken\":%d,\"checkpoint_pause_seconds_total\":%.3f,"
         "\"checkpoint_commit_seconds_total\":%.3f,"
         "\"cache_groups\":%zu,\"groups_in_memory_after_recovery\":%zu,\"peak_rss_mb\":%ld}\n",
-        static_cast<long long>(keys), build_s, full_s, full_delta_s, static_cast<double>(full_bytes) / 1e6, inc_s,
+        window.c_str(), static_cast<long long>(keys), build_s, full_s, full_delta_s, static_cast<double>(full_bytes) / 1e6, inc_s,
         static_cast<double>(inc_bytes) / 1e6, recover_s, first_pass_s, same ? "true" : "false", rows_total / off_s, rows_total / on_s,
         off_cpu, on_cpu, taken, cp_seconds, commit_seconds, cache_groups, groups_in_memory_after_recovery, peak_rss_mb);
     std::fflush(stdout);

@@ -131,6 +131,15 @@ std::map<std::pair<std::string, std::string>, uint64_t> Ingest(const std::string
 // What the bounded state cache did during a run, from GET /queries (summed over queries).
 struct CacheActivity {
   uint64_t evictions = 0, reads = 0;
+  std::map<std::string, uint64_t> evictions_by_sink;  // per windowed query, by its sink
+  // True once every windowed query (TUMBLE, HOP and SESSION) has evicted state.
+  bool all_evicted() const {
+    for (const char* sink : {"unicorn_minutes", "unicorn_hops", "rider_sessions"}) {
+      auto it = evictions_by_sink.find(sink);
+      if (it == evictions_by_sink.end() || it->second == 0) return false;
+    }
+    return true;
+  }
 };
 
 // True when every query has read every shard of its stream to the end. Fills *cache with the
@@ -145,6 +154,7 @@ bool CaughtUp(const std::string& url, const std::map<std::pair<std::string, std:
   for (const auto& q : j) {
     now.evictions += q.value("state_evictions", uint64_t{0});
     now.reads += q.value("state_reads", uint64_t{0});
+    now.evictions_by_sink[q.value("sink", "")] = q.value("state_evictions", uint64_t{0});
   }
   *cache = now;
   for (const auto& q : j) {
@@ -244,8 +254,9 @@ TEST_CASE("crash test: 200,000 events, SIGKILL at random moments and at checkpoi
   const CacheActivity ref_cache = RunToEnd(pipeline, ref, last, normal);
   CHECK(ref_cache.evictions == 0);  // the default cache holds all of this state
 
-  // The crashed run also keeps at most 64 window groups per query in memory (the default is a
-  // million), so TUMBLE/HOP state is spilled to the store, read back, and restored from it.
+  // The crashed run also keeps at most 64 window groups (sessions) per query in memory (the
+  // default is a million), so TUMBLE, HOP and SESSION state is spilled to the store, read back,
+  // and restored from it.
   SluiceProcessOptions small_cache = normal;
   small_cache.args.insert(small_cache.args.end(), {"--state-cache-groups", "64"});
 
@@ -263,7 +274,7 @@ TEST_CASE("crash test: 200,000 events, SIGKILL at random moments and at checkpoi
     SluiceProcessOptions o = small_cache;
     o.may_exit = true;
     SluiceProcess p(pipeline, crashed, o);
-    auto seen = [&] { return probe == &evicted ? probe->evictions > 0 : probe->reads > 0; };
+    auto seen = [&] { return probe == &evicted ? probe->all_evicted() : probe->reads > 0; };
     for (int i = 0; i < 1000 && !seen(); ++i) {
       // A caught-up run still evicts (it checkpoints while over the bound); it reads no more.
       if (CaughtUp(p.url(), last, probe) && probe == &read_back) break;
@@ -274,6 +285,7 @@ TEST_CASE("crash test: 200,000 events, SIGKILL at random moments and at checkpoi
   MESSAGE("state cache: " << evicted.evictions << " groups evicted before the first SIGKILL, " << read_back.reads
                           << " read back from the store before the second");
   CHECK(evicted.evictions > 0);
+  CHECK_MESSAGE(evicted.all_evicted(), "TUMBLE, HOP and SESSION state must each have been evicted");
   for (int k = 0; k < kills; ++k) {
     SluiceProcessOptions o = small_cache;
     o.may_exit = true;
