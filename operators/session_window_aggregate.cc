@@ -273,8 +273,10 @@ void SessionWindowAggregate::Evict() {
   for (auto& [k, ks] : keys_) {
     if (ks.touched_epoch == epoch_ || ks.changed || ks.index_due == kNoIndex) continue;
     if (EventTime{ks.index_due} <= watermark_) continue;
-    // A session waiting for EmitPartial() stays (evicting it would lose that emit).
+    // A session waiting to be emitted by EmitPartial() or re-emitted by AdvanceWatermark() stays
+    // (evicting it would lose that emit).
     if (auto d = dirty_.lower_bound({ks.id, INT64_MIN}); d != dirty_.end() && d->first == ks.id) continue;
+    if (auto u = updates_.lower_bound({ks.id, INT64_MIN}); u != updates_.end() && u->first == ks.id) continue;
     candidates.emplace_back(ks.index_due, &ks);
   }
   std::sort(candidates.begin(), candidates.end(),
@@ -382,7 +384,10 @@ Status SessionWindowAggregate::RestoreLazily() {
     });
   }
   spilled_unknown_ = any_key;
-  index_scanned_to_ = watermark_;
+  // The first AdvanceWatermark() scans the index from its start: entries are normally all after
+  // the checkpoint's watermark, but one due by then (a checkpoint taken between a row and the
+  // watermark's advance) must still be read back.
+  index_scanned_to_ = EventTime::Min();
   return Status::OK();
 }
 
@@ -391,10 +396,23 @@ void SessionWindowAggregate::AppendScalars(StateWriter* w) const { PutOperatorSc
 bool SessionWindowAggregate::RestoreScalars(StateReader* r) { return GetOperatorScalars(r, &watermark_, &seq_); }
 
 Status SessionWindowAggregate::RestoreKey(std::string_view key, std::string_view value) {
-  if (!key.empty() && key[0] == 'e') return Status::OK();  // the timer index: rebuilt from the keys
+  if (!key.empty() && key[0] == 'e') {
+    // The timer index sorts before the keys ('e' < 's'): note which keys have an entry.
+    if (key.size() < 9) return Status::Corruption("session state: bad timer index key");
+    restored_index_[std::string(key.substr(9))] = GetOrderedInt64(key.substr(1, 8));
+    return Status::OK();
+  }
   if (key.empty() || key[0] != 's') return Status::Corruption("session state: bad key");
   SLUICE_ASSIGN_OR_RETURN(KeyState * ks, LoadKey(key.substr(1), value));
-  ks->index_due = Due(*ks);
+  auto indexed = restored_index_.find(*ks->key);
+  if (indexed != restored_index_.end()) {
+    ks->index_due = indexed->second;  // deleted by the next checkpoint if the key's due changes
+    restored_index_.erase(indexed);
+  } else {
+    // State written before the timer index existed: index the key at the next checkpoint (until
+    // then it is touched, so it is not evicted).
+    MarkChanged(ks);
+  }
   return Status::OK();
 }
 

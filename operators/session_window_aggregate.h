@@ -101,9 +101,10 @@ class SessionWindowAggregate {
   void AppendScalars(StateWriter* w) const;
   /// Restores what AppendScalars() wrote. Returns false on malformed input.
   bool RestoreScalars(StateReader* r);
-  /// Loads one key that CheckpointDelta() wrote (`key` without the space; timer index entries,
-  /// 'e' keys, are skipped). Call on a fresh operator after RestoreScalars(). Errors: Corruption
-  /// when the key or value is malformed.
+  /// Loads one key that CheckpointDelta() wrote (`key` without the space), in key order: timer
+  /// index entries ('e' keys) come first and are noted; a key without one (state written before
+  /// the index existed) is indexed by the next checkpoint. Call on a fresh operator after
+  /// RestoreScalars(). Errors: Corruption when the key or value is malformed.
   Status RestoreKey(std::string_view key, std::string_view value);
 
   /// Attaches the bounded state cache: `store` (which must be the store CheckpointDelta()'s
@@ -196,6 +197,8 @@ class SessionWindowAggregate {
   // Keys erased (all sessions purged) whose store copy is not deleted yet: since the last
   // CheckpointDelta(), and in the batch of the commit that may still be in flight.
   std::unordered_set<std::string> erased_since_delta_, erased_in_flight_;
+  // RestoreKey(): timer index entries seen, by encoded key, until the key itself is restored.
+  std::unordered_map<std::string, int64_t> restored_index_;
   // Bounded state cache (EnableSpill()).
   StateStore* spill_store_ = nullptr;
   std::string spill_space_;

@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <mutex>
 #include <vector>
 
@@ -73,9 +74,12 @@ class Consumer {
  public:
   Consumer(rd_kafka_t* rk, std::string topic, int partitions, std::shared_ptr<KafkaSource::Notifier> notifier)
       : rk_(rk), topic_(std::move(topic)), start_(static_cast<size_t>(partitions), RD_KAFKA_OFFSET_BEGINNING),
-        notifier_(std::move(notifier)) {}
+        stash_(static_cast<size_t>(partitions)), notifier_(std::move(notifier)) {}
 
   ~Consumer() {
+    for (auto& s : stash_) {
+      for (rd_kafka_message_t* m : s) rd_kafka_message_destroy(m);
+    }
     for (rd_kafka_queue_t* q : queues_) {
       rd_kafka_queue_cb_event_enable(q, nullptr, nullptr);
       rd_kafka_queue_destroy(q);
@@ -94,71 +98,109 @@ class Consumer {
       start_[static_cast<size_t>(partition)] = offset;
       return Status::OK();
     }
+    for (rd_kafka_message_t* m : stash_[static_cast<size_t>(partition)]) rd_kafka_message_destroy(m);
+    stash_[static_cast<size_t>(partition)].clear();
     PartitionList list(rd_kafka_topic_partition_list_new(1), &rd_kafka_topic_partition_list_destroy);
     rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), partition)->offset = offset;
-    if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_, list.get(), 10000)) {
+    // Asynchronous (timeout 0): messages fetched before the seek carry an older version and are
+    // dropped by librdkafka when consumed. (A timeout would not help: librdkafka 2.0.2 waits
+    // 1000 times shorter than asked, issue #4230.)
+    if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_, list.get(), 0)) {
       std::string msg = rd_kafka_error_string(e);
       rd_kafka_error_destroy(e);
       return Status::IOError("kafka seek " + topic_ + "-" + std::to_string(partition) + ": " + msg);
     }
-    if (list->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return Status::IOError("kafka seek " + topic_ + "-" + std::to_string(partition) + ": " +
-                             rd_kafka_err2str(list->elems[0].err));
-    }
     return Status::OK();
   }
 
-  // The partition's queue, assigning every partition at its start offset on first use.
-  Result<rd_kafka_queue_t*> Queue(int partition) {
+  // Reads up to `max` messages of `partition` into `out` (appended): messages that reached the
+  // consumer queue first (see PollEventsLocked), then the partition's queue. On first use, assigns
+  // every partition at its start offset. Sets *error to the last consumer error seen.
+  Status Consume(int partition, size_t max, std::vector<rd_kafka_message_t*>* out, std::string* error) {
     std::lock_guard lock(mu_);
-    if (!assigned_) {
-      PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(start_.size())),
-                         &rd_kafka_topic_partition_list_destroy);
-      for (size_t p = 0; p < start_.size(); ++p) {
-        rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), static_cast<int32_t>(p))->offset = start_[p];
-      }
-      if (rd_kafka_resp_err_t err = rd_kafka_assign(rk_, list.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return Status::IOError("kafka assign " + topic_ + ": " + rd_kafka_err2str(err));
-      }
-      // Route each partition to its own queue (not the consumer queue), so that every split reads
-      // only its partition, in offset order, and wakes WaitForData() when it gets data.
-      for (size_t p = 0; p < start_.size(); ++p) {
-        rd_kafka_queue_t* q = rd_kafka_queue_get_partition(rk_, topic_.c_str(), static_cast<int32_t>(p));
-        if (q == nullptr) return Status::IOError("kafka: no queue for " + topic_ + "-" + std::to_string(p));
-        rd_kafka_queue_forward(q, nullptr);
-        rd_kafka_queue_cb_event_enable(q, &KafkaSource::Notifier::Callback, notifier_.get());
-        queues_.push_back(q);
-      }
-      assigned_ = true;
+    SLUICE_RETURN_IF_ERROR(AssignLocked());
+    PollEventsLocked(error);
+    auto& stash = stash_[static_cast<size_t>(partition)];
+    while (!stash.empty() && out->size() < max) {
+      out->push_back(stash.front());
+      stash.pop_front();
     }
-    return queues_[static_cast<size_t>(partition)];
-  }
-
-  // Serves the consumer's own queue (errors, logs) without blocking; returns the last error.
-  std::string PollEvents() {
-    std::string last;
-    while (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 0)) {
-      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) last = rd_kafka_message_errstr(m);
-      rd_kafka_message_destroy(m);
+    if (out->size() >= max) return Status::OK();
+    batch_.resize(max - out->size());
+    ssize_t n = rd_kafka_consume_batch_queue(queues_[static_cast<size_t>(partition)], 0, batch_.data(), batch_.size());
+    if (n < 0) {
+      return Status::IOError("kafka read " + topic_ + "-" + std::to_string(partition) + ": " +
+                             rd_kafka_err2str(rd_kafka_last_error()));
     }
-    return last;
+    out->insert(out->end(), batch_.begin(), batch_.begin() + n);
+    return Status::OK();
   }
 
   // Writes a checkpoint's offset for `partition` to the consumer group, asynchronously.
   void CommitOffset(int partition, int64_t next_offset) {
+    std::lock_guard lock(mu_);
     PartitionList list(rd_kafka_topic_partition_list_new(1), &rd_kafka_topic_partition_list_destroy);
     rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), partition)->offset = next_offset;
-    // Failures are reported on the consumer queue (PollEvents); the group offset is advisory.
+    // Failures are reported on the consumer queue (PollEventsLocked); the group offset is advisory.
     rd_kafka_commit(rk_, list.get(), 1);
   }
 
  private:
+  Status AssignLocked() {
+    if (assigned_) return Status::OK();
+    // Route each partition to its own queue (not the consumer queue) before the assignment
+    // starts the fetchers, so that every split reads only its partition, in offset order, and
+    // wakes WaitForData() when it gets data. (rd_kafka_queue_get_partition creates the
+    // partition's state; once its queue is un-forwarded, starting the fetch does not forward it
+    // again.)
+    if (queues_.empty()) {
+      for (size_t p = 0; p < start_.size(); ++p) {
+        rd_kafka_queue_t* q = rd_kafka_queue_get_partition(rk_, topic_.c_str(), static_cast<int32_t>(p));
+        if (q == nullptr) {
+          for (rd_kafka_queue_t* made : queues_) rd_kafka_queue_destroy(made);
+          queues_.clear();
+          return Status::IOError("kafka: no queue for " + topic_ + "-" + std::to_string(p));
+        }
+        rd_kafka_queue_forward(q, nullptr);
+        rd_kafka_queue_cb_event_enable(q, &KafkaSource::Notifier::Callback, notifier_.get());
+        queues_.push_back(q);
+      }
+    }
+    PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(start_.size())),
+                       &rd_kafka_topic_partition_list_destroy);
+    for (size_t p = 0; p < start_.size(); ++p) {
+      rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), static_cast<int32_t>(p))->offset = start_[p];
+    }
+    if (rd_kafka_resp_err_t err = rd_kafka_assign(rk_, list.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::IOError("kafka assign " + topic_ + ": " + rd_kafka_err2str(err));
+    }
+    assigned_ = true;
+    return Status::OK();
+  }
+
+  // Serves the consumer's own queue (errors, logs, commit results) without blocking. A message
+  // with data there (it should not happen: every partition has its own queue from the start) is
+  // kept for its partition's split, never dropped.
+  void PollEventsLocked(std::string* error) {
+    while (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 0)) {
+      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->partition >= 0 &&
+          static_cast<size_t>(m->partition) < stash_.size()) {
+        stash_[static_cast<size_t>(m->partition)].push_back(m);
+        continue;
+      }
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) *error = rd_kafka_message_errstr(m);
+      rd_kafka_message_destroy(m);
+    }
+  }
+
   rd_kafka_t* rk_;
   const std::string topic_;
-  std::mutex mu_;
+  std::mutex mu_;               // serializes every use of rk_ by the splits
   std::vector<int64_t> start_;  // GUARDED_BY(mu_)
   bool assigned_ = false;       // GUARDED_BY(mu_)
-  std::vector<rd_kafka_queue_t*> queues_;  // set once, under mu_, with assigned_
+  std::vector<rd_kafka_queue_t*> queues_;                 // GUARDED_BY(mu_)
+  std::vector<std::deque<rd_kafka_message_t*>> stash_;    // GUARDED_BY(mu_)
+  std::vector<rd_kafka_message_t*> batch_;                // GUARDED_BY(mu_)
   std::shared_ptr<KafkaSource::Notifier> notifier_;  // outlives rk_: librdkafka threads call it
 };
 
@@ -179,15 +221,8 @@ class PartitionSplit final : public SourceSplit {
   Status Read(size_t max_records, std::vector<SourceRecord>* out) override {
     out->clear();
     Release();  // the views of the last batch end here
-    SLUICE_ASSIGN_OR_RETURN(rd_kafka_queue_t * q, consumer_->Queue(partition_));
-    if (partition_ == 0) {
-      if (std::string e = consumer_->PollEvents(); !e.empty()) last_error_ = std::move(e);
-    }
-    batch_.resize(std::max<size_t>(max_records, 1));
-    ssize_t n = rd_kafka_consume_batch_queue(q, 0, batch_.data(), batch_.size());
-    if (n < 0) return Status::IOError("kafka read " + id_ + ": " + rd_kafka_err2str(rd_kafka_last_error()));
-    held_.assign(batch_.begin(), batch_.begin() + n);
     std::string error;
+    SLUICE_RETURN_IF_ERROR(consumer_->Consume(partition_, std::max<size_t>(max_records, 1), &held_, &error));
     for (rd_kafka_message_t* m : held_) {
       if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) error = rd_kafka_message_errstr(m);
@@ -222,8 +257,7 @@ class PartitionSplit final : public SourceSplit {
   std::shared_ptr<Consumer> consumer_;
   const int partition_;
   const std::string id_;
-  std::vector<rd_kafka_message_t*> batch_;  // rd_kafka_consume_batch_queue's output array
-  std::vector<rd_kafka_message_t*> held_;   // messages the last Read() returned views into
+  std::vector<rd_kafka_message_t*> held_;  // messages the last Read() returned views into
   std::string last_error_;                  // an error seen beside records, reported later
 };
 

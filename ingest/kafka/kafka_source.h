@@ -19,7 +19,8 @@
 // offset, and formats other than JSON payloads.
 //
 // Thread-safety: as core/connector.h says. Splits of one OpenSplits() call share a consumer
-// (one rd_kafka_t) and may be used from different threads.
+// (one rd_kafka_t); its calls are serialized by a mutex, so they may be used from different
+// threads, though the runtime reads them all from the query's one worker.
 #pragma once
 
 #include <chrono>
