@@ -71,7 +71,9 @@ std::string ExplainPipeline(const Pipeline& p) {
   for (const auto& s : p.sources) {
     if (s.connector == "kafka") {
       o += "source " + s.name + ": kafka topic " + s.options.at("topic") + " at " + s.options.at("bootstrap_servers") +
-           ", one split per partition, " + s.format;
+           ", one split per partition (" +
+           (s.options.count("partitions") ? "partitions " + s.options.at("partitions") : std::string("all partitions")) +
+           "), " + s.format;
     } else {
       o += "source " + s.name + ": stream, " + std::to_string(s.shards) + " shards, " + s.format;
     }

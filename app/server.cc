@@ -279,6 +279,13 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       ko.bootstrap_servers = src.options.at("bootstrap_servers");
       ko.topic = src.options.at("topic");
       ko.group_id = OptionOr(src.options, "group_id", "sluice-" + q.name);
+      // The planner normalized it to "0,2,3".
+      const std::string listed = OptionOr(src.options, "partitions", "");
+      for (std::string_view rest = listed; !rest.empty();) {
+        const size_t comma = rest.find(',');
+        ko.partitions.push_back(std::stoi(std::string(rest.substr(0, comma))));
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      }
       auto kafka = ingest::KafkaSource::Open(ko);
       if (!kafka.ok()) {
         return Status(kafka.status().code(), "source " + src.name + ": " + kafka.status().message());

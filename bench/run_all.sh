@@ -12,8 +12,9 @@
 #   WR_DURATION=10         seconds per wildrydes phase (peak, then latency at 70% of peak)
 #   INGEST=0               1: also rerun bench/ingest/run.sh (needs Node.js; ~4 min) and replace
 #                          the ingest section; 0: keep the existing ingest section unchanged
-#   CHECKPOINT=0           1: also rerun bench/checkpoint/run.sh (1M and 10M keys; ~40 min with
-#                          RUNS=3) and replace the checkpoint section; 0: keep it unchanged
+#   CHECKPOINT=0           1: also rerun bench/checkpoint/run.sh (1M and 10M keys, TUMBLE and
+#                          SESSION; over an hour with RUNS=3) and replace the checkpoint section;
+#                          0: keep it unchanged
 #   BUILD_DIR=build-rel    Release build directory (configured and built here)
 #   DOC=docs/benchmarks.md the file whose generated sections are rewritten
 #   OUT=$BUILD_DIR/bench-all.jsonl   raw JSON lines of every run

@@ -56,6 +56,7 @@
 #include "core/value.h"
 #include "operators/aggregate_function.h"
 #include "operators/group_output.h"
+#include "operators/key_encoder.h"
 #include "operators/state_codec.h"
 #include "operators/window_aggregate.h"
 
@@ -197,6 +198,20 @@ class SessionWindowAggregate {
   // Keys erased (all sessions purged) whose store copy is not deleted yet: since the last
   // CheckpointDelta(), and in the batch of the commit that may still be in flight.
   std::unordered_set<std::string> erased_since_delta_, erased_in_flight_;
+  // CheckpointDelta()'s sort buffers, reused.
+  struct IndexOp {  // the entry 'e' + due + *key
+    int64_t due;
+    KeyHead head;            // of *key
+    const std::string* key;  // encoded key (in changed_keys_ or dropped_index_)
+    bool put;                // false: delete
+  };
+  struct SortedKey {
+    KeyHead head;            // of *key
+    const std::string* key;  // encoded key (in changed_keys_)
+    const KeyState* state;   // null: the key has no sessions left (delete)
+  };
+  std::vector<IndexOp> scratch_index_ops_;
+  std::vector<SortedKey> scratch_sorted_keys_;
   // RestoreKey(): timer index entries seen, by encoded key, until the key itself is restored.
   std::unordered_map<std::string, int64_t> restored_index_;
   // Bounded state cache (EnableSpill()).

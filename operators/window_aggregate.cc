@@ -289,19 +289,11 @@ void WindowAggregate::CheckpointDelta(std::string_view space, StoreBatch* batch)
     // The sort compares the first 16 key bytes held inline (big-endian, so integer order is
     // byte order) and looks at the whole key only on a tie: following every group's key pointer
     // would make the sort a chain of cache misses.
-    SortedChange c{start, 0, 0, &g};
-    unsigned char head[16] = {};
-    std::memcpy(head, g.key->data(), std::min<size_t>(16, g.key->size()));
-    for (int i = 0; i < 8; ++i) {
-      c.head0 = c.head0 << 8 | head[i];
-      c.head1 = c.head1 << 8 | head[8 + i];
-    }
-    sorted_changes_.push_back(c);
+    sorted_changes_.push_back(SortedChange{start, KeyHead::Of(*g.key), &g});
   }
   std::sort(sorted_changes_.begin(), sorted_changes_.end(), [](const SortedChange& a, const SortedChange& b) {
     if (a.start != b.start) return a.start < b.start;
-    if (a.head0 != b.head0) return a.head0 < b.head0;
-    if (a.head1 != b.head1) return a.head1 < b.head1;
+    if (int c = a.head.Compare(b.head); c != 0) return c < 0;
     return *a.group->key < *b.group->key;  // std::string compares bytes as unsigned, as RocksDB does
   });
   for (const SortedChange& c : sorted_changes_) {

@@ -200,8 +200,8 @@ class WindowAggregate {
   std::vector<int64_t> dropped_panes_;
   bool cleared_ = false;
   struct SortedChange {
-    int64_t start;          // pane start
-    uint64_t head0, head1;  // the key's first 16 bytes, big-endian, zero-padded
+    int64_t start;  // pane start
+    KeyHead head;   // the key's first 16 bytes
     Group* group;
   };
   std::vector<SortedChange> sorted_changes_;  // reused by CheckpointDelta()

@@ -197,6 +197,36 @@ Result<TableColumns> ReadColumns(const StatementContext& ctx, const Json* create
   return out;
 }
 
+// WITH (partitions = '0, 2-3'): Kafka partitions as a list of numbers and ranges, returned
+// normalized ("0,2,3", ascending, no repeats).
+Result<std::string> PartitionList(const StatementContext& ctx, const Option& opt) {
+  std::set<int> parts;
+  std::string_view rest = opt.value;
+  auto number = [](std::string_view v, int* out) {
+    v = TrimSpace(v);
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), *out);
+    return !v.empty() && ec == std::errc() && ptr == v.data() + v.size() && *out >= 0 && *out < 100000;
+  };
+  while (true) {
+    const size_t comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    const size_t dash = item.find('-');
+    int lo = 0, hi = 0;
+    const bool ok = dash == std::string_view::npos ? number(item, &lo) && number(item, &hi)
+                                                   : number(item.substr(0, dash), &lo) && number(item.substr(dash + 1), &hi);
+    if (!ok || lo > hi) {
+      return ctx.Error(opt.location, "partitions must list partition numbers and ranges such as '0, 2-3', not '" +
+                                         opt.value + "'");
+    }
+    for (int p = lo; p <= hi; ++p) parts.insert(p);
+    if (comma == std::string_view::npos) break;
+    rest = rest.substr(comma + 1);
+  }
+  std::string out;
+  for (int p : parts) out += (out.empty() ? "" : ",") + std::to_string(p);
+  return out;
+}
+
 // A source: connector 'stream' (the embedded log) or 'kafka' (a topic read through librdkafka).
 Status PlanSource(const StatementContext& ctx, std::string connector, std::string name, int name_loc,
                   TableColumns columns, const std::vector<Option>& options, PlanState* state) {
@@ -210,9 +240,9 @@ Status PlanSource(const StatementContext& ctx, std::string connector, std::strin
   }
   if (connector == "kafka") {
     SLUICE_RETURN_IF_ERROR(CheckKnownOptions(ctx, options, "a kafka source",
-                                             {"connector", "topic", "bootstrap_servers", "group_id", "format",
-                                              "event_time", "watermark_delay", "idle_timeout", "allowed_lateness",
-                                              "late_output"},
+                                             {"connector", "topic", "bootstrap_servers", "group_id", "partitions",
+                                              "format", "event_time", "watermark_delay", "idle_timeout",
+                                              "allowed_lateness", "late_output"},
                                              {"primary_key", "emit_interval"}));
     for (const char* required : {"bootstrap_servers", "topic"}) {
       const Option* opt = FindOption(options, required);
@@ -230,7 +260,9 @@ Status PlanSource(const StatementContext& ctx, std::string connector, std::strin
   }
   for (const Option& opt : options) {
     src.options[opt.key] = opt.value;
-    if (opt.key == "shards") {
+    if (opt.key == "partitions") {
+      SLUICE_ASSIGN_OR_RETURN(src.options[opt.key], PartitionList(ctx, opt));
+    } else if (opt.key == "shards") {
       std::string_view v = TrimSpace(opt.value);
       int shards = 0;
       auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), shards);

@@ -898,6 +898,21 @@ TEST_CASE("kafka sources: topic and bootstrap_servers are required, shards is re
                  "(did you mean topic?)"));
   CHECK(Contains(ErrorOf("CREATE TABLE k () WITH (connector = 'kafka', topic = 't', bootstrap_servers = 'b');"),
                  "source topic k needs at least one column"));
+
+  // partitions: numbers and ranges, normalized.
+  auto with_partitions = [](const std::string& list) {
+    return PlanPipeline("CREATE TABLE k (a TEXT) WITH (connector = 'kafka', topic = 't', bootstrap_servers = 'b', "
+                        "partitions = '" + list + "');");
+  };
+  auto parts = with_partitions(" 5, 0-2,1 ");
+  REQUIRE(parts.ok());
+  CHECK(parts->sources[0].options.at("partitions") == "0,1,2,5");
+  for (const char* bad : {"", "a", "3-1", "1,,2", "-1", "2-"}) {
+    CAPTURE(bad);
+    auto r = with_partitions(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(Contains(r.status().message(), "partitions must list partition numbers and ranges such as '0, 2-3'"));
+  }
 }
 
 }  // namespace sluice::sql

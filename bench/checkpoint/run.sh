@@ -9,8 +9,9 @@
 # max(3, 30M / keys) throughput passes; WINDOW tumble (default) or session): 1M keys with all
 # state in memory; 1M keys with the server's default state cache (1M groups: nothing is evicted,
 # recovery is lazy); 10M keys all in memory; 10M keys with the default cache (9M groups spilled
-# to RocksDB), one pass per phase; the same four for SESSION with SESSION_CONFIGS (default:
-# 1M keys in memory and with the default cache, 10M keys with the default cache).
+# to RocksDB), one pass per phase; and SESSION configurations in SESSION_CONFIGS (default:
+# 1M keys in memory and with the default cache, 10M keys with the default cache). An empty
+# CONFIGS or SESSION_CONFIGS skips that kind.
 # Environment: BIN (default build/bench/checkpoint/checkpoint_bench, a Release build: 
 # `BUILD_TARGET=checkpoint_bench scripts/build build -DCMAKE_BUILD_TYPE=Release`), DIR (scratch
 # folder for the RocksDB store, default /tmp/sluice-checkpoint-bench), CONFIGS ("KEYS:CACHE ...").
@@ -24,7 +25,7 @@ fi
 RUNS=${1:-3}
 BIN=${BIN:-build/bench/checkpoint/checkpoint_bench}
 DIR=${DIR:-/tmp/sluice-checkpoint-bench}
-CONFIGS=${CONFIGS:-"1000000:0:0 1000000:1000000:0 10000000:0:1 10000000:1000000:1"}
+CONFIGS=${CONFIGS-"1000000:0:0 1000000:1000000:0 10000000:0:1 10000000:1000000:1"}
 CONFIGS="$CONFIGS ${SESSION_CONFIGS-1000000:0:0:session 1000000:1000000:0:session 10000000:1000000:1:session}"
 RAW=$(mktemp)
 trap 'rm -f "$RAW"' EXIT

@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -72,9 +73,14 @@ using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, decltype(
 // messages are routed to a queue of its own, which that partition's split reads.
 class Consumer {
  public:
-  Consumer(rd_kafka_t* rk, std::string topic, int partitions, std::shared_ptr<KafkaSource::Notifier> notifier)
-      : rk_(rk), topic_(std::move(topic)), start_(static_cast<size_t>(partitions), RD_KAFKA_OFFSET_BEGINNING),
-        stash_(static_cast<size_t>(partitions)), notifier_(std::move(notifier)) {}
+  // Reads `partitions` of `topic`; slot i of every per-partition vector is partitions[i].
+  Consumer(rd_kafka_t* rk, std::string topic, std::vector<int> partitions, int partition_count,
+           std::shared_ptr<KafkaSource::Notifier> notifier)
+      : rk_(rk), topic_(std::move(topic)), partitions_(std::move(partitions)),
+        slot_of_(static_cast<size_t>(partition_count), -1), start_(partitions_.size(), RD_KAFKA_OFFSET_BEGINNING),
+        stash_(partitions_.size()), notifier_(std::move(notifier)) {
+    for (size_t i = 0; i < partitions_.size(); ++i) slot_of_[static_cast<size_t>(partitions_[i])] = static_cast<int>(i);
+  }
 
   ~Consumer() {
     for (auto& s : stash_) {
@@ -89,17 +95,20 @@ class Consumer {
   }
 
   const std::string& topic() const { return topic_; }
+  int partition(int slot) const { return partitions_[static_cast<size_t>(slot)]; }
 
   // Sets where `partition` starts: before the first read, the offset it is assigned at; after,
   // a seek (which purges what was prefetched).
-  Status Seek(int partition, int64_t offset) {
+  Status Seek(int slot, int64_t offset) {
     std::lock_guard lock(mu_);
+    const size_t i = static_cast<size_t>(slot);
+    const int partition = partitions_[i];
     if (!assigned_) {
-      start_[static_cast<size_t>(partition)] = offset;
+      start_[i] = offset;
       return Status::OK();
     }
-    for (rd_kafka_message_t* m : stash_[static_cast<size_t>(partition)]) rd_kafka_message_destroy(m);
-    stash_[static_cast<size_t>(partition)].clear();
+    for (rd_kafka_message_t* m : stash_[i]) rd_kafka_message_destroy(m);
+    stash_[i].clear();
     PartitionList list(rd_kafka_topic_partition_list_new(1), &rd_kafka_topic_partition_list_destroy);
     rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), partition)->offset = offset;
     // Asynchronous (timeout 0): messages fetched before the seek carry an older version and are
@@ -113,34 +122,34 @@ class Consumer {
     return Status::OK();
   }
 
-  // Reads up to `max` messages of `partition` into `out` (appended): messages that reached the
+  // Reads up to `max` messages of slot `slot` into `out` (appended): messages that reached the
   // consumer queue first (see PollEventsLocked), then the partition's queue. On first use, assigns
   // every partition at its start offset. Sets *error to the last consumer error seen.
-  Status Consume(int partition, size_t max, std::vector<rd_kafka_message_t*>* out, std::string* error) {
+  Status Consume(int slot, size_t max, std::vector<rd_kafka_message_t*>* out, std::string* error) {
     std::lock_guard lock(mu_);
     SLUICE_RETURN_IF_ERROR(AssignLocked());
     PollEventsLocked(error);
-    auto& stash = stash_[static_cast<size_t>(partition)];
+    auto& stash = stash_[static_cast<size_t>(slot)];
     while (!stash.empty() && out->size() < max) {
       out->push_back(stash.front());
       stash.pop_front();
     }
     if (out->size() >= max) return Status::OK();
     batch_.resize(max - out->size());
-    ssize_t n = rd_kafka_consume_batch_queue(queues_[static_cast<size_t>(partition)], 0, batch_.data(), batch_.size());
+    ssize_t n = rd_kafka_consume_batch_queue(queues_[static_cast<size_t>(slot)], 0, batch_.data(), batch_.size());
     if (n < 0) {
-      return Status::IOError("kafka read " + topic_ + "-" + std::to_string(partition) + ": " +
+      return Status::IOError("kafka read " + topic_ + "-" + std::to_string(partition(slot)) + ": " +
                              rd_kafka_err2str(rd_kafka_last_error()));
     }
     out->insert(out->end(), batch_.begin(), batch_.begin() + n);
     return Status::OK();
   }
 
-  // Writes a checkpoint's offset for `partition` to the consumer group, asynchronously.
-  void CommitOffset(int partition, int64_t next_offset) {
+  // Writes a checkpoint's offset for slot `slot` to the consumer group, asynchronously.
+  void CommitOffset(int slot, int64_t next_offset) {
     std::lock_guard lock(mu_);
     PartitionList list(rd_kafka_topic_partition_list_new(1), &rd_kafka_topic_partition_list_destroy);
-    rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), partition)->offset = next_offset;
+    rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), partition(slot))->offset = next_offset;
     // Failures are reported on the consumer queue (PollEventsLocked); the group offset is advisory.
     rd_kafka_commit(rk_, list.get(), 1);
   }
@@ -154,8 +163,8 @@ class Consumer {
     // partition's state; once its queue is un-forwarded, starting the fetch does not forward it
     // again.)
     if (queues_.empty()) {
-      for (size_t p = 0; p < start_.size(); ++p) {
-        rd_kafka_queue_t* q = rd_kafka_queue_get_partition(rk_, topic_.c_str(), static_cast<int32_t>(p));
+      for (int p : partitions_) {
+        rd_kafka_queue_t* q = rd_kafka_queue_get_partition(rk_, topic_.c_str(), p);
         if (q == nullptr) {
           for (rd_kafka_queue_t* made : queues_) rd_kafka_queue_destroy(made);
           queues_.clear();
@@ -168,8 +177,8 @@ class Consumer {
     }
     PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(start_.size())),
                        &rd_kafka_topic_partition_list_destroy);
-    for (size_t p = 0; p < start_.size(); ++p) {
-      rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), static_cast<int32_t>(p))->offset = start_[p];
+    for (size_t i = 0; i < partitions_.size(); ++i) {
+      rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), partitions_[i])->offset = start_[i];
     }
     if (rd_kafka_resp_err_t err = rd_kafka_assign(rk_, list.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return Status::IOError("kafka assign " + topic_ + ": " + rd_kafka_err2str(err));
@@ -184,8 +193,8 @@ class Consumer {
   void PollEventsLocked(std::string* error) {
     while (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 0)) {
       if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->partition >= 0 &&
-          static_cast<size_t>(m->partition) < stash_.size()) {
-        stash_[static_cast<size_t>(m->partition)].push_back(m);
+          static_cast<size_t>(m->partition) < slot_of_.size() && slot_of_[static_cast<size_t>(m->partition)] >= 0) {
+        stash_[static_cast<size_t>(slot_of_[static_cast<size_t>(m->partition)])].push_back(m);
         continue;
       }
       if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) *error = rd_kafka_message_errstr(m);
@@ -195,6 +204,8 @@ class Consumer {
 
   rd_kafka_t* rk_;
   const std::string topic_;
+  const std::vector<int> partitions_;  // by slot
+  std::vector<int> slot_of_;           // partition -> slot, or -1 when not read
   std::mutex mu_;               // serializes every use of rk_ by the splits
   std::vector<int64_t> start_;  // GUARDED_BY(mu_)
   bool assigned_ = false;       // GUARDED_BY(mu_)
@@ -206,23 +217,23 @@ class Consumer {
 
 class PartitionSplit final : public SourceSplit {
  public:
-  PartitionSplit(std::shared_ptr<Consumer> consumer, int partition)
-      : consumer_(std::move(consumer)), partition_(partition),
-        id_(consumer_->topic() + "-" + std::to_string(partition)) {}
+  PartitionSplit(std::shared_ptr<Consumer> consumer, int slot)
+      : consumer_(std::move(consumer)), slot_(slot),
+        id_(consumer_->topic() + "-" + std::to_string(consumer_->partition(slot))) {}
   ~PartitionSplit() override { Release(); }
 
   const std::string& id() const override { return id_; }
 
   Status Seek(uint64_t position) override {
     Release();
-    return consumer_->Seek(partition_, position < 1 ? 0 : static_cast<int64_t>(position - 1));
+    return consumer_->Seek(slot_, position < 1 ? 0 : static_cast<int64_t>(position - 1));
   }
 
   Status Read(size_t max_records, std::vector<SourceRecord>* out) override {
     out->clear();
     Release();  // the views of the last batch end here
     std::string error;
-    SLUICE_RETURN_IF_ERROR(consumer_->Consume(partition_, std::max<size_t>(max_records, 1), &held_, &error));
+    SLUICE_RETURN_IF_ERROR(consumer_->Consume(slot_, std::max<size_t>(max_records, 1), &held_, &error));
     for (rd_kafka_message_t* m : held_) {
       if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) error = rd_kafka_message_errstr(m);
@@ -245,7 +256,7 @@ class PartitionSplit final : public SourceSplit {
   }
 
   void OnCheckpointCommitted(uint64_t next_position) override {
-    if (next_position > 1) consumer_->CommitOffset(partition_, static_cast<int64_t>(next_position - 1));
+    if (next_position > 1) consumer_->CommitOffset(slot_, static_cast<int64_t>(next_position - 1));
   }
 
  private:
@@ -255,7 +266,7 @@ class PartitionSplit final : public SourceSplit {
   }
 
   std::shared_ptr<Consumer> consumer_;
-  const int partition_;
+  const int slot_;  // the Consumer's index of this split's partition
   const std::string id_;
   std::vector<rd_kafka_message_t*> held_;  // messages the last Read() returned views into
   std::string last_error_;                  // an error seen beside records, reported later
@@ -263,8 +274,9 @@ class PartitionSplit final : public SourceSplit {
 
 }  // namespace
 
-KafkaSource::KafkaSource(KafkaSourceOptions options, int partitions)
-    : options_(std::move(options)), partitions_(partitions), notifier_(std::make_shared<Notifier>()) {}
+KafkaSource::KafkaSource(KafkaSourceOptions options, int partition_count, std::vector<int> read)
+    : options_(std::move(options)), partition_count_(partition_count), read_(std::move(read)),
+      notifier_(std::make_shared<Notifier>()) {}
 
 KafkaSource::~KafkaSource() = default;
 
@@ -297,7 +309,23 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Open(KafkaSourceOptions option
     }
     return Status::Unavailable("kafka topic " + options.topic + ": " + rd_kafka_err2str(topic_err));
   }
-  return std::unique_ptr<KafkaSource>(new KafkaSource(std::move(options), partitions));
+  std::vector<int> read = options.partitions;
+  if (read.empty()) {
+    for (int p = 0; p < partitions; ++p) read.push_back(p);
+  }
+  std::sort(read.begin(), read.end());
+  for (size_t i = 0; i < read.size(); ++i) {
+    if (read[i] < 0 || read[i] >= partitions) {
+      return Status::InvalidArgument("kafka topic " + options.topic + " has partitions 0 to " +
+                                     std::to_string(partitions - 1) + "; there is no partition " +
+                                     std::to_string(read[i]));
+    }
+    if (i > 0 && read[i] == read[i - 1]) {
+      return Status::InvalidArgument("kafka source " + options.topic + ": partition " + std::to_string(read[i]) +
+                                     " is listed twice");
+    }
+  }
+  return std::unique_ptr<KafkaSource>(new KafkaSource(std::move(options), partitions, std::move(read)));
 }
 
 std::vector<std::unique_ptr<SourceSplit>> KafkaSource::OpenSplits() {
@@ -307,8 +335,8 @@ std::vector<std::unique_ptr<SourceSplit>> KafkaSource::OpenSplits() {
     std::fprintf(stderr, "sluice: kafka source %s: %s\n", options_.topic.c_str(), rk.status().ToString().c_str());
     return out;
   }
-  auto consumer = std::make_shared<Consumer>(*rk, options_.topic, partitions_, notifier_);
-  for (int p = 0; p < partitions_; ++p) out.push_back(std::make_unique<PartitionSplit>(consumer, p));
+  auto consumer = std::make_shared<Consumer>(*rk, options_.topic, read_, partition_count_, notifier_);
+  for (size_t i = 0; i < read_.size(); ++i) out.push_back(std::make_unique<PartitionSplit>(consumer, static_cast<int>(i)));
   return out;
 }
 

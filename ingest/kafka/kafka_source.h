@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/connector.h"
 #include "core/status.h"
@@ -47,17 +48,24 @@ struct KafkaSourceOptions {
   int queued_max_kbytes = 16384;
   /// More librdkafka settings (security.protocol, sasl.*, …), applied last.
   std::map<std::string, std::string> properties;
+  /// The partitions to read, in any order; empty (the default) = every partition. Several
+  /// instances can split a topic between them this way, each with its own state and checkpoints:
+  /// results are right when every GROUP BY key's records are in one partition (producers keyed by
+  /// it, as Kafka's default partitioner does), as in Kafka Streams' co-partitioning rule.
+  std::vector<int> partitions;
 };
 
 class KafkaSource final : public Source {
  public:
   /// Connects, and reads the topic's partition count. Errors: InvalidArgument for a missing
-  /// bootstrap_servers or topic or a setting librdkafka refuses; NotFound when the topic does not
-  /// exist; Unavailable when no broker answered within metadata_timeout.
+  /// bootstrap_servers or topic, a setting librdkafka refuses, or a listed partition the topic
+  /// does not have (or listed twice); NotFound when the topic does not exist; Unavailable when no
+  /// broker answered within metadata_timeout.
   static Result<std::unique_ptr<KafkaSource>> Open(KafkaSourceOptions options);
   ~KafkaSource() override;
 
-  /// One split per partition, in partition order, ids "<topic>-<partition>". Each call makes a
+  /// One split per partition read (options.partitions, or all), in partition order, ids
+  /// "<topic>-<partition>". Each call makes a
   /// new consumer shared by the splits it returns; the splits start at the earliest offset until
   /// Seek() says otherwise. Returns no splits if the consumer cannot be created (logged).
   std::vector<std::unique_ptr<SourceSplit>> OpenSplits() override;
@@ -65,15 +73,18 @@ class KafkaSource final : public Source {
   /// non-empty (rd_kafka_queue_cb_event_enable), or after `timeout`.
   uint64_t WaitForData(uint64_t seen, std::chrono::milliseconds timeout) override;
   /// The topic's partition count as of Open().
-  int partitions() const { return partitions_; }
+  int partitions() const { return partition_count_; }
+  /// The partitions this source reads, ascending.
+  const std::vector<int>& read_partitions() const { return read_; }
   const KafkaSourceOptions& options() const { return options_; }
 
   struct Notifier;  // wake-ups from librdkafka's threads (kafka_source.cc)
 
  private:
-  KafkaSource(KafkaSourceOptions options, int partitions);
+  KafkaSource(KafkaSourceOptions options, int partition_count, std::vector<int> read);
   KafkaSourceOptions options_;
-  int partitions_;
+  int partition_count_;
+  std::vector<int> read_;
   std::shared_ptr<Notifier> notifier_;
 };
 

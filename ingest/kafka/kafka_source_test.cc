@@ -187,3 +187,43 @@ TEST_CASE("KafkaSource: restarts that seek every partition lose nothing (assignm
     }
   }
 }
+
+TEST_CASE("KafkaSource: two sources splitting a topic's partitions read each record once") {
+  MockKafka k;
+  k.CreateTopic("split", 4);
+  for (int i = 0; i < 30; ++i) {
+    for (int p = 0; p < 4; ++p) k.Produce("split", p, "k", std::to_string(p) + ":" + std::to_string(i));
+  }
+  k.Flush();
+  KafkaSourceOptions a = Options(k, "split"), b = Options(k, "split");
+  a.partitions = {2, 0};
+  b.partitions = {3, 1};
+  auto sa = KafkaSource::Open(a), sb = KafkaSource::Open(b);
+  REQUIRE(sa.ok());
+  REQUIRE(sb.ok());
+  CHECK((*sa)->read_partitions() == std::vector<int>{0, 2});
+  std::map<std::string, int> seen;
+  for (auto* src : {sa->get(), sb->get()}) {
+    auto splits = src->OpenSplits();
+    REQUIRE(splits.size() == 2);
+    for (auto& s : splits) {
+      REQUIRE(s->Seek(1).ok());
+      for (const Copy& c : ReadN(s.get(), 30, 8)) ++seen[s->id() + "/" + c.data];
+    }
+  }
+  CHECK(seen.size() == 120);
+  for (const auto& [key, n] : seen) {
+    CAPTURE(key);
+    CHECK(n == 1);
+    // A split reads only its own partition.
+    CHECK(key.substr(6, 1) == key.substr(8, 1));
+  }
+  KafkaSourceOptions bad = Options(k, "split");
+  bad.partitions = {4};
+  auto missing = KafkaSource::Open(bad);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().code() == StatusCode::kInvalidArgument);
+  CHECK(missing.status().message().find("there is no partition 4") != std::string::npos);
+  bad.partitions = {1, 1};
+  CHECK(KafkaSource::Open(bad).status().code() == StatusCode::kInvalidArgument);
+}
