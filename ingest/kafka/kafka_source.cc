@@ -97,7 +97,7 @@ class Consumer {
   const std::string& topic() const { return topic_; }
   int partition(int slot) const { return partitions_[static_cast<size_t>(slot)]; }
 
-  // Sets where `partition` starts: before the first read, the offset it is assigned at; after,
+  // Sets where slot `slot` starts: before the first read, the offset it is assigned at; after,
   // a seek (which purges what was prefetched).
   Status Seek(int slot, int64_t offset) {
     std::lock_guard lock(mu_);
