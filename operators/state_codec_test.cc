@@ -170,6 +170,22 @@ std::vector<std::vector<std::string>> Run(const QueryDef& q, const std::vector<E
   return steps;
 }
 
+// A store whose reads fail once `fail` is set; commits still succeed.
+struct FailingStore final : StateStore {
+  MemoryStateStore inner;
+  bool fail = false;
+  Status Commit(const StoreBatch& b) override { return inner.Commit(b); }
+  Result<std::string> Get(std::string_view space, std::string_view key) override {
+    if (fail) return Status::IOError("disk gone");
+    return inner.Get(space, key);
+  }
+  Status Scan(std::string_view space, std::string_view prefix,
+              const std::function<Status(std::string_view, std::string_view, bool*)>& fn) override {
+    if (fail) return Status::IOError("disk gone");
+    return inner.Scan(space, prefix, fn);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("state codec: accumulators of every kind round-trip, and truncated input is refused") {
@@ -284,21 +300,7 @@ TEST_CASE("bounded state cache: spilling window state to the store changes no re
 }
 
 TEST_CASE("bounded state cache: a failing store read is reported, not ignored") {
-  // A store whose Get fails: the operator must surface the error (the runner then restarts).
-  struct FailingStore final : StateStore {
-    MemoryStateStore inner;
-    bool fail = false;
-    Status Commit(const StoreBatch& b) override { return inner.Commit(b); }
-    Result<std::string> Get(std::string_view space, std::string_view key) override {
-      if (fail) return Status::IOError("disk gone");
-      return inner.Get(space, key);
-    }
-    Status Scan(std::string_view space, std::string_view prefix,
-                const std::function<Status(std::string_view, std::string_view, bool*)>& fn) override {
-      if (fail) return Status::IOError("disk gone");
-      return inner.Scan(space, prefix, fn);
-    }
-  };
+  // A store whose reads fail: the operator must surface the error (the runner then restarts).
   QueryDef q = AllAggregates({WindowKind::kTumble, 1, std::chrono::seconds(60)});
   FailingStore store;
   WindowAggregate w(q);
@@ -465,20 +467,6 @@ TEST_CASE("bounded state cache, SESSION: timers of evicted keys fire; purged key
 }
 
 TEST_CASE("bounded state cache, SESSION: a failing store read is reported, not ignored") {
-  struct FailingStore final : StateStore {
-    MemoryStateStore inner;
-    bool fail = false;
-    Status Commit(const StoreBatch& b) override { return inner.Commit(b); }
-    Result<std::string> Get(std::string_view space, std::string_view key) override {
-      if (fail) return Status::IOError("disk gone");
-      return inner.Get(space, key);
-    }
-    Status Scan(std::string_view space, std::string_view prefix,
-                const std::function<Status(std::string_view, std::string_view, bool*)>& fn) override {
-      if (fail) return Status::IOError("disk gone");
-      return inner.Scan(space, prefix, fn);
-    }
-  };
   QueryDef q = AllAggregates({WindowKind::kSession, 1, {}, {}, std::chrono::seconds(10)});
   FailingStore store;
   SessionWindowAggregate w(q);

@@ -47,21 +47,16 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-const char* kPipeline = R"(
+// The benchmark's pipeline with `window` (TUMBLE or SESSION) as its window function.
+std::string PipelineText(const std::string& window) {
+  return R"(
 CREATE TABLE events (k BIGINT, ts TIMESTAMPTZ, v BIGINT)
   WITH (connector = 'stream', shards = 1, event_time = 'ts', watermark_delay = '1 second');
 CREATE TABLE out () WITH (connector = 'kv', primary_key = 'k, window_start');
 INSERT INTO out SELECT k, window_start, count(*) AS n, sum(v) AS total, max(v) AS top
-FROM TUMBLE(events, ts, INTERVAL '1 hour') GROUP BY k, window_start;
+FROM )" + window + R"((events, ts, INTERVAL '1 hour') GROUP BY k, window_start;
 )";
-
-const char* kSessionPipeline = R"(
-CREATE TABLE events (k BIGINT, ts TIMESTAMPTZ, v BIGINT)
-  WITH (connector = 'stream', shards = 1, event_time = 'ts', watermark_delay = '1 second');
-CREATE TABLE out () WITH (connector = 'kv', primary_key = 'k, window_start');
-INSERT INTO out SELECT k, window_start, count(*) AS n, sum(v) AS total, max(v) AS top
-FROM SESSION(events, ts, INTERVAL '1 hour') GROUP BY k, window_start;
-)";
+}
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -160,7 +155,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "checkpoint_bench: --window must be tumble or session, not %s\n", window.c_str());
     return 2;
   }
-  auto planned = sql::PlanPipeline(window == "session" ? kSessionPipeline : kPipeline);
+  auto planned = sql::PlanPipeline(PipelineText(window == "session" ? "SESSION" : "TUMBLE"));
   if (!planned.ok()) {
     std::fprintf(stderr, "%s\n", planned.status().ToString().c_str());
     return 1;
