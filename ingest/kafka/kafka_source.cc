@@ -256,7 +256,10 @@ class PartitionSplit final : public SourceSplit {
   }
 
   void OnCheckpointCommitted(uint64_t next_position) override {
-    if (next_position > 1) consumer_->CommitOffset(slot_, static_cast<int64_t>(next_position - 1));
+    // Checkpoints come as often as every 100 ms: tell the broker only what moved.
+    if (next_position <= 1 || next_position == committed_) return;
+    consumer_->CommitOffset(slot_, static_cast<int64_t>(next_position - 1));
+    committed_ = next_position;
   }
 
  private:
@@ -270,6 +273,7 @@ class PartitionSplit final : public SourceSplit {
   const std::string id_;
   std::vector<rd_kafka_message_t*> held_;  // messages the last Read() returned views into
   std::string last_error_;                  // an error seen beside records, reported later
+  uint64_t committed_ = 0;                  // the last position sent to the consumer group
 };
 
 }  // namespace
