@@ -46,6 +46,7 @@ void Usage(std::FILE* f) {
                "             [--max-record-bytes SIZE (1MiB)] [--max-request-bytes SIZE (5MiB)] [--max-records-per-request N (500)]\n"
                "             [--flush-interval INTERVAL (default 0: ack after fsync; >0 trades durability for latency)]\n"
                "             [--state-cache-groups N (window groups or sessions kept in memory per query, default 1000000; 0 = all)]\n"
+               "             [--state-ingest-size SIZE (checkpoints this large are ingested as SST files, default 8MiB)]\n"
                "             [--tls-cert PEM --tls-key PEM]   (TLS with ALPN: h2 and http/1.1)\n"
                "  sluice savepoint NAME [--listen HOST:PORT]\n"
                "  sluice explain PIPELINE.sql\n"
@@ -140,7 +141,8 @@ int main(int argc, char** argv) {
       }
       if (a == "--max-record-bytes") so.kinesis_limits.max_record_bytes = *bytes;
       else so.kinesis_limits.max_request_data_bytes = *bytes;
-    } else if (a == "--shard-bytes-per-second" || a == "--memory-budget" || a == "--disk-min-free") {
+    } else if (a == "--shard-bytes-per-second" || a == "--memory-budget" || a == "--disk-min-free" ||
+               a == "--state-ingest-size") {
       if (!value(&v)) return 2;
       auto bytes = sluice::app::ParseByteSize(v);
       if (!bytes.ok()) {
@@ -150,6 +152,7 @@ int main(int argc, char** argv) {
       if (a == "--shard-bytes-per-second") so.shard_bytes_per_second = *bytes;
       if (a == "--memory-budget") so.max_pending_bytes = *bytes;
       if (a == "--disk-min-free") so.min_free_disk_bytes = *bytes;
+      if (a == "--state-ingest-size") so.state_ingest_bytes = *bytes;
     } else if (a == "--checkpoint-interval") {
       if (!value(&v)) return 2;
       auto iv = sluice::ParseInterval(v);

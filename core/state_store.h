@@ -74,6 +74,11 @@ class StoreBatch {
   /// Bytes of keys and values added so far (the checkpoint size metric).
   size_t bytes() const { return bytes_; }
   bool empty() const { return count_ == 0; }
+  /// Bytes of buffer each op takes besides its key and value.
+  static constexpr size_t kOpOverhead = 13;
+  /// Makes room for about `bytes` more bytes of ops (keys, values and kOpOverhead each), so a
+  /// large checkpoint does not regrow the buffer step by step.
+  void Reserve(size_t bytes) { buf_.reserve(buf_.size() + bytes); }
   void Clear() {
     buf_.clear();
     spaces_.clear();
@@ -89,12 +94,12 @@ class StoreBatch {
       if (last_ == spaces_.size()) spaces_.emplace_back(space);
     }
     const uint32_t klen = static_cast<uint32_t>(key.size()), vlen = static_cast<uint32_t>(value.size());
-    char head[13];
+    char head[kOpOverhead];
     head[0] = static_cast<char>(kind);
     std::memcpy(head + 1, &last_, 4);
     std::memcpy(head + 5, &klen, 4);
     std::memcpy(head + 9, &vlen, 4);
-    buf_.append(head, 13);
+    buf_.append(head, kOpOverhead);
     buf_.append(key);
     buf_.append(value);
     ++count_;

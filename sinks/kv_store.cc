@@ -4,9 +4,13 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
+
+#include <atomic>
+#include <filesystem>
 
 namespace sluice::sinks {
 namespace {
@@ -18,6 +22,40 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
 
 constexpr char kMetaFamily[] = "sluice.meta";
 
+// Checkpoint batches of at least this many bytes are written as SST files and ingested
+// (KvStore::Commit). Below it, one synced WriteBatch is cheaper: an ingestion adds one level-0
+// file per column family and flushes an overlapping memtable first.
+constexpr size_t kDefaultIngestThresholdBytes = 8u << 20;
+
+// Folder under the database for SST files being written; emptied at Open().
+constexpr char kIngestDir[] = "ingest.tmp";
+
+// Whether `batch` can be written as one SST file per space with the same meaning as applying its
+// ops in order: within each space, every DeleteRange comes before the first Put or Delete, and
+// the Put/Delete keys strictly increase. (An SST file's entries share one sequence number, and a
+// range tombstone deletes only keys with a lower one, so a file's tombstones never delete its own
+// points; in batch order that is true exactly when the ranges come first.)
+bool IngestibleInOrder(const StoreBatch& batch) {
+  struct SpaceState {
+    bool seen_point = false;
+    std::string_view last;
+  };
+  std::vector<SpaceState> spaces(batch.spaces().size());
+  bool ok = true;
+  batch.ForEach([&](const StoreBatch::OpView& op) {
+    if (!ok) return;
+    SpaceState& s = spaces[op.space];
+    if (op.kind == StoreBatch::OpKind::kDeleteRange) {
+      ok = !s.seen_point;
+      return;
+    }
+    if (s.seen_point && !(s.last < op.key)) ok = false;
+    s.seen_point = true;
+    s.last = op.key;
+  });
+  return ok;
+}
+
 }  // namespace
 
 struct KvStore::Impl {
@@ -26,6 +64,12 @@ struct KvStore::Impl {
   std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
   rocksdb::ColumnFamilyOptions cf_options;
   rocksdb::ColumnFamilyOptions state_cf_options;  // "state.<query>" spaces: window state
+  rocksdb::DBOptions db_options;
+  std::string ingest_dir;  // <path>/ingest.tmp: SST files of a commit being ingested
+  std::atomic<uint64_t> next_ingest_file{0};
+  std::atomic<uint64_t> ingested_commits{0};
+  size_t ingest_threshold_bytes = kDefaultIngestThresholdBytes;
+  Counter* ingest_counter = nullptr;
   const rocksdb::ColumnFamilyOptions& OptionsFor(std::string_view family) const {
     return family.substr(0, 6) == "state." ? state_cf_options : cf_options;
   }
@@ -44,7 +88,7 @@ KvStore::~KvStore() {
 Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path) {
   std::unique_ptr<KvStore> store(new KvStore());
   Impl& m = *store->impl_;
-  rocksdb::DBOptions db_options;
+  rocksdb::DBOptions& db_options = m.db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
@@ -76,6 +120,13 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path) {
   SLUICE_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db_options, path, descs, &m.handles, &db), "open " + path));
   m.db.reset(db);
   for (size_t i = 0; i < families.size(); ++i) m.by_name[families[i]] = m.handles[i];
+  // SST files of a commit that crashed before its ingestion finished were never part of the
+  // database (ingestion is atomic): remove them.
+  m.ingest_dir = path + "/" + kIngestDir;
+  std::error_code ec;
+  std::filesystem::remove_all(m.ingest_dir, ec);
+  std::filesystem::create_directories(m.ingest_dir, ec);
+  if (ec) return Status::IOError("create " + m.ingest_dir + ": " + ec.message());
   return store;
 }
 
@@ -136,12 +187,15 @@ Result<void*> KvStore::Family(std::string_view space, bool create) {
 }
 
 Status KvStore::Commit(const StoreBatch& batch) {
-  rocksdb::WriteBatch wb(batch.bytes() + batch.count() * 8 + 64);
   std::vector<rocksdb::ColumnFamilyHandle*> families;
   for (const std::string& space : batch.spaces()) {
     SLUICE_ASSIGN_OR_RETURN(void* h, Family(space, true));
     families.push_back(static_cast<rocksdb::ColumnFamilyHandle*>(h));
   }
+  if (!batch.empty() && batch.bytes() >= impl_->ingest_threshold_bytes && IngestibleInOrder(batch)) {
+    return Ingest(batch, families);
+  }
+  rocksdb::WriteBatch wb(batch.bytes() + batch.count() * 8 + 64);
   rocksdb::Status status;
   batch.ForEach([&](const StoreBatch::OpView& op) {
     if (!status.ok()) return;
@@ -158,6 +212,72 @@ Status KvStore::Commit(const StoreBatch& batch) {
   wo.sync = true;
   return FromRocks(impl_->db->Write(wo, &wb), "commit checkpoint");
 }
+
+Status KvStore::Ingest(const StoreBatch& batch, const std::vector<rocksdb::ColumnFamilyHandle*>& families) {
+  // One SST file per space, written in batch order (IngestibleInOrder), then one atomic
+  // IngestExternalFiles across all of them: no WAL record, no memtable insert and no later flush
+  // for the checkpoint's bulk. SstFileWriter::Finish syncs each file; the ingestion links it in,
+  // syncs the folder and records it in the (synced) MANIFEST.
+  struct Output {
+    std::unique_ptr<rocksdb::SstFileWriter> writer;
+    std::string path;
+  };
+  std::vector<Output> outputs(families.size());
+  auto cleanup = [&] {
+    for (Output& o : outputs) {
+      if (o.path.empty()) continue;
+      std::error_code ec;
+      std::filesystem::remove(o.path, ec);
+    }
+  };
+  rocksdb::Status status;
+  batch.ForEach([&](const StoreBatch::OpView& op) {
+    if (!status.ok()) return;
+    Output& o = outputs[op.space];
+    if (o.writer == nullptr) {
+      const std::string& space = batch.spaces()[op.space];
+      o.writer = std::make_unique<rocksdb::SstFileWriter>(
+          rocksdb::EnvOptions(), rocksdb::Options(impl_->db_options, impl_->OptionsFor(space)), families[op.space],
+          /*invalidate_page_cache=*/false);
+      o.path = impl_->ingest_dir + "/" + std::to_string(impl_->next_ingest_file.fetch_add(1)) + ".sst";
+      status = o.writer->Open(o.path);
+      if (!status.ok()) return;
+    }
+    const rocksdb::Slice key(op.key.data(), op.key.size()), value(op.value.data(), op.value.size());
+    switch (op.kind) {
+      case StoreBatch::OpKind::kPut: status = o.writer->Put(key, value); break;
+      case StoreBatch::OpKind::kDelete: status = o.writer->Delete(key); break;
+      case StoreBatch::OpKind::kDeleteRange: status = o.writer->DeleteRange(key, value); break;
+    }
+  });
+  std::vector<rocksdb::IngestExternalFileArg> args;
+  for (size_t i = 0; status.ok() && i < outputs.size(); ++i) {
+    if (outputs[i].writer == nullptr) continue;
+    status = outputs[i].writer->Finish();
+    rocksdb::IngestExternalFileArg arg;
+    arg.column_family = families[i];
+    arg.external_files.push_back(outputs[i].path);
+    arg.options.move_files = true;
+    arg.options.failed_move_fall_back_to_copy = true;
+    arg.options.snapshot_consistency = true;
+    arg.options.allow_global_seqno = true;
+    arg.options.allow_blocking_flush = true;  // a memtable holding older versions is flushed first
+    arg.options.write_global_seqno = false;   // the sequence number lives in the MANIFEST
+    args.push_back(std::move(arg));
+  }
+  if (status.ok()) status = impl_->db->IngestExternalFiles(args);
+  cleanup();  // moved files are hard links: the database keeps its own
+  SLUICE_RETURN_IF_ERROR(FromRocks(status, "commit checkpoint (ingest)"));
+  impl_->ingested_commits.fetch_add(1, std::memory_order_relaxed);
+  if (impl_->ingest_counter != nullptr) impl_->ingest_counter->Inc();
+  return Status::OK();
+}
+
+void KvStore::set_ingest_threshold_bytes(size_t bytes) { impl_->ingest_threshold_bytes = bytes; }
+
+void KvStore::set_ingest_counter(Counter* counter) { impl_->ingest_counter = counter; }
+
+uint64_t KvStore::ingested_commits() const { return impl_->ingested_commits.load(std::memory_order_relaxed); }
 
 Result<std::string> KvStore::Get(std::string_view space, std::string_view key) {
   SLUICE_ASSIGN_OR_RETURN(void* h, Family(space, false));

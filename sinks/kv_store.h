@@ -4,7 +4,8 @@
 // ("table.<name>"), a "sluice.meta" column family for checkpoint records (core MetaStore), and
 // one "state.<query>" / "sink.<query>" column family per stateful query and archive sink. It is
 // the checkpoints' StateStore (core/state_store.h): a checkpoint is one synced RocksDB WriteBatch
-// across those column families, so state, positions and table rows commit together.
+// across those column families (or, when large, one atomic ingestion of SST files), so state,
+// positions and table rows commit together.
 // A row's key is its primary-key values as text joined by '|' ("Shadowfax|2026-11-21T10:01:00.000Z");
 // its value is the row as a JSON object. Writes are upserts, so re-emitted windows replace older
 // versions of the same row. Keys sort bytewise, which orders RFC 3339 timestamps by time.
@@ -21,8 +22,13 @@
 #include <vector>
 
 #include "core/connector.h"
+#include "core/metrics.h"
 #include "core/state_store.h"
 #include "core/value.h"
+
+namespace rocksdb {
+class ColumnFamilyHandle;
+}
 
 namespace sluice::sinks {
 
@@ -100,7 +106,12 @@ class KvStore final : public MetaStore, public StateStore {
   Status PutMeta(const std::string& key, const std::string& value) override;
   Result<std::string> GetMeta(const std::string& key) override;
 
-  /// StateStore: one synced WriteBatch; spaces are column families, created on first use.
+  /// StateStore: applies `batch` atomically and durably; spaces are column families, created on
+  /// first use. A batch under ingest_threshold_bytes (default 8 MiB), or one whose ops are not
+  /// in key order within each space, is one synced WriteBatch. A larger one in key order (window
+  /// state written by a full checkpoint) is written as one SST file per column family and
+  /// ingested atomically (RocksDB IngestExternalFiles): no WAL copy, no memtable insert and no
+  /// later flush. Errors: IOError (nothing was applied).
   Status Commit(const StoreBatch& batch) override;
   Result<std::string> Get(std::string_view space, std::string_view key) override;
   Status Scan(std::string_view space, std::string_view prefix,
@@ -117,12 +128,24 @@ class KvStore final : public MetaStore, public StateStore {
   /// snapshots do this every checkpoint interval). Errors: IOError.
   Status Flush();
 
+  /// Sets the batch size (StoreBatch::bytes()) from which Commit() ingests SST files instead of
+  /// writing a WriteBatch (0: every non-empty batch in key order). Not thread-safe with Commit().
+  void set_ingest_threshold_bytes(size_t bytes);
+  /// How many Commit() calls so far were ingested as SST files. Thread-safe.
+  uint64_t ingested_commits() const;
+  /// Also counts ingested commits in `counter` (the sluice_state_ingested_checkpoints_total
+  /// metric), which must outlive the store. Call before the first Commit(); not thread-safe with it.
+  void set_ingest_counter(Counter* counter);
+
  private:
   friend class KvTable;
   struct Impl;
   /// The column family of `space`, created if needed; nullptr with `create` false and no such
   /// family. Errors: IOError creating it.
   Result<void*> Family(std::string_view space, bool create);
+  /// Commit() by SST ingestion. REQUIRES: IngestibleInOrder(batch); `families` indexed as
+  /// batch.spaces(). Errors: IOError (nothing was applied).
+  Status Ingest(const StoreBatch& batch, const std::vector<rocksdb::ColumnFamilyHandle*>& families);
   KvStore();
   std::unique_ptr<Impl> impl_;
   mutable std::mutex mu_;
