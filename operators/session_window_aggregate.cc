@@ -151,7 +151,9 @@ void SessionWindowAggregate::AdvanceWatermark(EventTime wm, std::vector<Row>* ou
 }
 
 void SessionWindowAggregate::EraseKey(KeyState* ks) {
-  // Its store copy (if any) is deleted by the next checkpoint: it is in changed_keys_.
+  // Its store copy (if any) is deleted by the next checkpoint.
+  if (ks->changed) changed_[ks->changed_slot] = nullptr;
+  erased_keys_.push_back(*ks->key);
   if (ks->index_due != kNoIndex) dropped_index_.emplace_back(ks->index_due, *ks->key);
   // Until that delete commits, the store still has the key: it must not be read back.
   if (spill_store_ != nullptr) erased_since_delta_.insert(*ks->key);
@@ -184,7 +186,8 @@ void SessionWindowAggregate::FlushAll(std::vector<Row>* out) {
   keys_.clear();
   by_id_.clear();
   sessions_ = 0;
-  changed_keys_.clear();
+  changed_.clear();
+  erased_keys_.clear();
   dropped_index_.clear();
   cleared_ = true;
 }
@@ -195,45 +198,69 @@ void SessionWindowAggregate::CheckpointDelta(std::string_view space, StoreBatch*
     batch->DeleteRange(space, "s", "t");
     cleared_ = false;
   }
-  // Everything is written in key order: RocksDB's memtable (a skip list) takes a sorted run of
-  // keys several times faster than the same keys in hash order.
+  // Everything is written in key order: an SST file (KvStore ingests large checkpoints) takes
+  // keys only in order, and RocksDB's memtable (a skip list) takes a sorted run of keys several
+  // times faster than the same keys in hash order. Each key's sessions are encoded in the first
+  // pass, in changed_ order (close to memory order); the sorts then move small inline records.
   // 1. Timer index entries: deletes of stale ones, puts of new ones. A key erased and re-created
-  //    in this interval may delete and put the same entry; the put must win, so deletes sort first.
+  //    in this interval may delete and put the same entry: only the put is written.
   std::vector<IndexOp>& index_ops = scratch_index_ops_;
   std::vector<SortedKey>& keys = scratch_sorted_keys_;
   index_ops.clear();
   keys.clear();
-  for (const auto& [due, k] : dropped_index_) index_ops.push_back({due, KeyHead::Of(k), &k, false});
-  for (const std::string& k : changed_keys_) {
-    auto it = keys_.find(k);
-    if (it == keys_.end() || it->second.sessions.empty()) {
-      keys.push_back({KeyHead::Of(k), &k, nullptr});  // no sessions left: delete
-      continue;
-    }
-    KeyState& ks = it->second;
-    if (!ks.changed) continue;  // listed twice (dropped and re-created)
-    ks.changed = false;
-    const int64_t due = Due(ks);
+  encoded_values_.clear();
+  encoded_values_.reserve(changed_.size() * 48);  // a typical key's sessions; grows if larger
+  auto size32 = [](const std::string& k) { return static_cast<uint32_t>(k.size()); };
+  for (const auto& [due, k] : dropped_index_) index_ops.push_back({due, KeyHead::Of(k), &k, size32(k), false});
+  for (const std::string& k : erased_keys_) keys.push_back({KeyHead::Of(k), &k, size32(k), 0, false, 0});
+  for (KeyState* ks : changed_) {
+    if (ks == nullptr) continue;  // erased since: in erased_keys_
+    ks->changed = false;
+    const std::string& k = *ks->key;
     const KeyHead head = KeyHead::Of(k);
-    if (due != ks.index_due) {
-      if (ks.index_due != kNoIndex) index_ops.push_back({ks.index_due, head, &k, false});
-      index_ops.push_back({due, head, &k, true});
-      ks.index_due = due;
+    const size_t value_offset = encoded_values_.size();
+    StateWriter w(&encoded_values_);
+    w.PutRow(ks->keys);
+    w.PutVarint(ks->sessions.size());
+    int64_t due = INT64_MAX;  // Due(*ks), in the same pass over the sessions
+    for (const auto& [start, sess] : ks->sessions) {
+      due = std::min(due, sess.fired ? sess.end + options_.allowed_lateness.count() : sess.end);
+      w.PutSigned(start);
+      w.PutSigned(sess.end);
+      w.PutU8(sess.fired ? 1 : 0);
+      w.PutVarint(sess.accs.size());
+      for (const Accumulator& a : sess.accs) w.PutAccumulator(a);
     }
-    keys.push_back({head, &k, &ks});
+    if (due != ks->index_due) {
+      if (ks->index_due != kNoIndex) index_ops.push_back({ks->index_due, head, &k, size32(k), false});
+      index_ops.push_back({due, head, &k, size32(k), true});
+      ks->index_due = due;
+    }
+    keys.push_back({head, &k, size32(k), static_cast<uint32_t>(encoded_values_.size() - value_offset), true, value_offset});
   }
-  // Inline (due, key head) first; the whole key only on a tie.
+  // Inline (due, key head) first; the whole key only on a tie; a delete before a put.
   std::sort(index_ops.begin(), index_ops.end(), [](const IndexOp& x, const IndexOp& y) {
     if (x.due != y.due) return x.due < y.due;
     if (int c = x.head.Compare(y.head); c != 0) return c < 0;
     if (int c = x.key->compare(*y.key); c != 0) return c < 0;
     return x.put < y.put;
   });
-  std::string key, value;
-  for (const IndexOp& op : index_ops) {
+  auto same_entry = [](const IndexOp& x, const IndexOp& y) { return x.due == y.due && x.head.Compare(y.head) == 0 && *x.key == *y.key; };
+  std::string key;
+  // The encoded key, from its inline head when it is that short (no cache miss on its node).
+  auto append_key = [&key](const KeyHead& head, uint32_t size, const std::string* k) {
+    if (size <= sizeof(KeyHead)) {
+      head.AppendPrefix(size, &key);
+    } else {
+      key += *k;
+    }
+  };
+  for (size_t i = 0; i < index_ops.size(); ++i) {
+    const IndexOp& op = index_ops[i];
+    if (i + 1 < index_ops.size() && same_entry(op, index_ops[i + 1])) continue;  // the later op wins
     key.assign("e");
     PutOrderedInt64(op.due, &key);
-    key += *op.key;
+    append_key(op.head, op.key_size, op.key);
     if (op.put) {
       batch->Put(space, key, "");
     } else {
@@ -241,34 +268,29 @@ void SessionWindowAggregate::CheckpointDelta(std::string_view space, StoreBatch*
     }
   }
   dropped_index_.clear();
-  // 2. The keys' sessions ('s' + encoded key), deletes for keys with none left.
+  // 2. The keys' sessions ('s' + encoded key), deletes for keys with none left; a key erased and
+  //    re-created in this interval is written once, as its put.
   std::sort(keys.begin(), keys.end(), [](const SortedKey& x, const SortedKey& y) {
     if (int c = x.head.Compare(y.head); c != 0) return c < 0;
-    return *x.key < *y.key;
+    if (int c = x.key->compare(*y.key); c != 0) return c < 0;
+    return x.put < y.put;
   });
-  for (const SortedKey& sk : keys) {
+  batch->Reserve(encoded_values_.size() + keys.size() * (StoreBatch::kOpOverhead + 1 + 16));
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const SortedKey& sk = keys[i];
+    if (i + 1 < keys.size() && sk.head.Compare(keys[i + 1].head) == 0 && *sk.key == *keys[i + 1].key) continue;
     key.assign("s");
-    key += *sk.key;
-    if (sk.state == nullptr) {
+    append_key(sk.head, sk.key_size, sk.key);
+    if (!sk.put) {
       batch->Delete(space, key);
       continue;
     }
-    const KeyState& ks = *sk.state;
-    value.clear();
-    StateWriter w(&value);
-    w.PutRow(ks.keys);
-    w.PutVarint(ks.sessions.size());
-    for (const auto& [start, sess] : ks.sessions) {
-      w.PutSigned(start);
-      w.PutSigned(sess.end);
-      w.PutU8(sess.fired ? 1 : 0);
-      w.PutVarint(sess.accs.size());
-      for (const Accumulator& a : sess.accs) w.PutAccumulator(a);
-    }
-    batch->Put(space, key, value);
+    batch->Put(space, key, std::string_view(encoded_values_).substr(sk.value_offset, sk.value_size));
   }
   keys.clear();
-  changed_keys_.clear();
+  changed_.clear();
+  erased_keys_.clear();
+  if (encoded_values_.capacity() > (64u << 20)) encoded_values_ = std::string();  // no 100s of MB kept idle
   if (spill_store_ != nullptr) {
     // The previous batch has committed (EnableSpill()'s contract): its deletes are in the store.
     erased_in_flight_ = std::move(erased_since_delta_);
@@ -302,8 +324,17 @@ void SessionWindowAggregate::Evict() {
     if (auto u = updates_.lower_bound({ks.id, INT64_MIN}); u != updates_.end() && u->first == ks.id) continue;
     candidates.emplace_back(ks.index_due, &ks);
   }
-  std::sort(candidates.begin(), candidates.end(),
-            [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second->id < b.second->id); });
+  // Every key holds at least one session, so the first sessions_ - target candidates in that
+  // order are enough: select them (linear) and sort only those, not every candidate.
+  auto later_first = [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second->id < b.second->id);
+  };
+  const size_t needed = std::min(candidates.size(), sessions_ > target ? sessions_ - target : size_t{0});
+  if (needed < candidates.size()) {
+    std::nth_element(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(needed), candidates.end(), later_first);
+    candidates.resize(needed);
+  }
+  std::sort(candidates.begin(), candidates.end(), later_first);
   for (const auto& [due, ks] : candidates) {
     if (sessions_ <= target) break;
     for (const auto& [start, sess] : ks->sessions) RemoveTimers(*ks, start, sess);

@@ -144,7 +144,8 @@ class SessionWindowAggregate {
   struct KeyState {
     uint64_t id = 0;
     const std::string* key = nullptr;  // the encoded key, owned by keys_
-    bool changed = false;              // in changed_keys_
+    bool changed = false;              // in changed_, at changed_slot
+    uint32_t changed_slot = 0;
     uint32_t touched_epoch = 0;        // epoch_ of its last change; == epoch_: not yet committed
     int64_t index_due = kNoIndex;      // `due` of its timer index entry in the store, if any
     Row keys;
@@ -170,7 +171,8 @@ class SessionWindowAggregate {
     ks->touched_epoch = epoch_;
     if (!ks->changed) {
       ks->changed = true;
-      changed_keys_.push_back(*ks->key);
+      ks->changed_slot = static_cast<uint32_t>(changed_.size());
+      changed_.push_back(ks);
     }
   }
 
@@ -191,7 +193,10 @@ class SessionWindowAggregate {
   Row key_values_;
   std::string key_buf_, scratch_;
   std::vector<int64_t> merge_starts_;
-  std::vector<std::string> changed_keys_;  // encoded keys changed since the last checkpoint
+  // Keys changed since the last checkpoint (null: erased since, see erased_keys_), and the
+  // encoded keys erased since then, whose store copies the checkpoint deletes.
+  std::vector<KeyState*> changed_;
+  std::vector<std::string> erased_keys_;
   bool cleared_ = false;                   // FlushAll() since the last checkpoint
   // Timer index entries of keys erased since the last checkpoint: (due, encoded key).
   std::vector<std::pair<int64_t, std::string>> dropped_index_;
@@ -202,16 +207,21 @@ class SessionWindowAggregate {
   struct IndexOp {  // the entry 'e' + due + *key
     int64_t due;
     KeyHead head;            // of *key
-    const std::string* key;  // encoded key (in changed_keys_ or dropped_index_)
+    const std::string* key;  // encoded key (a live key's, or in dropped_index_)
+    uint32_t key_size;       // of *key (at most 16: written from `head`, not read)
     bool put;                // false: delete
   };
   struct SortedKey {
     KeyHead head;            // of *key
-    const std::string* key;  // encoded key (in changed_keys_)
-    const KeyState* state;   // null: the key has no sessions left (delete)
+    const std::string* key;  // encoded key (a live key's, or in erased_keys_)
+    uint32_t key_size;       // of *key (at most 16: written from `head`, not read)
+    uint32_t value_size;     // the encoded sessions, at value_offset in encoded_values_
+    bool put;                // false: the key has no sessions left (delete)
+    size_t value_offset;
   };
   std::vector<IndexOp> scratch_index_ops_;
   std::vector<SortedKey> scratch_sorted_keys_;
+  std::string encoded_values_;
   // RestoreKey(): timer index entries seen, by encoded key, until the key itself is restored.
   std::unordered_map<std::string, int64_t> restored_index_;
   // Bounded state cache (EnableSpill()).
