@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,10 +27,21 @@ namespace sluice {
 
 /// A list of writes to apply atomically. Cheap to build; nothing happens until Commit().
 /// Ops are appended to one flat buffer (no allocation per op: checkpoints write millions of keys),
-/// and space names are stored once each.
+/// and space names are stored once each. A producer can also hand over a Run: ops it has only
+/// encoded, which are put in key order when the batch is read (by the committing thread), so a
+/// checkpoint's sort does not lengthen the worker's pause.
 class StoreBatch {
  public:
   enum class OpKind : uint8_t { kPut, kDelete, kDeleteRange };
+  /// Ops of one space, produced in bulk and ordered lazily (see AddRun()).
+  class Run {
+   public:
+    virtual ~Run() = default;
+    /// Calls fn(kind, key, value) for every op, in key order, each key once (no kDeleteRange).
+    /// The views are valid during the call only. Called by the batch's reader; a Run is not
+    /// thread-safe, and may sort itself on the first call.
+    virtual void ForEach(const std::function<void(OpKind, std::string_view, std::string_view)>& fn) = 0;
+  };
   /// One op, as ForEach() presents it. Views are valid while the batch is unchanged.
   struct OpView {
     OpKind kind;
@@ -49,22 +61,24 @@ class StoreBatch {
     Add(OpKind::kDeleteRange, space, begin, end);
   }
 
-  /// Calls `fn(const OpView&)` for every op, in the order added.
+  /// Adds `run`'s ops to `space`. They apply after every op added by Put(), Delete() and
+  /// DeleteRange(), whenever those were added; `count` and `bytes` are the run's ops and key
+  /// and value bytes, for count() and bytes(). Copies of the batch share the run.
+  void AddRun(std::string_view space, std::shared_ptr<Run> run, size_t count, size_t bytes) {
+    runs_.emplace_back(SpaceIndex(space), std::move(run));
+    count_ += count;
+    bytes_ += bytes;
+  }
+
+  /// Calls `fn(const OpView&)` for every op: those added by Put(), Delete() and DeleteRange() in
+  /// the order added, then each run's in key order. Not thread-safe (a run may sort itself).
   template <typename Fn>
   void ForEach(Fn&& fn) const {
-    size_t pos = 0;
-    while (pos < buf_.size()) {
-      OpView op;
-      op.kind = static_cast<OpKind>(buf_[pos]);
-      uint32_t klen, vlen;
-      std::memcpy(&op.space, buf_.data() + pos + 1, 4);
-      std::memcpy(&klen, buf_.data() + pos + 5, 4);
-      std::memcpy(&vlen, buf_.data() + pos + 9, 4);
-      pos += 13;
-      op.key = std::string_view(buf_.data() + pos, klen);
-      op.value = std::string_view(buf_.data() + pos + klen, vlen);
-      pos += size_t{klen} + vlen;
-      fn(op);
+    ForEachFlat(fn);
+    for (const auto& [space, run] : runs_) {
+      run->ForEach([&](OpKind kind, std::string_view key, std::string_view value) {
+        fn(OpView{kind, space, key, value});
+      });
     }
   }
   /// Space names referenced by OpView::space.
@@ -82,17 +96,39 @@ class StoreBatch {
   void Clear() {
     buf_.clear();
     spaces_.clear();
+    runs_.clear();
     count_ = bytes_ = 0;
   }
 
  private:
-  void Add(OpKind kind, std::string_view space, std::string_view key, std::string_view value) {
+  template <typename Fn>
+  void ForEachFlat(Fn&& fn) const {
+    size_t pos = 0;
+    while (pos < buf_.size()) {
+      OpView op;
+      op.kind = static_cast<OpKind>(buf_[pos]);
+      uint32_t klen, vlen;
+      std::memcpy(&op.space, buf_.data() + pos + 1, 4);
+      std::memcpy(&klen, buf_.data() + pos + 5, 4);
+      std::memcpy(&vlen, buf_.data() + pos + 9, 4);
+      pos += 13;
+      op.key = std::string_view(buf_.data() + pos, klen);
+      op.value = std::string_view(buf_.data() + pos + klen, vlen);
+      pos += size_t{klen} + vlen;
+      fn(op);
+    }
+  }
+  uint32_t SpaceIndex(std::string_view space) {
     if (spaces_.empty() || spaces_[last_] != space) {
       last_ = static_cast<uint32_t>(spaces_.size());
       for (uint32_t i = 0; i < spaces_.size(); ++i)
         if (spaces_[i] == space) last_ = i;
       if (last_ == spaces_.size()) spaces_.emplace_back(space);
     }
+    return last_;
+  }
+  void Add(OpKind kind, std::string_view space, std::string_view key, std::string_view value) {
+    SpaceIndex(space);
     const uint32_t klen = static_cast<uint32_t>(key.size()), vlen = static_cast<uint32_t>(value.size());
     char head[kOpOverhead];
     head[0] = static_cast<char>(kind);
@@ -107,6 +143,7 @@ class StoreBatch {
   }
   std::string buf_;
   std::vector<std::string> spaces_;
+  std::vector<std::pair<uint32_t, std::shared_ptr<Run>>> runs_;  // (space, run)
   uint32_t last_ = 0;
   size_t count_ = 0;
   size_t bytes_ = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "operators/expr_eval.h"
+#include "operators/state_run.h"
 
 namespace sluice::ops {
 
@@ -198,28 +199,22 @@ void SessionWindowAggregate::CheckpointDelta(std::string_view space, StoreBatch*
     batch->DeleteRange(space, "s", "t");
     cleared_ = false;
   }
-  // Everything is written in key order: an SST file (KvStore ingests large checkpoints) takes
-  // keys only in order, and RocksDB's memtable (a skip list) takes a sorted run of keys several
-  // times faster than the same keys in hash order. Each key's sessions are encoded in the first
-  // pass, in changed_ order (close to memory order); the sorts then move small inline records.
-  // 1. Timer index entries: deletes of stale ones, puts of new ones. A key erased and re-created
-  //    in this interval may delete and put the same entry: only the put is written.
-  std::vector<IndexOp>& index_ops = scratch_index_ops_;
-  std::vector<SortedKey>& keys = scratch_sorted_keys_;
-  index_ops.clear();
-  keys.clear();
-  encoded_values_.clear();
-  encoded_values_.reserve(changed_.size() * 48);  // a typical key's sessions; grows if larger
-  auto size32 = [](const std::string& k) { return static_cast<uint32_t>(k.size()); };
-  for (const auto& [due, k] : dropped_index_) index_ops.push_back({due, KeyHead::Of(k), &k, size32(k), false});
-  for (const std::string& k : erased_keys_) keys.push_back({KeyHead::Of(k), &k, size32(k), 0, false, 0});
+  // Two StateRuns, put in key order on the committing thread: the timer index ('e' + due +
+  // key: deletes of stale entries, puts of new ones) and the keys' sessions ('s' + key, or a
+  // delete for a key with none left). A key erased and created again in this interval is both
+  // deleted and put; the runs write only the put. Each key's sessions are encoded in changed_
+  // order (close to memory order).
+  auto index = std::make_shared<StateRun>('e', /*with_order=*/true);
+  auto keys = std::make_shared<StateRun>('s', /*with_order=*/false);
+  index->Reserve(dropped_index_.size() + changed_.size(), (dropped_index_.size() + changed_.size()) * 16);
+  keys->Reserve(erased_keys_.size() + changed_.size(), changed_.size() * 64);  // a typical key's sessions
+  for (const auto& [due, k] : dropped_index_) index->Delete(due, k);
+  for (const std::string& k : erased_keys_) keys->Delete(0, k);
   for (KeyState* ks : changed_) {
     if (ks == nullptr) continue;  // erased since: in erased_keys_
     ks->changed = false;
     const std::string& k = *ks->key;
-    const KeyHead head = KeyHead::Of(k);
-    const size_t value_offset = encoded_values_.size();
-    StateWriter w(&encoded_values_);
+    StateWriter w(keys->BeginPut(0, k));
     w.PutRow(ks->keys);
     w.PutVarint(ks->sessions.size());
     int64_t due = INT64_MAX;  // Due(*ks), in the same pass over the sessions
@@ -231,66 +226,18 @@ void SessionWindowAggregate::CheckpointDelta(std::string_view space, StoreBatch*
       w.PutVarint(sess.accs.size());
       for (const Accumulator& a : sess.accs) w.PutAccumulator(a);
     }
+    keys->EndPut();
     if (due != ks->index_due) {
-      if (ks->index_due != kNoIndex) index_ops.push_back({ks->index_due, head, &k, size32(k), false});
-      index_ops.push_back({due, head, &k, size32(k), true});
+      if (ks->index_due != kNoIndex) index->Delete(ks->index_due, k);
+      index->Put(due, k, "");
       ks->index_due = due;
     }
-    keys.push_back({head, &k, size32(k), static_cast<uint32_t>(encoded_values_.size() - value_offset), true, value_offset});
   }
-  // Inline (due, key head) first; the whole key only on a tie; a delete before a put.
-  std::sort(index_ops.begin(), index_ops.end(), [](const IndexOp& x, const IndexOp& y) {
-    if (x.due != y.due) return x.due < y.due;
-    if (int c = x.head.Compare(y.head); c != 0) return c < 0;
-    if (int c = x.key->compare(*y.key); c != 0) return c < 0;
-    return x.put < y.put;
-  });
-  auto same_entry = [](const IndexOp& x, const IndexOp& y) { return x.due == y.due && x.head.Compare(y.head) == 0 && *x.key == *y.key; };
-  std::string key;
-  // The encoded key, from its inline head when it is that short (no cache miss on its node).
-  auto append_key = [&key](const KeyHead& head, uint32_t size, const std::string* k) {
-    if (size <= sizeof(KeyHead)) {
-      head.AppendPrefix(size, &key);
-    } else {
-      key += *k;
-    }
-  };
-  for (size_t i = 0; i < index_ops.size(); ++i) {
-    const IndexOp& op = index_ops[i];
-    if (i + 1 < index_ops.size() && same_entry(op, index_ops[i + 1])) continue;  // the later op wins
-    key.assign("e");
-    PutOrderedInt64(op.due, &key);
-    append_key(op.head, op.key_size, op.key);
-    if (op.put) {
-      batch->Put(space, key, "");
-    } else {
-      batch->Delete(space, key);
-    }
-  }
+  if (index->count() > 0) batch->AddRun(space, index, index->count(), index->bytes());
+  if (keys->count() > 0) batch->AddRun(space, keys, keys->count(), keys->bytes());
   dropped_index_.clear();
-  // 2. The keys' sessions ('s' + encoded key), deletes for keys with none left; a key erased and
-  //    re-created in this interval is written once, as its put.
-  std::sort(keys.begin(), keys.end(), [](const SortedKey& x, const SortedKey& y) {
-    if (int c = x.head.Compare(y.head); c != 0) return c < 0;
-    if (int c = x.key->compare(*y.key); c != 0) return c < 0;
-    return x.put < y.put;
-  });
-  batch->Reserve(encoded_values_.size() + keys.size() * (StoreBatch::kOpOverhead + 1 + 16));
-  for (size_t i = 0; i < keys.size(); ++i) {
-    const SortedKey& sk = keys[i];
-    if (i + 1 < keys.size() && sk.head.Compare(keys[i + 1].head) == 0 && *sk.key == *keys[i + 1].key) continue;
-    key.assign("s");
-    append_key(sk.head, sk.key_size, sk.key);
-    if (!sk.put) {
-      batch->Delete(space, key);
-      continue;
-    }
-    batch->Put(space, key, std::string_view(encoded_values_).substr(sk.value_offset, sk.value_size));
-  }
-  keys.clear();
   changed_.clear();
   erased_keys_.clear();
-  if (encoded_values_.capacity() > (64u << 20)) encoded_values_ = std::string();  // no 100s of MB kept idle
   if (spill_store_ != nullptr) {
     // The previous batch has committed (EnableSpill()'s contract): its deletes are in the store.
     erased_in_flight_ = std::move(erased_since_delta_);

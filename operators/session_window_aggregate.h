@@ -203,25 +203,6 @@ class SessionWindowAggregate {
   // Keys erased (all sessions purged) whose store copy is not deleted yet: since the last
   // CheckpointDelta(), and in the batch of the commit that may still be in flight.
   std::unordered_set<std::string> erased_since_delta_, erased_in_flight_;
-  // CheckpointDelta()'s sort buffers, reused.
-  struct IndexOp {  // the entry 'e' + due + *key
-    int64_t due;
-    KeyHead head;            // of *key
-    const std::string* key;  // encoded key (a live key's, or in dropped_index_)
-    uint32_t key_size;       // of *key (at most 16: written from `head`, not read)
-    bool put;                // false: delete
-  };
-  struct SortedKey {
-    KeyHead head;            // of *key
-    const std::string* key;  // encoded key (a live key's, or in erased_keys_)
-    uint32_t key_size;       // of *key (at most 16: written from `head`, not read)
-    uint32_t value_size;     // the encoded sessions, at value_offset in encoded_values_
-    bool put;                // false: the key has no sessions left (delete)
-    size_t value_offset;
-  };
-  std::vector<IndexOp> scratch_index_ops_;
-  std::vector<SortedKey> scratch_sorted_keys_;
-  std::string encoded_values_;
   // RestoreKey(): timer index entries seen, by encoded key, until the key itself is restored.
   std::unordered_map<std::string, int64_t> restored_index_;
   // Bounded state cache (EnableSpill()).

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "operators/expr_eval.h"
+#include "operators/state_run.h"
 
 namespace sluice::ops {
 namespace {
@@ -258,7 +259,6 @@ void WindowAggregate::FlushAll(std::vector<Row>* out) {
 }
 
 void WindowAggregate::CheckpointDelta(std::string_view space, StoreBatch* batch) {
-  std::string key;
   if (cleared_) {
     batch->DeleteRange(space, "p", "q");
     cleared_ = false;
@@ -270,14 +270,10 @@ void WindowAggregate::CheckpointDelta(std::string_view space, StoreBatch* batch)
     batch->DeleteRange(space, begin, end);
   }
   dropped_panes_.clear();
-  // Written in key order: an SST file (KvStore ingests large checkpoints) takes keys only in
-  // order, and RocksDB's memtable skip list inserts a sorted run far faster than random keys.
-  // Each group's value is encoded in the first pass, in changed_ order (close to memory order,
-  // so the cache prefetches well); the sort then moves only small inline records, and the
-  // second pass copies from one buffer instead of visiting every group again in key order.
-  sorted_changes_.clear();
-  encoded_values_.clear();
-  encoded_values_.reserve(changed_.size() * 32);  // a typical group's value; grows if larger
+  // The changed groups go into a StateRun, encoded in changed_ order (close to memory order, so
+  // the cache prefetches well); the run is sorted into key order on the committing thread.
+  auto run = std::make_shared<StateRun>('p', /*with_order=*/true);
+  run->Reserve(changed_.size(), changed_.size() * 48);  // a typical group's key and value
   int64_t cached_start = 0;
   Pane* cached_pane = nullptr;
   for (const auto& [start, index] : changed_) {
@@ -290,36 +286,14 @@ void WindowAggregate::CheckpointDelta(std::string_view space, StoreBatch* batch)
     Group& g = cached_pane->groups[index];
     if (!g.changed) continue;
     g.changed = false;
-    const size_t value_offset = encoded_values_.size();
-    StateWriter w(&encoded_values_);
+    StateWriter w(run->BeginPut(start, *g.key));
     w.PutRow(g.keys);
     w.PutVarint(g.accs.size());
     for (const Accumulator& a : g.accs) w.PutAccumulator(a);
-    // The sort compares the first 16 key bytes held inline (big-endian, so integer order is
-    // byte order) and looks at the whole key only on a tie: following every group's key pointer
-    // would make the sort a chain of cache misses.
-    sorted_changes_.push_back(SortedChange{start, KeyHead::Of(*g.key), g.key, static_cast<uint32_t>(g.key->size()),
-                                           static_cast<uint32_t>(encoded_values_.size() - value_offset), value_offset});
+    run->EndPut();
   }
-  std::sort(sorted_changes_.begin(), sorted_changes_.end(), [](const SortedChange& a, const SortedChange& b) {
-    if (a.start != b.start) return a.start < b.start;
-    if (int c = a.head.Compare(b.head); c != 0) return c < 0;
-    return *a.key < *b.key;  // std::string compares bytes as unsigned, as RocksDB does
-  });
-  batch->Reserve(encoded_values_.size() + sorted_changes_.size() * (StoreBatch::kOpOverhead + 9 + 16));
-  for (const SortedChange& c : sorted_changes_) {
-    key.assign("p");
-    PutOrderedInt64(c.start, &key);
-    if (c.key_size <= sizeof(KeyHead)) {
-      c.head.AppendPrefix(c.key_size, &key);  // the whole key, without a miss on its node
-    } else {
-      key += *c.key;
-    }
-    batch->Put(space, key, std::string_view(encoded_values_).substr(c.value_offset, c.value_size));
-  }
-  if (encoded_values_.capacity() > (64u << 20)) encoded_values_ = std::string();  // no 100s of MB kept idle
+  if (run->count() > 0) batch->AddRun(space, run, run->count(), run->bytes());
   changed_.clear();
-  sorted_changes_.clear();
   if (spill_store_ != nullptr) Evict();
 }
 

@@ -199,16 +199,6 @@ class WindowAggregate {
   std::vector<std::pair<int64_t, size_t>> changed_;
   std::vector<int64_t> dropped_panes_;
   bool cleared_ = false;
-  struct SortedChange {
-    int64_t start;             // pane start
-    KeyHead head;              // the key's first 16 bytes
-    const std::string* key;    // the whole key (Pane::index), read only on a head tie or when long
-    uint32_t key_size;         // of *key
-    uint32_t value_size;       // the encoded group, at value_offset in encoded_values_
-    size_t value_offset;
-  };
-  std::vector<SortedChange> sorted_changes_;  // reused by CheckpointDelta()
-  std::string encoded_values_;                // CheckpointDelta(): the changed groups' values
   // Per-Add() cache and reused buffers.
   int64_t last_pane_start_ = 0;
   Pane* last_pane_ = nullptr;

@@ -30,32 +30,6 @@ constexpr size_t kDefaultIngestThresholdBytes = 8u << 20;
 // Folder under the database for SST files being written; emptied at Open().
 constexpr char kIngestDir[] = "ingest.tmp";
 
-// Whether `batch` can be written as one SST file per space with the same meaning as applying its
-// ops in order: within each space, every DeleteRange comes before the first Put or Delete, and
-// the Put/Delete keys strictly increase. (An SST file's entries share one sequence number, and a
-// range tombstone deletes only keys with a lower one, so a file's tombstones never delete its own
-// points; in batch order that is true exactly when the ranges come first.)
-bool IngestibleInOrder(const StoreBatch& batch) {
-  struct SpaceState {
-    bool seen_point = false;
-    std::string_view last;
-  };
-  std::vector<SpaceState> spaces(batch.spaces().size());
-  bool ok = true;
-  batch.ForEach([&](const StoreBatch::OpView& op) {
-    if (!ok) return;
-    SpaceState& s = spaces[op.space];
-    if (op.kind == StoreBatch::OpKind::kDeleteRange) {
-      ok = !s.seen_point;
-      return;
-    }
-    if (s.seen_point && !(s.last < op.key)) ok = false;
-    s.seen_point = true;
-    s.last = op.key;
-  });
-  return ok;
-}
-
 }  // namespace
 
 struct KvStore::Impl {
@@ -192,8 +166,10 @@ Status KvStore::Commit(const StoreBatch& batch) {
     SLUICE_ASSIGN_OR_RETURN(void* h, Family(space, true));
     families.push_back(static_cast<rocksdb::ColumnFamilyHandle*>(h));
   }
-  if (!batch.empty() && batch.bytes() >= impl_->ingest_threshold_bytes && IngestibleInOrder(batch)) {
-    return Ingest(batch, families);
+  if (!batch.empty() && batch.bytes() >= impl_->ingest_threshold_bytes) {
+    bool in_order = true;
+    Status st = Ingest(batch, families, &in_order);
+    if (in_order) return st;
   }
   rocksdb::WriteBatch wb(batch.bytes() + batch.count() * 8 + 64);
   rocksdb::Status status;
@@ -213,14 +189,22 @@ Status KvStore::Commit(const StoreBatch& batch) {
   return FromRocks(impl_->db->Write(wo, &wb), "commit checkpoint");
 }
 
-Status KvStore::Ingest(const StoreBatch& batch, const std::vector<rocksdb::ColumnFamilyHandle*>& families) {
-  // One SST file per space, written in batch order (IngestibleInOrder), then one atomic
-  // IngestExternalFiles across all of them: no WAL record, no memtable insert and no later flush
-  // for the checkpoint's bulk. SstFileWriter::Finish syncs each file; the ingestion links it in,
-  // syncs the folder and records it in the (synced) MANIFEST.
+Status KvStore::Ingest(const StoreBatch& batch, const std::vector<rocksdb::ColumnFamilyHandle*>& families,
+                       bool* in_order) {
+  // One SST file per space, written in batch order, then one atomic IngestExternalFiles across
+  // all of them: no WAL record, no memtable insert and no later flush for the checkpoint's bulk.
+  // SstFileWriter::Finish syncs each file; the ingestion links it in, syncs the folder and
+  // records it in the (synced) MANIFEST.
+  // The files mean what applying the ops in order means only if, within each space, every
+  // DeleteRange comes before the first Put or Delete and the Put/Delete keys strictly increase:
+  // a file's entries share one sequence number, and a range tombstone deletes only keys with a
+  // lower one, so a file's tombstones never delete its own points. The first op that breaks
+  // this stops the attempt (*in_order = false) and nothing is ingested.
   struct Output {
     std::unique_ptr<rocksdb::SstFileWriter> writer;
     std::string path;
+    bool seen_point = false;
+    std::string last;  // the last Put/Delete key, copied (a run's views last one call)
   };
   std::vector<Output> outputs(families.size());
   auto cleanup = [&] {
@@ -232,8 +216,16 @@ Status KvStore::Ingest(const StoreBatch& batch, const std::vector<rocksdb::Colum
   };
   rocksdb::Status status;
   batch.ForEach([&](const StoreBatch::OpView& op) {
-    if (!status.ok()) return;
+    if (!status.ok() || !*in_order) return;
     Output& o = outputs[op.space];
+    if (op.kind == StoreBatch::OpKind::kDeleteRange ? o.seen_point : o.seen_point && !(o.last < op.key)) {
+      *in_order = false;
+      return;
+    }
+    if (op.kind != StoreBatch::OpKind::kDeleteRange) {
+      o.seen_point = true;
+      o.last.assign(op.key);
+    }
     if (o.writer == nullptr) {
       const std::string& space = batch.spaces()[op.space];
       o.writer = std::make_unique<rocksdb::SstFileWriter>(
@@ -250,6 +242,10 @@ Status KvStore::Ingest(const StoreBatch& batch, const std::vector<rocksdb::Colum
       case StoreBatch::OpKind::kDeleteRange: status = o.writer->DeleteRange(key, value); break;
     }
   });
+  if (!*in_order) {
+    cleanup();
+    return Status::OK();
+  }
   std::vector<rocksdb::IngestExternalFileArg> args;
   for (size_t i = 0; status.ok() && i < outputs.size(); ++i) {
     if (outputs[i].writer == nullptr) continue;

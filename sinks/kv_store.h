@@ -143,9 +143,10 @@ class KvStore final : public MetaStore, public StateStore {
   /// The column family of `space`, created if needed; nullptr with `create` false and no such
   /// family. Errors: IOError creating it.
   Result<void*> Family(std::string_view space, bool create);
-  /// Commit() by SST ingestion. REQUIRES: IngestibleInOrder(batch); `families` indexed as
-  /// batch.spaces(). Errors: IOError (nothing was applied).
-  Status Ingest(const StoreBatch& batch, const std::vector<rocksdb::ColumnFamilyHandle*>& families);
+  /// Commit() by SST ingestion, `families` indexed as batch.spaces(). Sets *in_order to false,
+  /// applies nothing and returns OK when the batch's ops are not in the order ingestion needs
+  /// (Commit() then writes a WriteBatch). Errors: IOError (nothing was applied).
+  Status Ingest(const StoreBatch& batch, const std::vector<rocksdb::ColumnFamilyHandle*>& families, bool* in_order);
   KvStore();
   std::unique_ptr<Impl> impl_;
   mutable std::mutex mu_;

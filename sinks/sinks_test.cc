@@ -373,6 +373,31 @@ TEST_CASE("state store: large checkpoints in key order are ingested as SST files
   }
   CHECK(kv.ingested_commits() == 22);
 
+  // A StoreBatch::Run (operators hand over their bulk this way), whose key views live only for
+  // one call: ingested after the batch's flat ops.
+  struct CountingRun final : StoreBatch::Run {
+    void ForEach(const std::function<void(StoreBatch::OpKind, std::string_view, std::string_view)>& fn) override {
+      std::string key;  // reused: a view of it is valid only during the call
+      for (int i = 0; i < 300; ++i) {
+        key = "r" + std::to_string(1000 + i);
+        fn(i % 7 == 6 ? StoreBatch::OpKind::kDelete : StoreBatch::OpKind::kPut, key, "run");
+      }
+    }
+  };
+  StoreBatch with_run;
+  with_run.DeleteRange("state.q", "k", "l");
+  with_run.AddRun("state.q", std::make_shared<CountingRun>(), 300, 300 * 8);
+  with_run.Put("table.t", "run", "1");
+  commit(with_run);
+  CHECK(kv.ingested_commits() == 23);
+  CHECK(Dump(&kv, "state.q").find("k") == std::string::npos);
+  // A flat put after the run's keys in the same space still applies before them: not in order.
+  StoreBatch run_then_flat;
+  run_then_flat.AddRun("state.q", std::make_shared<CountingRun>(), 300, 300 * 8);
+  run_then_flat.Put("state.q", "r1299", "flat");
+  commit(run_then_flat);
+  CHECK(kv.ingested_commits() == 23);
+
   // Reopened: the same contents, and no SST file left behind in the ingestion folder.
   const std::string before = Dump(&kv, "state.q");
   store->reset();

@@ -1,0 +1,100 @@
+// StateRun: a checkpoint's bulk of window state, handed to the StoreBatch unsorted.
+//
+// A checkpoint that changed a million groups must write them in key order (an SST file takes
+// keys only in order, and RocksDB's memtable takes a sorted run several times faster). Sorting
+// them on the worker would add to its checkpoint pause; a StateRun instead copies each key and
+// its encoded value into one buffer during the worker's single pass over the changed state, in
+// whatever order that pass visits them, and sorts small inline records when the batch is read,
+// on the committing thread (StoreBatch::Run). It holds no pointer into operator state, so the
+// worker goes on changing that state while the commit runs.
+//
+// Keys are `prefix` + (with an order: PutOrderedInt64(order)) + the encoded key, e.g. TUMBLE's
+// 'p' + pane start + key and SESSION's 'e' + due + key (docs/formats/checkpoint.md).
+// Thread-safety: built by one thread, then read by one (the batch's reader); not both at once.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/state_store.h"
+#include "operators/key_encoder.h"
+
+namespace sluice::ops {
+
+class StateRun final : public StoreBatch::Run {
+ public:
+  /// Keys start with `prefix`, then, when `with_order`, the 8-byte order of each op.
+  StateRun(char prefix, bool with_order) : prefix_(prefix), with_order_(with_order) {}
+
+  /// Makes room for `ops` ops with `bytes` bytes of encoded keys and values in all.
+  void Reserve(size_t ops, size_t bytes) {
+    records_.reserve(ops);
+    spans_.reserve(ops);
+    buf_.reserve(bytes);
+  }
+  /// Starts a put of (order, key) and returns the buffer to append its value to; EndPut() ends
+  /// it. The order is ignored without `with_order`.
+  std::string* BeginPut(int64_t order, std::string_view key) {
+    Begin(order, key, true);
+    return &buf_;
+  }
+  /// Ends the put BeginPut() started: its value is what was appended since.
+  void EndPut() {
+    Span& sp = spans_.back();
+    sp.value_size = static_cast<uint32_t>(buf_.size() - sp.offset - sp.key_size);
+    bytes_ += sp.value_size;
+  }
+  /// A put of `value` under (order, key).
+  void Put(int64_t order, std::string_view key, std::string_view value) {
+    BeginPut(order, key)->append(value);
+    EndPut();
+  }
+  /// A delete of (order, key). When the same (order, key) is also put, the put wins, whichever
+  /// was added first (a key erased and created again in one checkpoint interval).
+  void Delete(int64_t order, std::string_view key) { Begin(order, key, false); }
+
+  /// Ops added (before duplicates are dropped).
+  size_t count() const { return records_.size(); }
+  /// Bytes of their keys (with prefix and order) and values.
+  size_t bytes() const { return bytes_; }
+
+  /// StoreBatch::Run: sorts on the first call (by order, key; a delete before a put of the same
+  /// key), then calls fn for every distinct (order, key), its put if it has one.
+  void ForEach(const std::function<void(StoreBatch::OpKind, std::string_view, std::string_view)>& fn) override;
+
+ private:
+  // What the sort moves: 32 bytes, compared inline except on a tie of order and head.
+  struct Record {
+    int64_t order;
+    KeyHead head;    // the key's first 16 bytes: most comparisons end here
+    uint32_t span;   // index into spans_
+    bool put;
+  };
+  struct Span {       // where an op's key and value are in buf_ (the key, then the value)
+    uint64_t offset;
+    uint32_t key_size;
+    uint32_t value_size;
+  };
+  void Begin(int64_t order, std::string_view key, bool put) {
+    records_.push_back(Record{with_order_ ? order : 0, KeyHead::Of(key), static_cast<uint32_t>(spans_.size()), put});
+    spans_.push_back(Span{buf_.size(), static_cast<uint32_t>(key.size()), 0});
+    buf_.append(key);
+    bytes_ += 1 + (with_order_ ? 8 : 0) + key.size();
+  }
+  std::string_view KeyOf(const Record& r) const {
+    const Span& sp = spans_[r.span];
+    return std::string_view(buf_).substr(sp.offset, sp.key_size);
+  }
+
+  const char prefix_;
+  const bool with_order_;
+  std::vector<Record> records_;
+  std::vector<Span> spans_;
+  std::string buf_;
+  size_t bytes_ = 0;
+  bool sorted_ = false;
+};
+
+}  // namespace sluice::ops
