@@ -1,6 +1,7 @@
 #include "operators/state_run.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "operators/state_codec.h"
 
@@ -8,29 +9,48 @@ namespace sluice::ops {
 
 void StateRun::ForEach(const std::function<void(StoreBatch::OpKind, std::string_view, std::string_view)>& fn) {
   if (!sorted_) {
-    std::sort(records_.begin(), records_.end(), [this](const Record& a, const Record& b) {
+    auto less = [this](const Record& a, const Record& b) {
       if (a.order != b.order) return a.order < b.order;
       if (int c = a.head.Compare(b.head); c != 0) return c < 0;
       // std::string_view compares bytes as unsigned, as RocksDB does.
       if (int c = KeyOf(a).compare(KeyOf(b)); c != 0) return c < 0;
-      return a.put < b.put;
-    });
+      return a.put() < b.put();
+    };
+    if (records_.size() >= kParallelSortRecords) {
+      // A large run (a full checkpoint) is sorted in two halves at once, then merged: the commit
+      // runs beside the worker, and the sort is a tenth of a large commit.
+      const auto mid = records_.begin() + static_cast<std::ptrdiff_t>(records_.size() / 2);
+      std::thread other([&] { std::sort(records_.begin(), mid, less); });
+      std::sort(mid, records_.end(), less);
+      other.join();
+      std::inplace_merge(records_.begin(), mid, records_.end(), less);
+    } else {
+      std::sort(records_.begin(), records_.end(), less);
+    }
     sorted_ = true;
   }
   std::string key;
   const size_t n = records_.size();
+  // Records are in key order now, their ops in buf_ in the order they were added: prefetch a few
+  // ahead, so the misses on buf_ overlap.
+  constexpr size_t kAhead = 16;
   for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) {
+      const char* ahead = buf_.data() + records_[i + kAhead].offset();
+      __builtin_prefetch(ahead);
+      __builtin_prefetch(ahead + 64);
+    }
     const Record& r = records_[i];
+    const auto [k, value] = KeyValueOf(r);
     if (i + 1 < n) {
       const Record& next = records_[i + 1];
-      if (next.order == r.order && next.head.Compare(r.head) == 0 && KeyOf(next) == KeyOf(r)) continue;  // the later op wins
+      if (next.order == r.order && next.head.Compare(r.head) == 0 && KeyOf(next) == k) continue;  // the later op wins
     }
     key.assign(1, prefix_);
     if (with_order_) PutOrderedInt64(r.order, &key);
-    key.append(KeyOf(r));
-    if (r.put) {
-      const Span& sp = spans_[r.span];
-      fn(StoreBatch::OpKind::kPut, key, std::string_view(buf_).substr(sp.offset + sp.key_size, sp.value_size));
+    key.append(k);
+    if (r.put()) {
+      fn(StoreBatch::OpKind::kPut, key, value);
     } else {
       fn(StoreBatch::OpKind::kDelete, key, {});
     }

@@ -14,6 +14,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <utility>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,8 +33,7 @@ class StateRun final : public StoreBatch::Run {
   /// Makes room for `ops` ops with `bytes` bytes of encoded keys and values in all.
   void Reserve(size_t ops, size_t bytes) {
     records_.reserve(ops);
-    spans_.reserve(ops);
-    buf_.reserve(bytes);
+    buf_.reserve(bytes + ops * kHeader);
   }
   /// Starts a put of (order, key) and returns the buffer to append its value to; EndPut() ends
   /// it. The order is ignored without `with_order`.
@@ -42,9 +43,12 @@ class StateRun final : public StoreBatch::Run {
   }
   /// Ends the put BeginPut() started: its value is what was appended since.
   void EndPut() {
-    Span& sp = spans_.back();
-    sp.value_size = static_cast<uint32_t>(buf_.size() - sp.offset - sp.key_size);
-    bytes_ += sp.value_size;
+    const size_t at = records_.back().offset();
+    uint32_t key_size;
+    std::memcpy(&key_size, buf_.data() + at, 4);
+    const uint32_t value_size = static_cast<uint32_t>(buf_.size() - at - kHeader - key_size);
+    std::memcpy(buf_.data() + at + 4, &value_size, 4);
+    bytes_ += value_size;
   }
   /// A put of `value` under (order, key).
   void Put(int64_t order, std::string_view key, std::string_view value) {
@@ -61,37 +65,41 @@ class StateRun final : public StoreBatch::Run {
   size_t bytes() const { return bytes_; }
 
   /// StoreBatch::Run: sorts on the first call (by order, key; a delete before a put of the same
-  /// key), then calls fn for every distinct (order, key), its put if it has one.
+  /// key; a large run on two threads), then calls fn for every distinct (order, key), its put if it has one.
   void ForEach(const std::function<void(StoreBatch::OpKind, std::string_view, std::string_view)>& fn) override;
 
  private:
-  // What the sort moves: 32 bytes, compared inline except on a tie of order and head.
+  // In buf_, each op is a header (key size, value size: 4 bytes each, host order), its key and
+  // its value. The sort moves 32-byte records and compares them inline, except on a tie of
+  // order and head.
+  static constexpr size_t kHeader = 8;
+  static constexpr size_t kParallelSortRecords = 1 << 16;  // from here ForEach sorts on two threads
   struct Record {
     int64_t order;
-    KeyHead head;    // the key's first 16 bytes: most comparisons end here
-    uint32_t span;   // index into spans_
-    bool put;
-  };
-  struct Span {       // where an op's key and value are in buf_ (the key, then the value)
-    uint64_t offset;
-    uint32_t key_size;
-    uint32_t value_size;
+    KeyHead head;         // the key's first 16 bytes: most comparisons end here
+    uint64_t offset_put;  // the op's offset in buf_ << 1 | (1 for a put)
+    size_t offset() const { return offset_put >> 1; }
+    bool put() const { return offset_put & 1; }
   };
   void Begin(int64_t order, std::string_view key, bool put) {
-    records_.push_back(Record{with_order_ ? order : 0, KeyHead::Of(key), static_cast<uint32_t>(spans_.size()), put});
-    spans_.push_back(Span{buf_.size(), static_cast<uint32_t>(key.size()), 0});
+    records_.push_back(Record{with_order_ ? order : 0, KeyHead::Of(key), uint64_t{buf_.size()} << 1 | (put ? 1 : 0)});
+    const uint32_t sizes[2] = {static_cast<uint32_t>(key.size()), 0};
+    buf_.append(reinterpret_cast<const char*>(sizes), kHeader);
     buf_.append(key);
     bytes_ += 1 + (with_order_ ? 8 : 0) + key.size();
   }
-  std::string_view KeyOf(const Record& r) const {
-    const Span& sp = spans_[r.span];
-    return std::string_view(buf_).substr(sp.offset, sp.key_size);
+  // The op's key and value.
+  std::pair<std::string_view, std::string_view> KeyValueOf(const Record& r) const {
+    uint32_t sizes[2];
+    std::memcpy(sizes, buf_.data() + r.offset(), kHeader);
+    const std::string_view kv(buf_.data() + r.offset() + kHeader, size_t{sizes[0]} + sizes[1]);
+    return {kv.substr(0, sizes[0]), kv.substr(sizes[0])};
   }
+  std::string_view KeyOf(const Record& r) const { return KeyValueOf(r).first; }
 
   const char prefix_;
   const bool with_order_;
   std::vector<Record> records_;
-  std::vector<Span> spans_;
   std::string buf_;
   size_t bytes_ = 0;
   bool sorted_ = false;
