@@ -242,8 +242,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   SLUICE_ASSIGN_OR_RETURN(m.log, log::Log::Open(lo));
   SLUICE_ASSIGN_OR_RETURN(m.kv, OpenStateStore(dd, m.options.from_savepoint));
   m.kv->set_ingest_threshold_bytes(m.options.state_ingest_bytes);
-  m.kv->set_ingest_counter(&m.metrics.GetCounter("sluice_state_ingested_checkpoints_total",
-                                                 "Checkpoints committed by ingesting SST files (large, in key order)", {}));
+  m.kv->set_metrics(&m.metrics);
   m.dlq = std::make_unique<runtime::DeadLetterQueue>(dd + "/dead-letter", &m.metrics);
 
   for (const SourceDef& s : m.pipeline.sources) {

@@ -9,8 +9,9 @@
 // Keys live in named spaces (one RocksDB column family each in sinks/kv_store.h): "state.<query>"
 // for a query's operator state, "table.<name>" for a KV table, "sluice.meta" for checkpoint
 // records. Keys and values are raw bytes; keys sort bytewise within a space.
-// Thread-safety: StoreBatch is a plain value (one thread); StateStore implementations are
-// thread-safe.
+// Thread-safety: StoreBatch is a plain value (one thread). Copies share its runs, which sort
+// themselves when first read, so two copies must not be read at once. StateStore
+// implementations are thread-safe. Keys and values are under 4 GiB each.
 #pragma once
 
 #include <cstdint>
@@ -88,11 +89,6 @@ class StoreBatch {
   /// Bytes of keys and values added so far (the checkpoint size metric).
   size_t bytes() const { return bytes_; }
   bool empty() const { return count_ == 0; }
-  /// Bytes of buffer each op takes besides its key and value.
-  static constexpr size_t kOpOverhead = 13;
-  /// Makes room for about `bytes` more bytes of ops (keys, values and kOpOverhead each), so a
-  /// large checkpoint does not regrow the buffer step by step.
-  void Reserve(size_t bytes) { buf_.reserve(buf_.size() + bytes); }
   void Clear() {
     buf_.clear();
     spaces_.clear();
@@ -141,6 +137,7 @@ class StoreBatch {
     ++count_;
     bytes_ += key.size() + value.size();
   }
+  static constexpr size_t kOpOverhead = 13;  // kind, space, key size, value size
   std::string buf_;
   std::vector<std::string> spaces_;
   std::vector<std::pair<uint32_t, std::shared_ptr<Run>>> runs_;  // (space, run)

@@ -38,16 +38,6 @@ struct KeyHead {
     }
     return h;
   }
-  /// Appends the key's first `n` bytes (n <= 16) to `out`: the whole key when it is that short,
-  /// so writing it needs no access to the key's own storage.
-  void AppendPrefix(size_t n, std::string* out) const {
-    unsigned char b[16];
-    for (int i = 0; i < 8; ++i) {
-      b[i] = static_cast<unsigned char>(h0 >> (56 - 8 * i));
-      b[8 + i] = static_cast<unsigned char>(h1 >> (56 - 8 * i));
-    }
-    out->append(reinterpret_cast<const char*>(b), n);
-  }
   /// -1, 0 or 1 as this head orders before, ties with or after `o`.
   int Compare(const KeyHead& o) const {
     if (h0 != o.h0) return h0 < o.h0 ? -1 : 1;

@@ -1,6 +1,7 @@
 #include "operators/state_run.h"
 
 #include <algorithm>
+#include <system_error>
 #include <thread>
 
 #include "operators/state_codec.h"
@@ -14,16 +15,24 @@ void StateRun::ForEach(const std::function<void(StoreBatch::OpKind, std::string_
       if (int c = a.head.Compare(b.head); c != 0) return c < 0;
       // std::string_view compares bytes as unsigned, as RocksDB does.
       if (int c = KeyOf(a).compare(KeyOf(b)); c != 0) return c < 0;
-      return a.put() < b.put();
+      if (a.put() != b.put()) return !a.put();  // a delete before a put
+      return a.offset() < b.offset();           // then in the order added: the later one wins
     };
+    // A large run (a full checkpoint) is sorted in two halves at once, then merged: the commit
+    // runs beside the worker, and the sort is a tenth of a large commit.
+    std::thread other;
+    const auto mid = records_.begin() + static_cast<std::ptrdiff_t>(records_.size() / 2);
     if (records_.size() >= kParallelSortRecords) {
-      // A large run (a full checkpoint) is sorted in two halves at once, then merged: the commit
-      // runs beside the worker, and the sort is a tenth of a large commit.
-      const auto mid = records_.begin() + static_cast<std::ptrdiff_t>(records_.size() / 2);
-      std::thread other([&] { std::sort(records_.begin(), mid, less); });
+      try {
+        other = std::thread([&] { std::sort(records_.begin(), mid, less); });
+      } catch (const std::system_error&) {
+        // No thread to be had: sort on this one.
+      }
+    }
+    if (other.joinable()) {
       std::sort(mid, records_.end(), less);
       other.join();
-      std::inplace_merge(records_.begin(), mid, records_.end(), less);
+      std::inplace_merge(records_.begin(), mid, records_.end(), less);  // in place if no buffer
     } else {
       std::sort(records_.begin(), records_.end(), less);
     }

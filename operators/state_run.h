@@ -36,7 +36,8 @@ class StateRun final : public StoreBatch::Run {
     buf_.reserve(bytes + ops * kHeader);
   }
   /// Starts a put of (order, key) and returns the buffer to append its value to; EndPut() ends
-  /// it. The order is ignored without `with_order`.
+  /// it, and must come before any other call. The pointer is valid until then. The order is
+  /// ignored without `with_order`. Keys and values are under 4 GiB each.
   std::string* BeginPut(int64_t order, std::string_view key) {
     Begin(order, key, true);
     return &buf_;
@@ -56,7 +57,8 @@ class StateRun final : public StoreBatch::Run {
     EndPut();
   }
   /// A delete of (order, key). When the same (order, key) is also put, the put wins, whichever
-  /// was added first (a key erased and created again in one checkpoint interval).
+  /// was added first (a key erased and created again in one checkpoint interval); of two puts
+  /// (or two deletes), the one added later.
   void Delete(int64_t order, std::string_view key) { Begin(order, key, false); }
 
   /// Ops added (before duplicates are dropped).

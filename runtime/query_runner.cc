@@ -8,7 +8,7 @@
 
 #include "operators/expr_eval.h"
 #include "runtime/checkpoint_record.h"
-#include "runtime/crash_point.h"
+#include "core/crash_point.h"
 
 namespace sluice::runtime {
 

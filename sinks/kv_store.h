@@ -133,9 +133,11 @@ class KvStore final : public MetaStore, public StateStore {
   void set_ingest_threshold_bytes(size_t bytes);
   /// How many Commit() calls so far were ingested as SST files. Thread-safe.
   uint64_t ingested_commits() const;
-  /// Also counts ingested commits in `counter` (the sluice_state_ingested_checkpoints_total
-  /// metric), which must outlive the store. Call before the first Commit(); not thread-safe with it.
-  void set_ingest_counter(Counter* counter);
+  /// Counts ingested commits in `metrics` (which must outlive the store): the counters
+  /// sluice_state_ingested_checkpoints_total and sluice_state_ingested_files_total{kind} (kind:
+  /// "state", "table", "sink" or "sluice", the column family name up to its first '.'). Call
+  /// before the first Commit(); not thread-safe with it.
+  void set_metrics(MetricsRegistry* metrics);
 
  private:
   friend class KvTable;

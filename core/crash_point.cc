@@ -1,4 +1,4 @@
-#include "runtime/crash_point.h"
+#include "core/crash_point.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string>
 
-namespace sluice::runtime {
+namespace sluice {
 namespace {
 
 struct Config {
@@ -41,4 +41,4 @@ void CrashPoint(const char* name) {
   ::kill(::getpid(), SIGKILL);
 }
 
-}  // namespace sluice::runtime
+}  // namespace sluice

@@ -3,14 +3,15 @@
 //
 // Set SLUICE_CRASH_POINT=<name>:<n> in the environment to kill the process the n-th time (from 1)
 // any thread reaches CrashPoint(<name>). Names: "checkpoint.before_commit",
-// "checkpoint.after_commit" (state committed, archive files not yet published),
-// "checkpoint.after_publish". Unset (the normal case), CrashPoint() costs one relaxed load.
+// "checkpoint.ingest_files_written" (a large commit's SST files are written and synced, not yet
+// ingested; sinks/kv_store.cc), "checkpoint.after_commit" (state committed, archive files not yet
+// published), "checkpoint.after_publish". Unset (the normal case), CrashPoint() returns at once.
 // Thread-safety: thread-safe.
 #pragma once
 
-namespace sluice::runtime {
+namespace sluice {
 
 /// Kills the process with SIGKILL if SLUICE_CRASH_POINT names `name` and this is the n-th hit.
 void CrashPoint(const char* name);
 
-}  // namespace sluice::runtime
+}  // namespace sluice
