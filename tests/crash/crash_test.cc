@@ -8,9 +8,10 @@
 //   - the crashed run: killed with SIGKILL SLUICE_CRASH_KILLS times (default 20; the full local
 //     version uses 50) at random moments, and at the checkpoint protocol's crash points
 //     (before the commit, between the state commit and the archive publish, after the publish),
-//     restarted each time, then run to the end. Every other restart, and the last, commits its
-//     checkpoints by SST ingestion where it can (--state-ingest-size 0), so both of the state
-//     store's commit paths are crashed in and share the store.
+//     restarted each time, then run to the end. The first restart, every other one after it,
+//     and the last commit their checkpoints by SST ingestion where they can
+//     (--state-ingest-size 0; crash point: between writing the files and ingesting them), so
+//     both of the state store's commit paths are crashed in and share the store.
 // The KV tables and the archive (rows per hour partition) must be equal, with nothing missing
 // and nothing twice. Also checked, as in Flink's ValidatingSink: every unicorn's sequence
 // numbers appear in the archive exactly once, and each per-minute row equals the closed form
