@@ -202,14 +202,16 @@ void SessionWindowAggregate::CheckpointDelta(std::string_view space, StoreBatch*
   // Two StateRuns, put in key order on the committing thread: the timer index ('e' + due +
   // key: deletes of stale entries, puts of new ones) and the keys' sessions ('s' + key, or a
   // delete for a key with none left). A key erased and created again in this interval is both
-  // deleted and put; the runs write only the put. Each key's sessions are encoded in changed_
-  // order (close to memory order).
+  // deleted and put; the runs write only the put. Each key's sessions are encoded in
+  // memory order: rows touch keys in any order, so changed_ is sorted by address first (its
+  // slots are not used again: it is cleared below).
   auto index = std::make_shared<StateRun>('e', /*with_order=*/true);
   auto keys = std::make_shared<StateRun>('s', /*with_order=*/false);
   index->Reserve(dropped_index_.size() + changed_.size(), (dropped_index_.size() + changed_.size()) * 16);
   keys->Reserve(erased_keys_.size() + changed_.size(), changed_.size() * 64);  // a typical key's sessions
   for (const auto& [due, k] : dropped_index_) index->Delete(due, k);
   for (const std::string& k : erased_keys_) keys->Delete(0, k);
+  std::sort(changed_.begin(), changed_.end(), std::less<KeyState*>());
   for (KeyState* ks : changed_) {
     if (ks == nullptr) continue;  // erased since: in erased_keys_
     ks->changed = false;

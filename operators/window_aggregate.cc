@@ -270,8 +270,11 @@ void WindowAggregate::CheckpointDelta(std::string_view space, StoreBatch* batch)
     batch->DeleteRange(space, begin, end);
   }
   dropped_panes_.clear();
-  // The changed groups go into a StateRun, encoded in changed_ order (close to memory order, so
-  // the cache prefetches well); the run is sorted into key order on the committing thread.
+  // The changed groups go into a StateRun, encoded in memory order (by pane, then position in
+  // the pane: rows touch groups in any order, and a restore lays them out in key order, so
+  // changed_ order can be a random walk over memory); the run is sorted into key order on the
+  // committing thread.
+  std::sort(changed_.begin(), changed_.end());
   auto run = std::make_shared<StateRun>('p', /*with_order=*/true);
   run->Reserve(changed_.size(), changed_.size() * 48);  // a typical group's key and value
   int64_t cached_start = 0;
