@@ -216,12 +216,14 @@ void SessionWindowAggregate::CheckpointDelta(std::string_view space, StoreBatch*
     if (ks == nullptr) continue;  // erased since: in erased_keys_
     ks->changed = false;
     const std::string& k = *ks->key;
+    if (ks->sessions.empty()) {  // not kept in keys_ (EraseKey), but never write an empty state
+      keys->Delete(0, k);
+      continue;
+    }
     StateWriter w(keys->BeginPut(0, k));
     w.PutRow(ks->keys);
     w.PutVarint(ks->sessions.size());
-    int64_t due = INT64_MAX;  // Due(*ks), in the same pass over the sessions
     for (const auto& [start, sess] : ks->sessions) {
-      due = std::min(due, sess.fired ? sess.end + options_.allowed_lateness.count() : sess.end);
       w.PutSigned(start);
       w.PutSigned(sess.end);
       w.PutU8(sess.fired ? 1 : 0);
@@ -229,7 +231,7 @@ void SessionWindowAggregate::CheckpointDelta(std::string_view space, StoreBatch*
       for (const Accumulator& a : sess.accs) w.PutAccumulator(a);
     }
     keys->EndPut();
-    if (due != ks->index_due) {
+    if (const int64_t due = Due(*ks); due != ks->index_due) {
       if (ks->index_due != kNoIndex) index->Delete(ks->index_due, k);
       index->Put(due, k, "");
       ks->index_due = due;

@@ -95,8 +95,10 @@ class SessionWindowAggregate {
   size_t StateBytes() const;
 
   /// Appends to `batch`, in `space`, a Put for every key whose sessions changed since the previous
-  /// call (a Delete when it has none left); afterwards nothing is pending. Call between
-  /// AdvanceWatermark() calls.
+  /// call (a Delete when it has none left) and its timer-index entries; afterwards nothing is
+  /// pending. Both are StoreBatch::Runs (ops::StateRun), encoded here and sorted when the batch
+  /// is read, so they apply after every flat op of the batch. Call between AdvanceWatermark()
+  /// calls. Not thread-safe (the operator's thread).
   void CheckpointDelta(std::string_view space, StoreBatch* batch);
   /// Appends the scalars (watermark, arrival sequence) that every checkpoint rewrites in full.
   void AppendScalars(StateWriter* w) const;

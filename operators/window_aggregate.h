@@ -131,9 +131,11 @@ class WindowAggregate {
   uint64_t evictions() const { return evictions_; }
   uint64_t spill_reads() const { return spill_reads_; }
 
-  /// Appends to `batch`, in `space`, a Put for every group changed since the previous call and a
-  /// DeleteRange for every pane dropped since then; afterwards nothing is pending. Call between
-  /// AdvanceWatermark() calls, never in the middle of a batch.
+  /// Appends to `batch`, in `space`, a DeleteRange for every pane dropped since the previous call
+  /// and a Put for every group changed since then; afterwards nothing is pending. The Puts are
+  /// one StoreBatch::Run (ops::StateRun), encoded here and sorted when the batch is read, so
+  /// they apply after every flat op of the batch. Call between AdvanceWatermark() calls, never
+  /// in the middle of a batch. Not thread-safe (the operator's thread).
   void CheckpointDelta(std::string_view space, StoreBatch* batch);
   /// Appends the scalars (watermark, arrival sequence) that every checkpoint rewrites in full.
   void AppendScalars(StateWriter* w) const;

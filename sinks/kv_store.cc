@@ -73,9 +73,6 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path) {
   // A checkpoint with much changed state is one large batch: room for it without a write stall
   // while the previous memtable flushes (docs/checkpoints.md, RocksDB options).
   m.cf_options.max_write_buffer_number = 4;
-  // Window state spilled by the bounded state cache is read back one group at a time: a larger
-  // block cache of its own and no compression (small varint records compress little; Snappy
-  // decompression was a visible share of each read).
   // RocksDB 7.8 orders level-0 files by largest sequence number. An ingested file that does not
   // overlap a column family's memtable is ingested without flushing it, so the memtable can
   // hold older entries than the file; an intra-L0 compaction of ingested files followed by that
@@ -83,6 +80,9 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path) {
   // writes with a Corruption error (rocksdb PR #10922, fixed in 7.10 by ordering L0 files by
   // epoch number). Reads stay correct in that case, so the check is off for every family.
   m.cf_options.force_consistency_checks = false;
+  // Window state spilled by the bounded state cache is read back one group at a time: a larger
+  // block cache of its own and no compression (small varint records compress little; Snappy
+  // decompression was a visible share of each read).
   m.state_cf_options = m.cf_options;
   {
     rocksdb::BlockBasedTableOptions t;
