@@ -42,6 +42,17 @@ class StoreBatch {
     /// The views are valid during the call only. Called by the batch's reader; a Run is not
     /// thread-safe, and may sort itself on the first call.
     virtual void ForEach(const std::function<void(OpKind, std::string_view, std::string_view)>& fn) = 0;
+    /// Gets ready for ForEachInPart() (e.g. sorts). Not thread-safe.
+    virtual void Prepare() {}
+    /// As ForEach(), for part `part` of `parts` (0 <= part < parts): the parts' ops are disjoint
+    /// key ranges in increasing order, and together they are ForEach()'s. After Prepare(),
+    /// different parts may be read on different threads at once. The default puts every op in
+    /// part 0.
+    virtual void ForEachInPart(size_t part, size_t parts,
+                               const std::function<void(OpKind, std::string_view, std::string_view)>& fn) {
+      (void)parts;
+      if (part == 0) ForEach(fn);
+    }
   };
   /// One op, as ForEach() presents it. Views are valid while the batch is unchanged.
   struct OpView {
@@ -66,7 +77,7 @@ class StoreBatch {
   /// DeleteRange(), whenever those were added; `count` and `bytes` are the run's ops and key
   /// and value bytes, for count() and bytes(). Copies of the batch share the run.
   void AddRun(std::string_view space, std::shared_ptr<Run> run, size_t count, size_t bytes) {
-    runs_.emplace_back(SpaceIndex(space), std::move(run));
+    runs_.push_back(RunEntry{SpaceIndex(space), std::move(run), count});
     count_ += count;
     bytes_ += bytes;
   }
@@ -76,27 +87,10 @@ class StoreBatch {
   template <typename Fn>
   void ForEach(Fn&& fn) const {
     ForEachFlat(fn);
-    for (const auto& [space, run] : runs_) {
-      run->ForEach([&](OpKind kind, std::string_view key, std::string_view value) {
-        fn(OpView{kind, space, key, value});
-      });
-    }
+    for (size_t i = 0; i < runs_.size(); ++i) ForEachRunOp(i, fn);
   }
-  /// Space names referenced by OpView::space.
-  const std::vector<std::string>& spaces() const { return spaces_; }
-  /// Ops added so far.
-  size_t count() const { return count_; }
-  /// Bytes of keys and values added so far (the checkpoint size metric).
-  size_t bytes() const { return bytes_; }
-  bool empty() const { return count_ == 0; }
-  void Clear() {
-    buf_.clear();
-    spaces_.clear();
-    runs_.clear();
-    count_ = bytes_ = 0;
-  }
-
- private:
+  /// Calls `fn(const OpView&)` for the ops added by Put(), Delete() and DeleteRange(), in the
+  /// order added (ForEach()'s first part).
   template <typename Fn>
   void ForEachFlat(Fn&& fn) const {
     size_t pos = 0;
@@ -114,6 +108,52 @@ class StoreBatch {
       fn(op);
     }
   }
+  /// Runs added by AddRun(), in the order added.
+  size_t run_count() const { return runs_.size(); }
+  /// Run `i`'s space (an index into spaces()) and the op count AddRun() was given.
+  uint32_t run_space(size_t i) const { return runs_[i].space; }
+  size_t run_ops(size_t i) const { return runs_[i].count; }
+  /// Calls `fn(const OpView&)` for run `i`'s ops in key order (part of ForEach()). Runs may be
+  /// read on different threads at once, each run by one thread (a run may sort itself).
+  template <typename Fn>
+  void ForEachRunOp(size_t i, Fn&& fn) const {
+    const uint32_t space = runs_[i].space;
+    runs_[i].run->ForEach([&](OpKind kind, std::string_view key, std::string_view value) {
+      fn(OpView{kind, space, key, value});
+    });
+  }
+  /// Run::Prepare() of run `i`: before ForEachRunPart() on several threads. Not thread-safe for
+  /// the same run.
+  void PrepareRun(size_t i) const { runs_[i].run->Prepare(); }
+  /// As ForEachRunOp(), for part `part` of `parts` of run `i` (Run::ForEachInPart()). After
+  /// PrepareRun(i), different parts may be read on different threads at once.
+  template <typename Fn>
+  void ForEachRunPart(size_t i, size_t part, size_t parts, Fn&& fn) const {
+    const uint32_t space = runs_[i].space;
+    runs_[i].run->ForEachInPart(part, parts, [&](OpKind kind, std::string_view key, std::string_view value) {
+      fn(OpView{kind, space, key, value});
+    });
+  }
+  /// Space names referenced by OpView::space.
+  const std::vector<std::string>& spaces() const { return spaces_; }
+  /// Ops added so far.
+  size_t count() const { return count_; }
+  /// Bytes of keys and values added so far (the checkpoint size metric).
+  size_t bytes() const { return bytes_; }
+  bool empty() const { return count_ == 0; }
+  void Clear() {
+    buf_.clear();
+    spaces_.clear();
+    runs_.clear();
+    count_ = bytes_ = 0;
+  }
+
+ private:
+  struct RunEntry {
+    uint32_t space;
+    std::shared_ptr<Run> run;
+    size_t count;  // ops, as AddRun() was told
+  };
   uint32_t SpaceIndex(std::string_view space) {
     if (spaces_.empty() || spaces_[last_] != space) {
       last_ = static_cast<uint32_t>(spaces_.size());
@@ -140,7 +180,7 @@ class StoreBatch {
   static constexpr size_t kOpOverhead = 13;  // kind, space, key size, value size
   std::string buf_;
   std::vector<std::string> spaces_;
-  std::vector<std::pair<uint32_t, std::shared_ptr<Run>>> runs_;  // (space, run)
+  std::vector<RunEntry> runs_;
   uint32_t last_ = 0;
   size_t count_ = 0;
   size_t bytes_ = 0;
@@ -159,6 +199,12 @@ class StateStore {
   /// `fn` returns false. A missing space has no keys. Errors: IOError; any error `fn` returns.
   virtual Status Scan(std::string_view space, std::string_view prefix,
                       const std::function<Status(std::string_view key, std::string_view value, bool* more)>& fn) = 0;
+  /// About how many keys `space` holds (for sizing tables before a restore), or 0 when unknown.
+  /// Not exact: it may count overwritten and deleted keys. Errors: none (unknown is 0).
+  virtual size_t EstimateKeys(std::string_view space) {
+    (void)space;
+    return 0;
+  }
   /// As Scan(), but starting at the first key >= `start` (keys that start with `prefix` only).
   /// The default scans the prefix from its beginning and skips; stores with a seek override it.
   virtual Status ScanFrom(std::string_view space, std::string_view start, std::string_view prefix,

@@ -3,10 +3,13 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <map>
 #include <random>
+#include <tuple>
 
 #include "core/memory_state_store.h"
 #include "operators/session_window_aggregate.h"
+#include "operators/state_run.h"
 #include "operators/window_aggregate.h"
 
 using namespace sluice;
@@ -159,7 +162,7 @@ std::vector<std::vector<std::string>> Run(const QueryDef& q, const std::vector<E
                           else return op->RestoreKey(k, v);
                         })
                   .ok());
-      if constexpr (std::is_same_v<Op, WindowAggregate>) op->FinishRestore();
+      op->FinishRestore();
     }
   }
   if (stats != nullptr) {
@@ -516,6 +519,7 @@ TEST_CASE("bounded state cache, SESSION: state written before the timer index st
       REQUIRE(r.RestoreLazily().ok());  // no index: loads eagerly
     } else {
       REQUIRE(store.Scan("state.q", "", [&](std::string_view k, std::string_view v, bool*) { return r.RestoreKey(k, v); }).ok());
+      r.FinishRestore();
     }
     CHECK(r.open_groups() == 20);
     for (int i = 0; i < 3; ++i) {  // index the keys, then evict all but one
@@ -528,5 +532,48 @@ TEST_CASE("bounded state cache, SESSION: state written before the timer index st
     r.AdvanceWatermark(EventTime{500 * 1000000LL}, &out);
     CHECK(out.size() == 20);  // every session fires, evicted or not
     CHECK(r.spill_status().ok());
+  }
+}
+
+TEST_CASE("state run: sorted once, a put beats a delete and the later op wins, parts are disjoint key ranges") {
+  // Ops on 5,000 keys in random order, with repeats, enough to take the two-thread sort.
+  StateRun run('e', /*with_order=*/true);
+  std::map<std::string, std::pair<bool, std::string>> want;  // full key -> (put?, value)
+  std::mt19937 rng(7);
+  for (int i = 0; i < 100'000; ++i) {
+    const int64_t order = static_cast<int64_t>(rng() % 5) - 2;  // negative orders sort first
+    const std::string key = "k" + std::to_string(rng() % 1000);
+    std::string full = "e";
+    PutOrderedInt64(order, &full);
+    full += key;
+    auto [it, fresh] = want.try_emplace(full, false, "");
+    if (rng() % 4 == 0) {
+      run.Delete(order, key);
+    } else {
+      const std::string value = "v" + std::to_string(i);
+      run.Put(order, key, value);
+      it->second = {true, value};  // the later put wins, and any put beats any delete
+    }
+  }
+  std::vector<std::tuple<StoreBatch::OpKind, std::string, std::string>> all;
+  run.ForEach([&](StoreBatch::OpKind kind, std::string_view k, std::string_view v) { all.emplace_back(kind, k, v); });
+  REQUIRE(all.size() == want.size());
+  size_t i = 0;
+  for (const auto& [full, op] : want) {
+    const auto& [kind, k, v] = all[i++];
+    CHECK(k == full);
+    CHECK(kind == (op.first ? StoreBatch::OpKind::kPut : StoreBatch::OpKind::kDelete));
+    if (op.first) CHECK(v == op.second);
+  }
+  // Each key's ops sit together, so splitting the records by count may cut a key's ops: the
+  // part that holds the last of them writes the key. The parts, in order, are ForEach().
+  for (size_t parts : {size_t{1}, size_t{2}, size_t{3}, size_t{7}}) {
+    std::vector<std::tuple<StoreBatch::OpKind, std::string, std::string>> joined;
+    for (size_t p = 0; p < parts; ++p) {
+      run.ForEachInPart(p, parts, [&](StoreBatch::OpKind kind, std::string_view k, std::string_view v) {
+        joined.emplace_back(kind, k, v);
+      });
+    }
+    CHECK(joined == all);
   }
 }

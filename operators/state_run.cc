@@ -8,7 +8,7 @@
 
 namespace sluice::ops {
 
-void StateRun::ForEach(const std::function<void(StoreBatch::OpKind, std::string_view, std::string_view)>& fn) {
+void StateRun::Prepare() {
   if (!sorted_) {
     auto less = [this](const Record& a, const Record& b) {
       if (a.order != b.order) return a.order < b.order;
@@ -38,13 +38,29 @@ void StateRun::ForEach(const std::function<void(StoreBatch::OpKind, std::string_
     }
     sorted_ = true;
   }
+}
+
+void StateRun::ForEach(const std::function<void(StoreBatch::OpKind, std::string_view, std::string_view)>& fn) {
+  Prepare();
+  Visit(0, records_.size(), fn);
+}
+
+void StateRun::ForEachInPart(size_t part, size_t parts,
+                             const std::function<void(StoreBatch::OpKind, std::string_view, std::string_view)>& fn) {
+  if (!sorted_) Prepare();  // a lone reader may skip Prepare(); readers of several parts at once may not
+  const size_t n = records_.size();
+  Visit(n * part / parts, n * (part + 1) / parts, fn);
+}
+
+void StateRun::Visit(size_t begin, size_t end,
+                     const std::function<void(StoreBatch::OpKind, std::string_view, std::string_view)>& fn) const {
   std::string key;
   const size_t n = records_.size();
   // Records are in key order now, their ops in buf_ in the order they were added: prefetch a few
   // ahead, so the misses on buf_ overlap.
   constexpr size_t kAhead = 16;
-  for (size_t i = 0; i < n; ++i) {
-    if (i + kAhead < n) {
+  for (size_t i = begin; i < end; ++i) {
+    if (i + kAhead < end) {
       const char* ahead = buf_.data() + records_[i + kAhead].offset();
       __builtin_prefetch(ahead);
       __builtin_prefetch(ahead + 64);

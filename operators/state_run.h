@@ -69,6 +69,13 @@ class StateRun final : public StoreBatch::Run {
   /// StoreBatch::Run: sorts on the first call (by order, key; a delete before a put of the same
   /// key; a large run on two threads), then calls fn for every distinct (order, key), its put if it has one.
   void ForEach(const std::function<void(StoreBatch::OpKind, std::string_view, std::string_view)>& fn) override;
+  /// StoreBatch::Run: sorts, as ForEach() does on its first call.
+  void Prepare() override;
+  /// StoreBatch::Run: part `part` of `parts` of the sorted ops, split by record count (all ops
+  /// of one key fall in the part that holds the last of them). Call Prepare() first; then parts
+  /// may be read on different threads at once.
+  void ForEachInPart(size_t part, size_t parts,
+                     const std::function<void(StoreBatch::OpKind, std::string_view, std::string_view)>& fn) override;
 
  private:
   // In buf_, each op is a header (key size, value size: 4 bytes each, host order), its key and
@@ -98,6 +105,10 @@ class StateRun final : public StoreBatch::Run {
     return {kv.substr(0, sizes[0]), kv.substr(sizes[0])};
   }
   std::string_view KeyOf(const Record& r) const { return KeyValueOf(r).first; }
+  // Calls fn for the sorted records [begin, end), skipping a record when the next one (which may
+  // be past end) has the same key.
+  void Visit(size_t begin, size_t end,
+             const std::function<void(StoreBatch::OpKind, std::string_view, std::string_view)>& fn) const;
 
   const char prefix_;
   const bool with_order_;

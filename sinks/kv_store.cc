@@ -9,8 +9,12 @@
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <mutex>
+#include <system_error>
+#include <thread>
 
 #include "core/crash_point.h"
 
@@ -28,6 +32,12 @@ constexpr char kMetaFamily[] = "sluice.meta";
 // (KvStore::Commit). Below it, one synced WriteBatch is cheaper: an ingestion adds one level-0
 // file per column family and flushes an overlapping memtable first.
 constexpr size_t kDefaultIngestThresholdBytes = 8u << 20;
+
+// An ingested run is written as SST files of its own, beside the others (KvStore::Ingest): one,
+// or kRunParts from kSplitRunOps ops on.
+constexpr size_t kSplitRunOps = 1u << 16;
+constexpr size_t kRunParts = 2;
+size_t RunParts(size_t ops) { return ops >= kSplitRunOps ? kRunParts : 1; }
 
 // Folder under the database for SST files being written; emptied at Open().
 constexpr char kIngestDir[] = "ingest.tmp";
@@ -202,22 +212,47 @@ Status KvStore::Commit(const StoreBatch& batch) {
 
 Status KvStore::Ingest(const StoreBatch& batch, const std::vector<rocksdb::ColumnFamilyHandle*>& families,
                        bool* in_order) {
-  // One SST file per space, written in batch order, then one atomic IngestExternalFiles across
-  // all of them: no WAL record, no memtable insert and no later flush for the checkpoint's bulk.
-  // SstFileWriter::Finish syncs each file; the ingestion links it in, syncs the folder and
-  // records it in the (synced) MANIFEST.
-  // The files mean what applying the ops in order means only if, within each space, every
-  // DeleteRange comes before the first Put or Delete and the Put/Delete keys strictly increase:
-  // a file's entries share one sequence number, and a range tombstone deletes only keys with a
-  // lower one, so a file's tombstones never delete its own points. The first op that breaks
-  // this stops the attempt (*in_order = false) and nothing is ingested.
+  // SST files, then one atomic IngestExternalFiles across all of them: no WAL record, no memtable
+  // insert and no later flush for the checkpoint's bulk. SstFileWriter::Finish syncs each file;
+  // the ingestion links it in, syncs the folder and records it in the (synced) MANIFEST.
+  //
+  // Each run (a checkpoint's window state: StoreBatch::AddRun) is sorted, then written as SST
+  // files of its own: a large one split into kRunParts key ranges, one file each. Two threads
+  // take the parts in turn (the first to take a run's part sorts the run) and finish (sync)
+  // their files: building SST blocks is most of a large commit. A run's ops are in key order,
+  // each key once (StoreBatch::Run's contract). The flat ops of each space go into one more
+  // file, which means what applying them in order means only if every DeleteRange comes before
+  // the first Put or Delete and the Put/Delete keys strictly increase: a file's entries share
+  // one sequence number, and a range tombstone deletes only keys with a lower one, so a file's
+  // tombstones never delete its own points. Files of one space must not overlap (then no file's
+  // tombstone covers another's key, and the order in which RocksDB numbers them does not
+  // matter). Anything else stops the attempt (*in_order = false) and nothing is ingested.
   struct Output {
+    uint32_t space = 0;
     std::unique_ptr<rocksdb::SstFileWriter> writer;
     std::string path;
     bool seen_point = false;
-    std::string last;  // the last Put/Delete key, copied (a run's views last one call)
+    std::string last;  // the flat file's last Put/Delete key
+    bool out_of_order = false;
+    rocksdb::Status status;
+    rocksdb::ExternalSstFileInfo info;
   };
-  std::vector<Output> outputs(families.size());
+  const size_t spaces = families.size();
+  std::vector<Output> outputs(spaces);  // [0, spaces): each space's flat ops; then the runs' parts
+  for (uint32_t i = 0; i < spaces; ++i) outputs[i].space = i;
+  struct Part {
+    size_t run, part, output;
+  };
+  // Part-major: with two large runs, the two threads sort one each at first.
+  std::vector<Part> parts;
+  for (size_t part = 0; part < kRunParts; ++part) {
+    for (size_t r = 0; r < batch.run_count(); ++r) {
+      if (part >= RunParts(batch.run_ops(r))) continue;
+      parts.push_back(Part{r, part, outputs.size()});
+      outputs.emplace_back().space = batch.run_space(r);
+    }
+  }
+  std::vector<std::once_flag> prepared(batch.run_count());
   auto cleanup = [&] {
     for (Output& o : outputs) {
       if (o.path.empty()) continue;
@@ -225,45 +260,130 @@ Status KvStore::Ingest(const StoreBatch& batch, const std::vector<rocksdb::Colum
       std::filesystem::remove(o.path, ec);
     }
   };
-  rocksdb::Status status;
-  batch.ForEach([&](const StoreBatch::OpView& op) {
-    if (!status.ok() || !*in_order) return;
+  auto open = [&](Output& o) {
+    const std::string& space = batch.spaces()[o.space];
+    o.writer = std::make_unique<rocksdb::SstFileWriter>(
+        rocksdb::EnvOptions(), rocksdb::Options(impl_->db_options, impl_->OptionsFor(space)), families[o.space],
+        /*invalidate_page_cache=*/false);
+    o.path = impl_->ingest_dir + "/" + std::to_string(impl_->next_ingest_file.fetch_add(1)) + ".sst";
+    o.status = o.writer->Open(o.path);
+  };
+  auto add = [](Output& o, const StoreBatch::OpView& op) {
+    const rocksdb::Slice key(op.key.data(), op.key.size()), value(op.value.data(), op.value.size());
+    switch (op.kind) {
+      case StoreBatch::OpKind::kPut: o.status = o.writer->Put(key, value); break;
+      case StoreBatch::OpKind::kDelete: o.status = o.writer->Delete(key); break;
+      case StoreBatch::OpKind::kDeleteRange: o.status = o.writer->DeleteRange(key, value); break;
+    }
+  };
+  // The flat ops' files: checked op by op.
+  auto write_flat = [&](const StoreBatch::OpView& op) {
     Output& o = outputs[op.space];
+    if (!o.status.ok() || o.out_of_order) return;
     if (op.kind == StoreBatch::OpKind::kDeleteRange ? o.seen_point : o.seen_point && !(o.last < op.key)) {
-      *in_order = false;
+      o.out_of_order = true;
       return;
     }
     if (op.kind != StoreBatch::OpKind::kDeleteRange) {
       o.seen_point = true;
       o.last.assign(op.key);
     }
-    if (o.writer == nullptr) {
-      const std::string& space = batch.spaces()[op.space];
-      o.writer = std::make_unique<rocksdb::SstFileWriter>(
-          rocksdb::EnvOptions(), rocksdb::Options(impl_->db_options, impl_->OptionsFor(space)), families[op.space],
-          /*invalidate_page_cache=*/false);
-      o.path = impl_->ingest_dir + "/" + std::to_string(impl_->next_ingest_file.fetch_add(1)) + ".sst";
-      status = o.writer->Open(o.path);
-      if (!status.ok()) return;
+    if (o.writer == nullptr) open(o);
+    if (o.status.ok()) add(o, op);
+  };
+  // A run part's file: SstFileWriter rejects a key not above the last one (InvalidArgument),
+  // which here means a run that broke its contract: out of order, not an error.
+  auto write_part = [&](const Part& p) {
+    Output& o = outputs[p.output];
+    std::call_once(prepared[p.run], [&] { batch.PrepareRun(p.run); });  // the other parts wait
+    batch.ForEachRunPart(p.run, p.part, RunParts(batch.run_ops(p.run)), [&](const StoreBatch::OpView& op) {
+      if (!o.status.ok()) return;
+      if (o.writer == nullptr) open(o);
+      if (o.status.ok()) add(o, op);
+    });
+    if (o.status.IsInvalidArgument()) {
+      o.out_of_order = true;
+      o.status = rocksdb::Status::OK();
     }
-    const rocksdb::Slice key(op.key.data(), op.key.size()), value(op.value.data(), op.value.size());
-    switch (op.kind) {
-      case StoreBatch::OpKind::kPut: status = o.writer->Put(key, value); break;
-      case StoreBatch::OpKind::kDelete: status = o.writer->Delete(key); break;
-      case StoreBatch::OpKind::kDeleteRange: status = o.writer->DeleteRange(key, value); break;
+    if (o.status.ok() && !o.out_of_order && o.writer != nullptr) o.status = o.writer->Finish(&o.info);
+  };
+  // Runs `tasks` tasks, task(i) for each i, on this thread and (when there are two or more) one
+  // more, each taking the next task in turn.
+  auto on_two_threads = [](size_t tasks, const std::function<void(size_t)>& task) {
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t t; (t = next.fetch_add(1)) < tasks;) task(t);
+    };
+    std::thread helper;
+    if (tasks > 1) {
+      try {
+        helper = std::thread(work);
+      } catch (const std::system_error&) {
+        // No thread to be had: this one does every task.
+      }
+    }
+    work();
+    if (helper.joinable()) helper.join();
+  };
+  on_two_threads(parts.size() + 1, [&](size_t t) {
+    if (t < parts.size()) {
+      write_part(parts[t]);
+      return;
+    }
+    batch.ForEachFlat(write_flat);
+    for (size_t i = 0; i < spaces; ++i) {
+      Output& o = outputs[i];
+      if (o.status.ok() && !o.out_of_order && o.writer != nullptr) o.status = o.writer->Finish(&o.info);
     }
   });
+  rocksdb::Status status;
+  for (Output& o : outputs) {
+    if (o.out_of_order) *in_order = false;
+    if (status.ok() && !o.status.ok()) status = o.status;
+  }
   if (!*in_order) {
     cleanup();
     return Status::OK();
   }
+  // Files of one space must be disjoint: [smallest, largest] over points and range tombstones
+  // (a tombstone's end is exclusive; counting it in is stricter than needed).
+  if (status.ok()) {
+    std::vector<std::pair<std::string, std::string>> ranges;
+    for (uint32_t space = 0; space < spaces && *in_order; ++space) {
+      ranges.clear();
+      for (const Output& o : outputs) {
+        if (o.space != space || o.writer == nullptr) continue;
+        std::string lo, hi;
+        bool any = false;
+        auto widen = [&](const std::string& a, const std::string& b) {
+          if (!any || a < lo) lo = a;
+          if (!any || b > hi) hi = b;
+          any = true;
+        };
+        if (o.info.num_entries > 0) widen(o.info.smallest_key, o.info.largest_key);
+        if (o.info.num_range_del_entries > 0) widen(o.info.smallest_range_del_key, o.info.largest_range_del_key);
+        if (any) ranges.emplace_back(std::move(lo), std::move(hi));
+      }
+      std::sort(ranges.begin(), ranges.end());
+      for (size_t i = 1; i < ranges.size(); ++i) {
+        if (!(ranges[i - 1].second < ranges[i].first)) *in_order = false;
+      }
+    }
+    if (!*in_order) {
+      cleanup();
+      return Status::OK();
+    }
+  }
   std::vector<rocksdb::IngestExternalFileArg> args;
-  for (size_t i = 0; status.ok() && i < outputs.size(); ++i) {
-    if (outputs[i].writer == nullptr) continue;
-    status = outputs[i].writer->Finish();
+  for (uint32_t space = 0; status.ok() && space < spaces; ++space) {
     rocksdb::IngestExternalFileArg arg;
-    arg.column_family = families[i];
-    arg.external_files.push_back(outputs[i].path);
+    arg.column_family = families[space];
+    for (const Output& o : outputs) {
+      if (o.space == space && o.writer != nullptr && o.info.num_entries + o.info.num_range_del_entries > 0) {
+        arg.external_files.push_back(o.path);
+      }
+    }
+    if (arg.external_files.empty()) continue;
     arg.options.move_files = true;
     arg.options.failed_move_fall_back_to_copy = true;
     arg.options.snapshot_consistency = true;
@@ -281,11 +401,10 @@ Status KvStore::Ingest(const StoreBatch& batch, const std::vector<rocksdb::Colum
   impl_->ingested_commits.fetch_add(1, std::memory_order_relaxed);
   if (impl_->ingested_checkpoints != nullptr) {
     impl_->ingested_checkpoints->Inc();
-    for (size_t i = 0; i < outputs.size(); ++i) {
-      if (outputs[i].writer == nullptr) continue;
-      const std::string& space = batch.spaces()[i];
+    for (const rocksdb::IngestExternalFileArg& arg : args) {
+      const std::string& space = arg.column_family->GetName();
       auto it = impl_->ingested_files.find(space.substr(0, space.find('.')));
-      if (it != impl_->ingested_files.end()) it->second->Inc();
+      if (it != impl_->ingested_files.end()) it->second->Inc(arg.external_files.size());
     }
   }
   return Status::OK();
@@ -313,6 +432,14 @@ Result<std::string> KvStore::Get(std::string_view space, std::string_view key) {
   if (s.IsNotFound()) return Status::NotFound(std::string(key));
   SLUICE_RETURN_IF_ERROR(FromRocks(s, "get " + std::string(space)));
   return v;
+}
+
+size_t KvStore::EstimateKeys(std::string_view space) {
+  auto h = Family(space, false);
+  if (!h.ok() || *h == nullptr) return 0;
+  uint64_t n = 0;
+  if (!impl_->db->GetIntProperty(static_cast<rocksdb::ColumnFamilyHandle*>(*h), "rocksdb.estimate-num-keys", &n)) return 0;
+  return static_cast<size_t>(n);
 }
 
 Status KvStore::Scan(std::string_view space, std::string_view prefix,

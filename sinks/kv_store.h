@@ -116,6 +116,9 @@ class KvStore final : public MetaStore, public StateStore {
   Result<std::string> Get(std::string_view space, std::string_view key) override;
   Status Scan(std::string_view space, std::string_view prefix,
               const std::function<Status(std::string_view, std::string_view, bool*)>& fn) override;
+  /// StateStore::EstimateKeys: RocksDB's "rocksdb.estimate-num-keys" of the column family (0
+  /// for a missing one).
+  size_t EstimateKeys(std::string_view space) override;
   /// StateStore::ScanFrom with one RocksDB Seek to max(start, prefix).
   Status ScanFrom(std::string_view space, std::string_view start, std::string_view prefix,
                   const std::function<Status(std::string_view, std::string_view, bool*)>& fn) override;

@@ -408,3 +408,99 @@ TEST_CASE("state store: large checkpoints in key order are ingested as SST files
   CHECK(fs::is_empty(dir + "/kv/ingest.tmp"));
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("state store: large runs are ingested as several disjoint SST files, written at once") {
+  std::string dir = TempDir();
+  auto store = KvStore::Open(dir + "/kv");
+  REQUIRE(store.ok());
+  KvStore& kv = **store;
+  MetricsRegistry metrics;
+  kv.set_metrics(&metrics);
+  Counter& state_files = metrics.GetCounter("sluice_state_ingested_files_total", "", {{"kind", "state"}});
+  kv.set_ingest_threshold_bytes(0);
+  MemoryStateStore mem;
+  auto commit = [&](const StoreBatch& b) {
+    REQUIRE(kv.Commit(b).ok());
+    REQUIRE(mem.Commit(b).ok());
+    CHECK(Dump(&kv, "state.q") == Dump(&mem, "state.q"));
+  };
+  // A run of `n` ops on keys prefix + 6 digits (every 7th a delete), in key order or (with
+  // `shuffled`, which breaks the Run contract) not; with `parts`, it splits itself into parts
+  // by op count as ops::StateRun does, else it uses the default (everything in part 0).
+  struct TestRun final : StoreBatch::Run {
+    char prefix;
+    int n;
+    std::string value;
+    bool shuffled = false, parts = true;
+    void Emit(int i, const std::function<void(StoreBatch::OpKind, std::string_view, std::string_view)>& fn) const {
+      char key[16];
+      std::snprintf(key, sizeof key, "%c%06d", prefix, i);
+      fn(i % 7 == 6 ? StoreBatch::OpKind::kDelete : StoreBatch::OpKind::kPut, key, value);
+    }
+    void ForEach(const std::function<void(StoreBatch::OpKind, std::string_view, std::string_view)>& fn) override {
+      for (int i = 0; i < n; ++i) Emit(shuffled ? (i * 7919) % n : i, fn);
+    }
+    void ForEachInPart(size_t part, size_t count,
+                       const std::function<void(StoreBatch::OpKind, std::string_view, std::string_view)>& fn) override {
+      if (!parts) return StoreBatch::Run::ForEachInPart(part, count, fn);
+      const size_t begin = static_cast<size_t>(n) * part / count, end = static_cast<size_t>(n) * (part + 1) / count;
+      for (size_t i = begin; i < end; ++i) Emit(shuffled ? static_cast<int>((i * 7919) % static_cast<size_t>(n)) : static_cast<int>(i), fn);
+    }
+  };
+  auto run = [](char prefix, int n, std::string value) {
+    auto r = std::make_shared<TestRun>();
+    r->prefix = prefix;
+    r->n = n;
+    r->value = std::move(value);
+    return r;
+  };
+  const int kLarge = 70'000;  // over the 65,536 ops from which a run gets files of its own
+
+  // Two large runs (SESSION's index and keys), a small run, and a flat range delete of the same
+  // space that overlaps none of them: a file per part of each large run, one for the small run
+  // and one for the flat ops.
+  StoreBatch first;
+  first.Put("state.q", "a-old", "x");
+  commit(first);
+  StoreBatch two_runs;
+  two_runs.DeleteRange("state.q", "a", "b");
+  two_runs.AddRun("state.q", run('e', kLarge, ""), kLarge, kLarge * 8);
+  two_runs.AddRun("state.q", run('s', kLarge, "v1"), kLarge, kLarge * 10);
+  two_runs.AddRun("state.q", run('t', 10, "small"), 10, 10 * 12);
+  two_runs.Put("table.t", "row", "1");
+  const uint64_t ingested = kv.ingested_commits(), files = state_files.value();
+  commit(two_runs);
+  CHECK(kv.ingested_commits() == ingested + 1);
+  CHECK(state_files.value() == files + 2 + 2 + 1 + 1);
+  CHECK(Dump(&kv, "state.q").find("a-old") == std::string::npos);
+  CHECK(*kv.Get("state.q", "s000005") == "v1");
+  CHECK(kv.Get("state.q", "s000006").status().code() == StatusCode::kNotFound);  // a delete
+
+  // The default Run::ForEachInPart (every op in part 0): one file for the run.
+  auto whole = run('s', kLarge, "v2");
+  whole->parts = false;
+  StoreBatch default_parts;
+  default_parts.AddRun("state.q", whole, kLarge, kLarge * 10);
+  commit(default_parts);
+  CHECK(kv.ingested_commits() == ingested + 2);
+  CHECK(state_files.value() == files + 6 + 1);
+
+  // A flat range delete over the run's keys: the rest file would overlap the run's files, whose
+  // puts must win. Not ingested; the WriteBatch gives the same result.
+  StoreBatch overlapping;
+  overlapping.DeleteRange("state.q", "s", "t");
+  overlapping.AddRun("state.q", run('s', kLarge, "v3"), kLarge, kLarge * 10);
+  commit(overlapping);
+  CHECK(kv.ingested_commits() == ingested + 2);
+  CHECK(*kv.Get("state.q", "s000005") == "v3");
+
+  // A run that breaks its contract (not in key order): not ingested either, and no error.
+  auto shuffled = run('e', kLarge, "v4");
+  shuffled->shuffled = true;
+  StoreBatch bad_run;
+  bad_run.AddRun("state.q", shuffled, kLarge, kLarge * 10);
+  commit(bad_run);
+  CHECK(kv.ingested_commits() == ingested + 2);
+  CHECK(fs::is_empty(dir + "/kv/ingest.tmp"));  // the abandoned files are gone
+  std::filesystem::remove_all(dir);
+}
