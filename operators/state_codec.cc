@@ -5,17 +5,24 @@
 namespace sluice::ops {
 
 void StateWriter::PutVarint(uint64_t v) {
+  // Encoded on the stack and appended once: a checkpoint writes millions of these, and a
+  // push_back per byte checks the capacity and moves the terminator each time.
+  char buf[10];
+  size_t n = 0;
   while (v >= 0x80) {
-    out_->push_back(static_cast<char>((v & 0x7F) | 0x80));
+    buf[n++] = static_cast<char>((v & 0x7F) | 0x80);
     v >>= 7;
   }
-  out_->push_back(static_cast<char>(v));
+  buf[n++] = static_cast<char>(v);
+  out_->append(buf, n);
 }
 
 void StateWriter::PutDouble(double d) {
   uint64_t bits;
   std::memcpy(&bits, &d, 8);
-  for (int i = 0; i < 8; ++i) out_->push_back(static_cast<char>(bits >> (8 * i)));
+  char buf[8];
+  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(bits >> (8 * i));
+  out_->append(buf, 8);
 }
 
 void StateWriter::PutBytes(std::string_view b) {
