@@ -1,5 +1,7 @@
 #include "operators/query_pipeline.h"
 
+#include <algorithm>
+
 #include "operators/expr_eval.h"
 
 namespace sluice::ops {
@@ -164,10 +166,13 @@ Status QueryPipeline::Restore(std::string_view scalars, StateStore* store, std::
   // With a bounded state cache, window groups stay in the store and are read when used.
   if (hop_ && hop_->spill_enabled()) return hop_->RestoreLazily();
   if (session_ && session_->spill_enabled()) return session_->RestoreLazily();
+  // SESSION state is one timer index entry and one value per key.
+  if (session_) session_->ReserveKeys(std::min<size_t>(store->EstimateKeys(space) / 2, size_t{1} << 28));
   SLUICE_RETURN_IF_ERROR(store->Scan(space, "", [&](std::string_view key, std::string_view value, bool*) {
     return hop_ ? hop_->RestoreGroup(key, value) : session_->RestoreKey(key, value);
   }));
   if (hop_) hop_->FinishRestore();
+  if (session_) session_->FinishRestore();
   return Status::OK();
 }
 

@@ -384,9 +384,11 @@ Status SessionWindowAggregate::RestoreLazily() {
     return Status::OK();
   }));
   if (any_key && !any_index) {  // written before the timer index: load it all
-    return spill_store_->Scan(spill_space_, "s", [&](std::string_view key, std::string_view value, bool*) {
+    SLUICE_RETURN_IF_ERROR(spill_store_->Scan(spill_space_, "s", [&](std::string_view key, std::string_view value, bool*) {
       return RestoreKey(key, value);
-    });
+    }));
+    FinishRestore();
+    return Status::OK();
   }
   spilled_unknown_ = any_key;
   // The first AdvanceWatermark() scans the index from its start: entries are normally all after
@@ -402,17 +404,17 @@ bool SessionWindowAggregate::RestoreScalars(StateReader* r) { return GetOperator
 
 Status SessionWindowAggregate::RestoreKey(std::string_view key, std::string_view value) {
   if (!key.empty() && key[0] == 'e') {
-    // The timer index sorts before the keys ('e' < 's'): note which keys have an entry.
+    // The timer index sorts before the keys ('e' < 's'). An entry is due at its key's earliest
+    // timer as the checkpoint that wrote the key computed it (CheckpointDelta() rewrites the
+    // entry whenever that changes), so Due() gives it back without keeping the entries.
     if (key.size() < 9) return Status::Corruption("session state: bad timer index key");
-    restored_index_[std::string(key.substr(9))] = GetOrderedInt64(key.substr(1, 8));
+    restore_saw_index_ = true;
     return Status::OK();
   }
   if (key.empty() || key[0] != 's') return Status::Corruption("session state: bad key");
-  SLUICE_ASSIGN_OR_RETURN(KeyState * ks, LoadKey(key.substr(1), value));
-  auto indexed = restored_index_.find(*ks->key);
-  if (indexed != restored_index_.end()) {
-    ks->index_due = indexed->second;  // deleted by the next checkpoint if the key's due changes
-    restored_index_.erase(indexed);
+  SLUICE_ASSIGN_OR_RETURN(KeyState * ks, LoadKey(key.substr(1), value, /*defer_timers=*/true));
+  if (restore_saw_index_) {
+    ks->index_due = Due(*ks);  // deleted by the next checkpoint if the key's due changes
   } else {
     // State written before the timer index existed: index the key at the next checkpoint (until
     // then it is touched, so it is not evicted).
@@ -421,8 +423,17 @@ Status SessionWindowAggregate::RestoreKey(std::string_view key, std::string_view
   return Status::OK();
 }
 
+void SessionWindowAggregate::FinishRestore() {
+  for (auto [timers, set] : {std::pair{&restored_fire_, &fire_timers_}, std::pair{&restored_purge_, &purge_timers_}}) {
+    std::sort(timers->begin(), timers->end());
+    for (const Timer& t : *timers) set->insert(set->end(), t);  // at the end: amortized O(1)
+    timers->clear();
+    timers->shrink_to_fit();
+  }
+}
+
 Result<SessionWindowAggregate::KeyState*> SessionWindowAggregate::LoadKey(std::string_view encoded_key,
-                                                                          std::string_view value) {
+                                                                          std::string_view value, bool defer_timers) {
   // Decode everything first, so that a malformed value changes nothing.
   Row keys;
   std::vector<std::pair<int64_t, Session>> sessions;
@@ -456,9 +467,11 @@ Result<SessionWindowAggregate::KeyState*> SessionWindowAggregate::LoadKey(std::s
   const int64_t lateness = options_.allowed_lateness.count();
   for (auto& [start, sess] : sessions) {
     if (sess.fired) {
-      purge_timers_.insert(Timer{sess.end + lateness, ks.id, start});
+      const Timer t{sess.end + lateness, ks.id, start};
+      defer_timers ? restored_purge_.push_back(t) : void(purge_timers_.insert(t));
     } else {
-      fire_timers_.insert(Timer{sess.end, ks.id, start});
+      const Timer t{sess.end, ks.id, start};
+      defer_timers ? restored_fire_.push_back(t) : void(fire_timers_.insert(t));
     }
     ks.sessions.emplace_hint(ks.sessions.end(), start, std::move(sess));
     ++sessions_;

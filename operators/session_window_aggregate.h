@@ -105,10 +105,21 @@ class SessionWindowAggregate {
   /// Restores what AppendScalars() wrote. Returns false on malformed input.
   bool RestoreScalars(StateReader* r);
   /// Loads one key that CheckpointDelta() wrote (`key` without the space), in key order: timer
-  /// index entries ('e' keys) come first and are noted; a key without one (state written before
-  /// the index existed) is indexed by the next checkpoint. Call on a fresh operator after
-  /// RestoreScalars(). Errors: Corruption when the key or value is malformed.
+  /// index entries ('e' keys) come first. Each key's entry is due at its earliest timer, which
+  /// is computed again from its sessions; when the store has no index entries at all (state
+  /// written before the index existed), every key is indexed by the next checkpoint. Call on a
+  /// fresh operator after RestoreScalars(), then FinishRestore() after the last key. Errors:
+  /// Corruption when the key or value is malformed.
   Status RestoreKey(std::string_view key, std::string_view value);
+  /// Makes room for about `keys` keys before a restore by RestoreKey() (a hint: any number may
+  /// follow). Growing a hash table of a million keys step by step was most of a restore.
+  void ReserveKeys(size_t keys) {
+    keys_.reserve(keys);
+    by_id_.reserve(keys);
+  }
+  /// Ends a restore by RestoreKey(): builds the timer sets from the restored keys' timers in
+  /// one sorted pass (inserting a million timers one by one in key order costs seconds).
+  void FinishRestore();
 
   /// Attaches the bounded state cache: `store` (which must be the store CheckpointDelta()'s
   /// batches are committed to, in `space`) holds the keys beyond `max_cached_sessions` (>= 1)
@@ -159,8 +170,10 @@ class SessionWindowAggregate {
   void RemoveTimers(const KeyState& ks, int64_t start, const Session& s);
   void DropSession(KeyState* ks, int64_t start);
   int64_t Due(const KeyState& ks) const;  // the key's earliest timer
-  // Decodes a key state into keys_ and its timers (not marked changed). Errors: Corruption.
-  Result<KeyState*> LoadKey(std::string_view encoded_key, std::string_view value);
+  // Decodes a key state into keys_ and its timers (not marked changed); with `defer_timers`,
+  // the timers go to restored_fire_ and restored_purge_ instead (FinishRestore()). Errors:
+  // Corruption.
+  Result<KeyState*> LoadKey(std::string_view encoded_key, std::string_view value, bool defer_timers = false);
   // Reads `encoded_key` back from the store if it is there. Returns null when it is not (or on
   // an error, recorded in spill_status_).
   KeyState* ReadBack(const std::string& encoded_key);
@@ -205,8 +218,10 @@ class SessionWindowAggregate {
   // Keys erased (all sessions purged) whose store copy is not deleted yet: since the last
   // CheckpointDelta(), and in the batch of the commit that may still be in flight.
   std::unordered_set<std::string> erased_since_delta_, erased_in_flight_;
-  // RestoreKey(): timer index entries seen, by encoded key, until the key itself is restored.
-  std::unordered_map<std::string, int64_t> restored_index_;
+  // RestoreKey(): whether the store has timer index entries (they sort before the keys), and
+  // the restored keys' timers, put into the timer sets in order by FinishRestore().
+  bool restore_saw_index_ = false;
+  std::vector<Timer> restored_fire_, restored_purge_;
   // Bounded state cache (EnableSpill()).
   StateStore* spill_store_ = nullptr;
   std::string spill_space_;
