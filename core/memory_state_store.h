@@ -57,6 +57,13 @@ class MemoryStateStore final : public StateStore {
     return Status::OK();
   }
 
+  /// StateStore::EstimateKeys: exact here.
+  size_t EstimateKeys(std::string_view space) override {
+    std::lock_guard lock(mu_);
+    auto s = spaces_.find(std::string(space));
+    return s == spaces_.end() ? 0 : s->second.size();
+  }
+
   /// Keys held in `space` (tests).
   size_t size(const std::string& space) {
     std::lock_guard lock(mu_);

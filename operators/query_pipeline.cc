@@ -168,6 +168,7 @@ Status QueryPipeline::Restore(std::string_view scalars, StateStore* store, std::
   if (session_ && session_->spill_enabled()) return session_->RestoreLazily();
   // SESSION state is one timer index entry and one value per key.
   if (session_) session_->ReserveKeys(std::min<size_t>(store->EstimateKeys(space) / 2, size_t{1} << 28));
+  if (hop_) hop_->ReserveGroups(std::min<size_t>(store->EstimateKeys(space), size_t{1} << 28));
   SLUICE_RETURN_IF_ERROR(store->Scan(space, "", [&](std::string_view key, std::string_view value, bool*) {
     return hop_ ? hop_->RestoreGroup(key, value) : session_->RestoreKey(key, value);
   }));

@@ -361,6 +361,11 @@ Status WindowAggregate::RestoreGroup(std::string_view key, std::string_view valu
   if (last_pane_ == nullptr || last_pane_start_ != start) {
     last_pane_ = &panes_[start];
     last_pane_start_ = start;
+    if (restore_reserve_ > 0) {  // the first pane: ReserveGroups()
+      last_pane_->groups.reserve(restore_reserve_);
+      last_pane_->index.reserve(restore_reserve_);
+      restore_reserve_ = 0;
+    }
   }
   Pane& pane = *last_pane_;
   if (spill_store_ != nullptr && groups_ >= max_cached_groups_) {
@@ -404,6 +409,13 @@ Status WindowAggregate::RestoreLazily() {
 
 void WindowAggregate::FinishRestore() {
   pending_.clear();
+  restore_reserve_ = 0;
+  for (auto& [start, pane] : panes_) {
+    if (pane.groups.capacity() > 2 * pane.groups.size() + 1024) {  // ReserveGroups() was too much
+      pane.groups.shrink_to_fit();
+      pane.index.rehash(0);
+    }
+  }
   for (const auto& [start, pane] : panes_) {
     for (int64_t ws = LastWindowStartOf(start); ws + size_.count() > start; ws -= slide_.count()) {
       if (EventTime{ws} + size_ > watermark_) pending_.insert(ws);
