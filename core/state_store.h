@@ -9,7 +9,9 @@
 // Keys live in named spaces (one RocksDB column family each in sinks/kv_store.h): "state.<query>"
 // for a query's operator state, "table.<name>" for a KV table, "sluice.meta" for checkpoint
 // records. Keys and values are raw bytes; keys sort bytewise within a space.
-// Thread-safety: StoreBatch is a plain value (one thread). Copies share its runs, which sort
+// Thread-safety: StoreBatch is a plain value, built and read by one thread, except that
+// different runs, or after PrepareRun() different parts of one run, may be read on different
+// threads at once (ForEachRunOp(), ForEachRunPart()). Copies share their runs, which sort
 // themselves when first read, so two copies must not be read at once. StateStore
 // implementations are thread-safe. Keys and values are under 4 GiB each.
 #pragma once

@@ -166,9 +166,12 @@ Status QueryPipeline::Restore(std::string_view scalars, StateStore* store, std::
   // With a bounded state cache, window groups stay in the store and are read when used.
   if (hop_ && hop_->spill_enabled()) return hop_->RestoreLazily();
   if (session_ && session_->spill_enabled()) return session_->RestoreLazily();
-  // SESSION state is one timer index entry and one value per key.
-  if (session_) session_->ReserveKeys(std::min<size_t>(store->EstimateKeys(space) / 2, size_t{1} << 28));
-  if (hop_) hop_->ReserveGroups(std::min<size_t>(store->EstimateKeys(space), size_t{1} << 28));
+  // Room for the state, from RocksDB's estimate (SESSION: one timer index entry and one value
+  // per key). The estimate counts old versions too, so it is capped (4M: 256 MiB of TUMBLE
+  // groups), and FinishRestore() gives back what was not used.
+  constexpr size_t kMaxReserve = size_t{1} << 22;
+  if (session_) session_->ReserveKeys(std::min(store->EstimateKeys(space) / 2, kMaxReserve));
+  if (hop_) hop_->ReserveGroups(std::min(store->EstimateKeys(space), kMaxReserve));
   SLUICE_RETURN_IF_ERROR(store->Scan(space, "", [&](std::string_view key, std::string_view value, bool*) {
     return hop_ ? hop_->RestoreGroup(key, value) : session_->RestoreKey(key, value);
   }));

@@ -424,6 +424,10 @@ Status SessionWindowAggregate::RestoreKey(std::string_view key, std::string_view
 }
 
 void SessionWindowAggregate::FinishRestore() {
+  if (keys_.bucket_count() > 2 * keys_.size() + 1024) {  // ReserveKeys() was too much
+    keys_.rehash(0);
+    by_id_.rehash(0);
+  }
   for (auto [timers, set] : {std::pair{&restored_fire_, &fire_timers_}, std::pair{&restored_purge_, &purge_timers_}}) {
     std::sort(timers->begin(), timers->end());
     for (const Timer& t : *timers) set->insert(set->end(), t);  // at the end: amortized O(1)

@@ -112,13 +112,15 @@ class SessionWindowAggregate {
   /// Corruption when the key or value is malformed.
   Status RestoreKey(std::string_view key, std::string_view value);
   /// Makes room for about `keys` keys before a restore by RestoreKey() (a hint: any number may
-  /// follow). Growing a hash table of a million keys step by step was most of a restore.
+  /// follow; FinishRestore() gives back room not used). Growing a hash table of a million keys
+  /// step by step was a large part of a restore.
   void ReserveKeys(size_t keys) {
     keys_.reserve(keys);
     by_id_.reserve(keys);
   }
   /// Ends a restore by RestoreKey(): builds the timer sets from the restored keys' timers in
-  /// one sorted pass (inserting a million timers one by one in key order costs seconds).
+  /// one sorted pass (inserting a million timers one by one in key order costs seconds), and
+  /// shrinks tables ReserveKeys() made too large.
   void FinishRestore();
 
   /// Attaches the bounded state cache: `store` (which must be the store CheckpointDelta()'s

@@ -10,7 +10,8 @@
 //
 // Keys are `prefix` + (with an order: PutOrderedInt64(order)) + the encoded key, e.g. TUMBLE's
 // 'p' + pane start + key and SESSION's 'e' + due + key (docs/formats/checkpoint.md).
-// Thread-safety: built by one thread, then read by one (the batch's reader); not both at once.
+// Thread-safety: built by one thread, then read: by one thread, or after Prepare() by several
+// threads at once, each reading its own parts (ForEachInPart()); never built and read at once.
 #pragma once
 
 #include <cstdint>
@@ -71,9 +72,9 @@ class StateRun final : public StoreBatch::Run {
   void ForEach(const std::function<void(StoreBatch::OpKind, std::string_view, std::string_view)>& fn) override;
   /// StoreBatch::Run: sorts, as ForEach() does on its first call.
   void Prepare() override;
-  /// StoreBatch::Run: part `part` of `parts` of the sorted ops, split by record count (all ops
-  /// of one key fall in the part that holds the last of them). Call Prepare() first; then parts
-  /// may be read on different threads at once.
+  /// StoreBatch::Run: part `part` of `parts` of the sorted ops, split by record count. A key
+  /// whose ops straddle a split is written (its winning op) by the part that holds the last of
+  /// them. Call Prepare() first; then parts may be read on different threads at once.
   void ForEachInPart(size_t part, size_t parts,
                      const std::function<void(StoreBatch::OpKind, std::string_view, std::string_view)>& fn) override;
 

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <filesystem>
 #include <mutex>
 #include <system_error>
@@ -291,28 +292,45 @@ Status KvStore::Ingest(const StoreBatch& batch, const std::vector<rocksdb::Colum
     if (o.writer == nullptr) open(o);
     if (o.status.ok()) add(o, op);
   };
-  // A run part's file: SstFileWriter rejects a key not above the last one (InvalidArgument),
-  // which here means a run that broke its contract: out of order, not an error.
+  // A run part's file. SstFileWriter rejects a key not above the last one (InvalidArgument);
+  // from Put or Delete, that means a run that broke its contract: out of order, not an error. A
+  // range delete in a run breaks it too (it would not delete the file's own points).
   auto write_part = [&](const Part& p) {
     Output& o = outputs[p.output];
     std::call_once(prepared[p.run], [&] { batch.PrepareRun(p.run); });  // the other parts wait
     batch.ForEachRunPart(p.run, p.part, RunParts(batch.run_ops(p.run)), [&](const StoreBatch::OpView& op) {
-      if (!o.status.ok()) return;
-      if (o.writer == nullptr) open(o);
-      if (o.status.ok()) add(o, op);
+      if (!o.status.ok() || o.out_of_order) return;
+      if (op.kind == StoreBatch::OpKind::kDeleteRange) {
+        o.out_of_order = true;
+        return;
+      }
+      if (o.writer == nullptr) {
+        open(o);
+        if (!o.status.ok()) return;
+      }
+      add(o, op);
+      if (o.status.IsInvalidArgument()) {
+        o.out_of_order = true;
+        o.status = rocksdb::Status::OK();
+      }
     });
-    if (o.status.IsInvalidArgument()) {
-      o.out_of_order = true;
-      o.status = rocksdb::Status::OK();
-    }
     if (o.status.ok() && !o.out_of_order && o.writer != nullptr) o.status = o.writer->Finish(&o.info);
   };
   // Runs `tasks` tasks, task(i) for each i, on this thread and (when there are two or more) one
-  // more, each taking the next task in turn.
+  // more, each taking the next task in turn. An exception from a task (bad_alloc) stops both
+  // threads at their next task and is rethrown here, after the join.
   auto on_two_threads = [](size_t tasks, const std::function<void(size_t)>& task) {
     std::atomic<size_t> next{0};
+    std::mutex mu;
+    std::exception_ptr thrown;
     auto work = [&] {
-      for (size_t t; (t = next.fetch_add(1)) < tasks;) task(t);
+      try {
+        for (size_t t; (t = next.fetch_add(1)) < tasks;) task(t);
+      } catch (...) {
+        next.store(tasks);
+        std::lock_guard lock(mu);
+        if (!thrown) thrown = std::current_exception();
+      }
     };
     std::thread helper;
     if (tasks > 1) {
@@ -324,8 +342,9 @@ Status KvStore::Ingest(const StoreBatch& batch, const std::vector<rocksdb::Colum
     }
     work();
     if (helper.joinable()) helper.join();
+    if (thrown) std::rethrow_exception(thrown);
   };
-  on_two_threads(parts.size() + 1, [&](size_t t) {
+  auto write_all = [&](size_t t) {
     if (t < parts.size()) {
       write_part(parts[t]);
       return;
@@ -335,7 +354,13 @@ Status KvStore::Ingest(const StoreBatch& batch, const std::vector<rocksdb::Colum
       Output& o = outputs[i];
       if (o.status.ok() && !o.out_of_order && o.writer != nullptr) o.status = o.writer->Finish(&o.info);
     }
-  });
+  };
+  try {
+    on_two_threads(parts.size() + 1, write_all);
+  } catch (...) {
+    cleanup();  // the commit's caller sees the exception; nothing was ingested
+    throw;
+  }
   rocksdb::Status status;
   for (Output& o : outputs) {
     if (o.out_of_order) *in_order = false;

@@ -107,11 +107,13 @@ class KvStore final : public MetaStore, public StateStore {
   Result<std::string> GetMeta(const std::string& key) override;
 
   /// StateStore: applies `batch` atomically and durably; spaces are column families, created on
-  /// first use. A batch under ingest_threshold_bytes (default 8 MiB), or one whose ops are not
-  /// in key order within each space, is one synced WriteBatch. A larger one in key order (window
-  /// state written by a full checkpoint) is written as one SST file per column family and
-  /// ingested atomically (RocksDB IngestExternalFiles): no WAL copy, no memtable insert and no
-  /// later flush. Errors: IOError (nothing was applied).
+  /// first use. A batch under ingest_threshold_bytes (default 8 MiB) is one synced WriteBatch.
+  /// A larger one (window state written by a full checkpoint) is written as SST files, each run
+  /// in files of its own (a large run in two key ranges, built on two threads), and ingested
+  /// atomically (RocksDB IngestExternalFiles): no WAL copy, no memtable insert and no later
+  /// flush. If its flat ops are not in key order within a space, or files of one space would
+  /// overlap, it is the WriteBatch after all. Errors: IOError (nothing was applied); an
+  /// exception (bad_alloc) from building the files is rethrown after they are removed.
   Status Commit(const StoreBatch& batch) override;
   Result<std::string> Get(std::string_view space, std::string_view key) override;
   Status Scan(std::string_view space, std::string_view prefix,
