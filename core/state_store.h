@@ -11,7 +11,7 @@
 // records. Keys and values are raw bytes; keys sort bytewise within a space.
 // Thread-safety: StoreBatch is a plain value, built and read by one thread, except that
 // different runs, or after PrepareRun() different parts of one run, may be read on different
-// threads at once (ForEachRunOp(), ForEachRunPart()). Copies share their runs, which sort
+// threads at once (ForEachRunPart()). Copies share their runs, which sort
 // themselves when first read, so two copies must not be read at once. StateStore
 // implementations are thread-safe. Keys and values are under 4 GiB each.
 #pragma once
@@ -89,7 +89,7 @@ class StoreBatch {
   template <typename Fn>
   void ForEach(Fn&& fn) const {
     ForEachFlat(fn);
-    for (size_t i = 0; i < runs_.size(); ++i) ForEachRunOp(i, fn);
+    for (size_t i = 0; i < runs_.size(); ++i) ForEachRunPart(i, 0, 1, fn);
   }
   /// Calls `fn(const OpView&)` for the ops added by Put(), Delete() and DeleteRange(), in the
   /// order added (ForEach()'s first part).
@@ -115,20 +115,13 @@ class StoreBatch {
   /// Run `i`'s space (an index into spaces()) and the op count AddRun() was given.
   uint32_t run_space(size_t i) const { return runs_[i].space; }
   size_t run_ops(size_t i) const { return runs_[i].count; }
-  /// Calls `fn(const OpView&)` for run `i`'s ops in key order (part of ForEach()). Runs may be
-  /// read on different threads at once, each run by one thread (a run may sort itself).
-  template <typename Fn>
-  void ForEachRunOp(size_t i, Fn&& fn) const {
-    const uint32_t space = runs_[i].space;
-    runs_[i].run->ForEach([&](OpKind kind, std::string_view key, std::string_view value) {
-      fn(OpView{kind, space, key, value});
-    });
-  }
   /// Run::Prepare() of run `i`: before ForEachRunPart() on several threads. Not thread-safe for
   /// the same run.
   void PrepareRun(size_t i) const { runs_[i].run->Prepare(); }
-  /// As ForEachRunOp(), for part `part` of `parts` of run `i` (Run::ForEachInPart()). After
-  /// PrepareRun(i), different parts may be read on different threads at once.
+  /// Calls `fn(const OpView&)` for part `part` of `parts` of run `i`, in key order
+  /// (Run::ForEachInPart(); part 0 of 1 is the whole run, as in ForEach()). Different runs may
+  /// be read on different threads at once; after PrepareRun(i), so may different parts of run
+  /// `i`.
   template <typename Fn>
   void ForEachRunPart(size_t i, size_t part, size_t parts, Fn&& fn) const {
     const uint32_t space = runs_[i].space;

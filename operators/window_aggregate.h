@@ -161,7 +161,6 @@ class WindowAggregate {
   bool spill_enabled() const { return spill_store_ != nullptr; }
 
  private:
-  size_t restore_reserve_ = 0;  // ReserveGroups(): room to make in the first restored pane
   struct Group {
     const std::string* key = nullptr;  // the encoded key, owned by Pane::index
     Row keys;
@@ -209,6 +208,7 @@ class WindowAggregate {
   // Per-Add() cache and reused buffers.
   int64_t last_pane_start_ = 0;
   Pane* last_pane_ = nullptr;
+  size_t restore_reserve_ = 0;  // ReserveGroups(): room to make in the first restored pane
   Row key_values_;
   std::string key_buf_, scratch_;
   // Reused by EmitWindow.

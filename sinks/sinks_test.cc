@@ -477,39 +477,34 @@ TEST_CASE("state store: large runs are ingested as several disjoint SST files, w
   CHECK(*kv.Get("state.q", "s000005") == "v1");
   CHECK(kv.Get("state.q", "s000006").status().code() == StatusCode::kNotFound);  // a delete
 
+  // A batch of one large run of 's' keys, changed by `alter` first; with `delete_range`, after
+  // a flat DeleteRange of all 's' keys.
+  auto commit_run = [&](std::string value, const std::function<void(TestRun*)>& alter, bool delete_range = false) {
+    auto r = run('s', kLarge, std::move(value));
+    alter(r.get());
+    StoreBatch b;
+    if (delete_range) b.DeleteRange("state.q", "s", "t");
+    b.AddRun("state.q", r, kLarge, kLarge * 10);
+    commit(b);
+  };
   // The default Run::ForEachInPart (every op in part 0): one file for the run.
-  auto whole = run('s', kLarge, "v2");
-  whole->parts = false;
-  StoreBatch default_parts;
-  default_parts.AddRun("state.q", whole, kLarge, kLarge * 10);
-  commit(default_parts);
+  commit_run("v2", [](TestRun* r) { r->parts = false; });
   CHECK(kv.ingested_commits() == ingested + 2);
   CHECK(state_files.value() == files + 6 + 1);
 
-  // A flat range delete over the run's keys: the rest file would overlap the run's files, whose
-  // puts must win. Not ingested; the WriteBatch gives the same result.
-  StoreBatch overlapping;
-  overlapping.DeleteRange("state.q", "s", "t");
-  overlapping.AddRun("state.q", run('s', kLarge, "v3"), kLarge, kLarge * 10);
-  commit(overlapping);
+  // A flat range delete over the run's keys: the flat ops' file would overlap the run's files,
+  // whose puts must win. Not ingested; the WriteBatch gives the same result.
+  commit_run("v3", [](TestRun*) {}, /*delete_range=*/true);
   CHECK(kv.ingested_commits() == ingested + 2);
   CHECK(*kv.Get("state.q", "s000005") == "v3");
 
   // A run that breaks its contract (not in key order): not ingested either, and no error.
-  auto shuffled = run('e', kLarge, "v4");
-  shuffled->shuffled = true;
-  StoreBatch bad_run;
-  bad_run.AddRun("state.q", shuffled, kLarge, kLarge * 10);
-  commit(bad_run);
+  commit_run("v4", [](TestRun* r) { r->shuffled = true; });
   CHECK(kv.ingested_commits() == ingested + 2);
   CHECK(fs::is_empty(dir + "/kv/ingest.tmp"));  // the abandoned files are gone
   // A run with a range delete (outside the contract: in a file it would not delete the file's
   // own later points, as the WriteBatch does): not ingested.
-  auto ranged = run('s', kLarge, "v5");
-  ranged->range_delete = true;
-  StoreBatch ranged_run;
-  ranged_run.AddRun("state.q", ranged, kLarge, kLarge * 10);
-  commit(ranged_run);
+  commit_run("v5", [](TestRun* r) { r->range_delete = true; });
   CHECK(kv.ingested_commits() == ingested + 2);
   CHECK(*kv.Get("state.q", "s000005") == "v5");
   std::filesystem::remove_all(dir);
