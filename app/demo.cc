@@ -13,6 +13,17 @@
 namespace sluice::app {
 namespace {
 
+// The sum of every series of counter family `name` (0 when there is none).
+uint64_t CounterSum(const MetricsRegistry& metrics, const std::string& name) {
+  uint64_t sum = 0;
+  metrics.ForEach([&](const std::string& family, const std::string&, MetricsRegistry::Type type,
+                      const std::vector<MetricsRegistry::Series>& series) {
+    if (family != name || type != MetricsRegistry::Type::kCounter) return;
+    for (const auto& s : series) sum += s.counter != nullptr ? s.counter->value() : 0;
+  });
+  return sum;
+}
+
 std::string Short(const Value& v, DataType t) {
   if (v.is_null()) return "-";
   if (t == DataType::kTimestamp) return FormatTimestamp(v.as_time()).substr(11, 5);
@@ -108,7 +119,19 @@ int RunDemo(const DemoOptions& o, const std::atomic<bool>& stop) {
     std::fflush(stdout);
     while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  // Every ingested record is read and decoded once, however many queries read the stream
+  // (runtime/source_scan.h): wait briefly for the queries to catch up, then show both counts.
+  uint64_t ingested = 0, decoded = 0;
+  for (int i = 0; i < 100; ++i) {
+    ingested = CounterSum((*server)->metrics(), "sluice_records_ingested_total");
+    decoded = CounterSum((*server)->metrics(), "sluice_source_records_decoded_total");
+    if (decoded >= ingested) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   (*server)->Stop();
+  std::printf("Records decoded: %llu, records ingested: %llu (each record is decoded once for all %zu queries).\n",
+              static_cast<unsigned long long>(decoded), static_cast<unsigned long long>(ingested),
+              (*server)->pipeline().queries.size());
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("\nDemo finished: %llu records ingested in %.1f s (%.0f records/s), %llu failed; %llu rows emitted.\n"
               "State is kept in %s; run again to continue, or delete it to start fresh.\n",

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -26,6 +27,7 @@
 #include "operators/expr_eval.h"
 #include "runtime/checkpoint_record.h"
 #include "runtime/dead_letter.h"
+#include "runtime/engine.h"
 #include "sinks/archive_sink.h"
 #include "sinks/kv_store.h"
 #include "sql/planner.h"
@@ -186,10 +188,9 @@ struct Server::Impl {
   std::unique_ptr<log::Log> log;
   std::unique_ptr<sinks::KvStore> kv;
   std::unique_ptr<runtime::DeadLetterQueue> dlq;
-  std::vector<std::unique_ptr<Source>> sources;
   std::vector<std::unique_ptr<Sink>> owned_sinks;
   std::map<std::string, std::unique_ptr<LogAppender>> late_outputs;  // by stream name
-  std::vector<std::unique_ptr<runtime::QueryRunner>> runners;
+  std::unique_ptr<runtime::Engine> engine;  // every query; destroyed before the sinks
   std::unique_ptr<http::KinesisApi> kinesis;
   std::unique_ptr<http::NdjsonApi> ndjson;
   std::unique_ptr<http::HttpServer> http;
@@ -271,41 +272,52 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       kv_tables[static_cast<int>(i)] = t;
     }
   }
-  for (size_t qi = 0; qi < m.pipeline.queries.size(); ++qi) {
-    const QueryDef& q = m.pipeline.queries[qi];
-    const SourceDef& src = m.pipeline.sources[static_cast<size_t>(q.source)];
-    const SinkDef& sd = m.pipeline.sinks[static_cast<size_t>(q.sink)];
+  runtime::EngineFactories f;
+  Impl* impl = &m;
+  f.source = [impl](const SourceDef& src) -> Result<std::unique_ptr<Source>> {
     if (src.connector == "kafka") {
-      // One consumer per query, as each query keeps its own offsets in its own checkpoints.
+      // One consumer per source, shared by every query that reads it (runtime/source_scan.h).
       ingest::KafkaSourceOptions ko;
       ko.bootstrap_servers = src.options.at("bootstrap_servers");
       ko.topic = src.options.at("topic");
-      ko.group_id = OptionOr(src.options, "group_id", "sluice-" + q.name);
+      ko.group_id = OptionOr(src.options, "group_id", "sluice-" + src.name);
       // The planner normalized it to "0,2,3".
       const std::string listed = OptionOr(src.options, "partitions", "");
       for (std::string_view rest = listed; !rest.empty();) {
         const size_t comma = rest.find(',');
-        ko.partitions.push_back(std::stoi(std::string(rest.substr(0, comma))));
+        int partition = 0;
+        const std::string_view item = rest.substr(0, comma);
+        if (std::from_chars(item.data(), item.data() + item.size(), partition).ec != std::errc())
+          return Status::InvalidArgument("bad partition '" + std::string(item) + "'");
+        ko.partitions.push_back(partition);
         rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
       }
-      auto kafka = ingest::KafkaSource::Open(ko);
-      if (!kafka.ok()) {
-        return Status(kafka.status().code(), "source " + src.name + ": " + kafka.status().message());
-      }
-      m.sources.push_back(std::move(kafka).value());
-    } else {
-      SLUICE_ASSIGN_OR_RETURN(auto stream, m.log->GetStream(src.name));
-      m.sources.push_back(std::make_unique<ingest::LogSource>(m.log.get(), stream));
+      SLUICE_ASSIGN_OR_RETURN(auto kafka, ingest::KafkaSource::Open(ko));
+      return std::unique_ptr<Source>(std::move(kafka));
     }
-    Sink* sink;
+    SLUICE_ASSIGN_OR_RETURN(auto stream, impl->log->GetStream(src.name));
+    return std::unique_ptr<Source>(std::make_unique<ingest::LogSource>(impl->log.get(), stream));
+  };
+  f.decoder = [impl](const SourceDef& src, const std::vector<bool>& needed) -> std::unique_ptr<RowDecoder> {
+    auto decoder = std::make_unique<ingest::JsonDecoder>(src.schema, src.event_time_column);
+    // Decode only the columns some query of the source reads (the others stay NULL).
+    decoder->SetNeededColumns(needed);
+    return decoder;
+  };
+  f.sink = [impl, kv_tables](int qi) -> Result<Sink*> {
+    const QueryDef& q = impl->pipeline.queries[static_cast<size_t>(qi)];
+    const SinkDef& sd = impl->pipeline.sinks[static_cast<size_t>(q.sink)];
+    const std::string& dd = impl->options.data_dir;
     if (sd.connector == "kv") {
-      m.owned_sinks.push_back(std::make_unique<sinks::KvTableWriter>(kv_tables.at(q.sink)));
-      sink = m.owned_sinks.back().get();
-      if (m.options.row_listener) {
-        m.owned_sinks.push_back(std::make_unique<ListeningSink>(sink, &sd, m.options.row_listener));
-        sink = m.owned_sinks.back().get();
+      impl->owned_sinks.push_back(std::make_unique<sinks::KvTableWriter>(kv_tables.at(q.sink)));
+      Sink* sink = impl->owned_sinks.back().get();
+      if (impl->options.row_listener) {
+        impl->owned_sinks.push_back(std::make_unique<ListeningSink>(sink, &sd, impl->options.row_listener));
+        sink = impl->owned_sinks.back().get();
       }
-    } else if (sd.connector == "files") {
+      return sink;
+    }
+    if (sd.connector == "files") {
       sinks::ArchiveOptions ao;
       std::string path = OptionOr(sd.options, "path", "archive/" + sd.name);
       ao.dir = !path.empty() && path[0] == '/' ? path : dd + "/" + path;
@@ -319,29 +331,24 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       if (sd.options.count("buffer_interval")) {
         SLUICE_ASSIGN_OR_RETURN(ao.buffer_interval, ParseInterval(sd.options.at("buffer_interval")));
       }
-      m.owned_sinks.push_back(std::make_unique<sinks::ArchiveSink>(ao, sd.schema));
-      sink = m.owned_sinks.back().get();
-    } else {
-      return Status::InvalidArgument("sink " + sd.name + ": connector '" + sd.connector + "' is not supported");
+      impl->owned_sinks.push_back(std::make_unique<sinks::ArchiveSink>(ao, sd.schema));
+      return impl->owned_sinks.back().get();
     }
-    auto decoder = std::make_unique<ingest::JsonDecoder>(src.schema, src.event_time_column);
-    // Decode only the columns this query reads (the others stay NULL).
-    decoder->SetNeededColumns(ops::ColumnsUsed(q, src.schema.size(), src.event_time_column));
-    runtime::QueryRunnerOptions ro;
-    ro.checkpoint_interval = m.options.checkpoint_interval;
-    ro.min_checkpoint_pause = m.options.min_checkpoint_pause;
-    ro.state_cache_groups = m.options.state_cache_groups;
-    m.runners.push_back(std::make_unique<runtime::QueryRunner>(&m.pipeline, static_cast<int>(qi), m.sources.back().get(),
-                                                               std::move(decoder), sink, m.kv.get(), m.dlq.get(),
-                                                               &m.metrics, ro));
-    if (!src.late_output.empty()) m.runners.back()->SetLateOutput(m.late_outputs.at(src.late_output).get());
-  }
-  for (auto& r : m.runners) {
-    Status st = r->Start();
-    if (!st.ok()) {
-      for (auto& started : m.runners) started->Stop();
-      return st;
-    }
+    return Status::InvalidArgument("sink " + sd.name + ": connector '" + sd.connector + "' is not supported");
+  };
+  f.late_output = [impl](const SourceDef& src) -> RecordAppender* {
+    auto it = impl->late_outputs.find(src.late_output);
+    return src.late_output.empty() || it == impl->late_outputs.end() ? nullptr : it->second.get();
+  };
+  runtime::EngineOptions eo;
+  eo.workers = m.options.workers;
+  eo.scan.checkpoint_interval = m.options.checkpoint_interval;
+  eo.scan.min_checkpoint_pause = m.options.min_checkpoint_pause;
+  eo.scan.state_cache_groups = m.options.state_cache_groups;
+  m.engine = std::make_unique<runtime::Engine>(&m.pipeline, m.kv.get(), m.dlq.get(), &m.metrics, std::move(f), eo);
+  if (Status st = m.engine->Start(); !st.ok()) {
+    m.engine.reset();
+    return st;
   }
   m.snapshots_total = &m.metrics.GetCounter("sluice_snapshots_total", "State-store snapshots taken (DATA_DIR/checkpoints)", {});
   m.snapshot_failures = &m.metrics.GetCounter("sluice_snapshot_failures_total", "State-store snapshots that failed", {});
@@ -358,7 +365,6 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   ho.tls_key_file = m.options.tls_key_file;
   // Room for the largest PutRecords the limits allow: base64 (4/3) plus JSON around it.
   ho.max_body_bytes = std::max(ho.max_body_bytes, m.options.kinesis_limits.max_request_data_bytes / 3 * 4 + (4u << 20));
-  Impl* impl = &m;
   SLUICE_ASSIGN_OR_RETURN(m.http, http::HttpServer::Start(ho, [impl](const http::HttpRequest& req, http::Responder r) {
                             impl->Route(req, std::move(r));
                           }));
@@ -378,11 +384,10 @@ void Server::Stop() {
   m.snapshot_cv.notify_all();
   if (m.snapshot_thread.joinable()) m.snapshot_thread.join();
   if (m.savepoint_thread.joinable()) m.savepoint_thread.join();
-  for (auto& r : m.runners) r->Stop();
-  m.runners.clear();
+  if (m.engine) m.engine->Stop();
+  m.engine.reset();
   m.http.reset();
   m.owned_sinks.clear();
-  m.sources.clear();
   m.log.reset();
   m.kv.reset();
 }
@@ -416,7 +421,7 @@ Result<std::string> Server::Impl::Savepoint(const std::string& name) {
   const std::string dir = options.data_dir + "/savepoints/" + name;
   std::error_code ec;
   if (std::filesystem::exists(dir, ec)) return Status::InvalidArgument("savepoint " + name + " already exists: " + dir);
-  for (auto& r : runners) SLUICE_RETURN_IF_ERROR(r->RequestCheckpoint(std::chrono::seconds(60)).status());
+  if (engine) SLUICE_RETURN_IF_ERROR(engine->Checkpoint(std::chrono::seconds(60)));
   SLUICE_RETURN_IF_ERROR(TakeSnapshot(kv.get(), dir, &crc_cache));
   SLUICE_RETURN_IF_ERROR(VerifySnapshot(dir));
   return dir;
@@ -456,9 +461,7 @@ std::vector<runtime::QueryStatus> Server::QueryStatuses() const { return impl_->
 std::string Server::QueriesJson() const { return impl_->QueriesJson(); }
 
 std::vector<runtime::QueryStatus> Server::Impl::QueryStatuses() const {
-  std::vector<runtime::QueryStatus> out;
-  for (const auto& r : runners) out.push_back(r->status());
-  return out;
+  return engine ? engine->QueryStatuses() : std::vector<runtime::QueryStatus>();
 }
 
 std::string Server::Impl::QueriesJson() const {
@@ -474,6 +477,10 @@ std::string Server::Impl::QueriesJson() const {
     AppendJsonString(s.source, &b);
     b += ",\"sink\":";
     AppendJsonString(s.sink, &b);
+    b += ",\"state\":";
+    AppendJsonString(s.state, &b);
+    b += ",\"worker\":" + std::to_string(s.worker) + ",\"idle_timeout\":";
+    AppendJsonString(FormatDuration(s.idle_timeout), &b);
     bool have_wm = s.watermark != EventTime::Min();
     b += ",\"watermark\":" + (have_wm ? "\"" + FormatTimestamp(s.watermark) + "\"" : std::string("null"));
     if (have_wm) {

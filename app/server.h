@@ -1,6 +1,6 @@
 // Server: one Sluice process. Plans a pipeline file and wires the embedded log, the HTTP port
 // (Kinesis API, NDJSON ingest, table reads, /metrics, /queries, status page), the KV and archive
-// sinks and one QueryRunner per INSERT INTO.
+// sinks, and the runtime::Engine that runs every INSERT INTO (one shared scan per source).
 //
 // Data-dir layout: streams/ (the log), kv/ (RocksDB tables), archive/ (files sinks with relative
 // paths), dead-letter/ (bad and late records).
@@ -17,7 +17,7 @@
 #include "core/plan.h"
 #include "core/status.h"
 #include "ingest/http/kinesis_api.h"
-#include "runtime/query_runner.h"
+#include "runtime/engine.h"
 
 namespace sluice::app {
 
@@ -34,6 +34,9 @@ struct ServerOptions {
   /// HTTP address. Default: 127.0.0.1:4567 (the port Kinesis emulators use).
   std::string host = "127.0.0.1";
   uint16_t port = 4567;
+  /// Worker threads of the engine (runtime::EngineOptions::workers); 0 = one per core.
+  /// Default: 0.
+  int workers = 0;
   /// HTTP event-loop threads. Default: 1.
   int http_threads = 1;
   /// PEM certificate chain and private key. When both are set the port serves TLS, with ALPN

@@ -1,8 +1,8 @@
 // QueryPipeline: the record and watermark processing of one INSERT INTO … SELECT, without
 // threads, I/O or metrics: decoded rows from a split → WHERE → window aggregate (TUMBLE/HOP
 // panes, SESSION), window-aligned stages (subqueries and window joins, window_stage.h) or
-// projection → output rows. Both the threaded runtime
-// (runtime/query_runner.cc) and the in-process golden test runner (app/golden_test_runner.cc)
+// projection → output rows. Both the engine's shared scans
+// (runtime/source_scan.cc) and the in-process golden test runner (app/golden_test_runner.cc)
 // drive it, so tests exercise exactly the runtime's logic.
 //
 // Watermarks: each split (shard) tracks the largest event time it has delivered (over every
@@ -17,7 +17,7 @@
 // sink's emit_interval E > 0 it also emits partial rows of changed open windows whenever `now`
 // reaches the next multiple of E after the pipeline's start time.
 //
-// Thread-safety: not thread-safe; one instance per query worker.
+// Thread-safety: not thread-safe; one instance per query, used by the worker that owns its scan.
 #pragma once
 
 #include <cstddef>

@@ -127,7 +127,7 @@ class SessionWindowAggregate {
   /// batches are committed to, in `space`) holds the keys beyond `max_cached_sessions` (>= 1)
   /// sessions in memory. Call on a fresh operator, before RestoreLazily() or Add(); `store`
   /// outlives this object. Every CheckpointDelta() after the first must be called only once the
-  /// previous batch has committed (QueryRunner guarantees it).
+  /// previous batch has committed (runtime::SourceScan guarantees it).
   void EnableSpill(StateStore* store, std::string space, size_t max_cached_sessions);
   /// Whether EnableSpill() was called.
   bool spill_enabled() const { return spill_store_ != nullptr; }

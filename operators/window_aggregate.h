@@ -119,7 +119,7 @@ class WindowAggregate {
   /// batches are committed to, in `space`) holds the groups beyond `max_cached_groups` (>= 1).
   /// Call on a fresh operator, before any RestoreGroup() or Add(); `store` outlives this object.
   /// Every CheckpointDelta() after the first must be called only once the previous batch has
-  /// committed (QueryRunner guarantees it: one commit in flight, finished before the next).
+  /// committed (runtime::SourceScan guarantees it: one commit in flight, finished before the next).
   void EnableSpill(StateStore* store, std::string space, size_t max_cached_groups);
   /// True when more groups are in memory than the cache's bound (a checkpoint would evict some).
   bool over_cache_bound() const { return spill_store_ != nullptr && groups_ > max_cached_groups_; }

@@ -165,7 +165,7 @@ TEST_CASE("kafka source: SIGKILLs while messages arrive; tables and archive exac
     for (int i = 0; i < 100 && !committed; ++i) {
       committed = true;
       for (int part = 0; committed && part < kPartitions; ++part) {
-        committed = kafka.Committed("sluice-" + query_name, "telemetry", part) ==
+        committed = kafka.Committed("sluice-telemetry", "telemetry", part) ==  // sluice-<source name>
                     static_cast<int64_t>(per_partition[static_cast<size_t>(part)]);
       }
       if (!committed) std::this_thread::sleep_for(std::chrono::milliseconds(100));

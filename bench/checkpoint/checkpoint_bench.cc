@@ -75,7 +75,7 @@ long PeakRssMb() {
 
 // Feeds rows for keys [0, keys) `rounds` times, in batches of 1024, into `p`. With a store,
 // checkpoints every `interval` of wall time (and, over the state cache's bound, every 100 ms) the
-// way runtime::QueryRunner does: the worker serializes the changed state at a batch boundary (the
+// way runtime::SourceScan does: the worker serializes the changed state at a batch boundary (the
 // pause counted in *pause_seconds), the commit runs on another thread while the worker goes on,
 // and the next checkpoint starts only after the previous one committed. Returns the number of
 // checkpoints taken; *commit_seconds receives their total time from start to committed.

@@ -292,7 +292,7 @@ TEST_CASE("crash test: 200,000 events, SIGKILL at random moments and at checkpoi
   // was committed by SST ingestion, to know both paths ran (and that a crash in the middle of
   // them is survived). Every later restart
   // restores lazily and reads groups back when it uses them; how many depends on how far the
-  // killed runs got, so that count is reported, not checked (runtime/query_runner_test.cc
+  // killed runs got, so that count is reported, not checked (runtime/source_scan_test.cc
   // checks read-back deterministically).
   CacheActivity evicted, read_back;
   const std::string state_files = "sluice_state_ingested_files_total{kind=\"state\"}";
