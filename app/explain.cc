@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "operators/aggregate_function.h"
+#include "operators/expr_eval.h"
 
 namespace sluice::app {
 namespace {
@@ -81,15 +82,38 @@ std::string ExplainPipeline(const Pipeline& p) {
       o += ", event time " + s.schema[static_cast<size_t>(s.event_time_column)].name + ", watermark = max(event time) - " +
            FormatDuration(s.watermark_delay);
     }
-    if (s.idle_timeout.count()) o += ", idle after " + FormatDuration(s.idle_timeout);
+    if (s.idle_timeout.count()) {
+      o += ", idle after " + FormatDuration(s.idle_timeout) + (s.idle_timeout == kDefaultIdleTimeout ? " (default)" : "");
+    } else {
+      o += ", shards never idle";
+    }
     if (s.allowed_lateness.count()) o += ", allowed lateness " + FormatDuration(s.allowed_lateness);
     o += "\n";
+    // The engine's shared scan (runtime/source_scan.h): one read and one decode for all readers.
+    std::vector<std::string> readers;
+    std::vector<bool> needed(s.schema.size(), false);
+    for (const auto& q : p.queries) {
+      if (p.sources[static_cast<size_t>(q.source)].name != s.name) continue;
+      readers.push_back(q.name);
+      const std::vector<bool> used = ops::ColumnsUsed(q, s.schema.size(), s.event_time_column);
+      for (size_t c = 0; c < needed.size() && c < used.size(); ++c) needed[c] = needed[c] || used[c];
+    }
+    if (!readers.empty()) {
+      o += "  scan: one worker reads every shard and decodes each record once for " + std::to_string(readers.size()) +
+           (readers.size() == 1 ? " query" : " queries") + " (";
+      for (size_t i = 0; i < readers.size(); ++i) o += (i ? ", " : "") + readers[i];
+      o += "); columns decoded:";
+      for (size_t c = 0; c < needed.size(); ++c) {
+        if (needed[c]) o += " " + s.schema[c].name;
+      }
+      o += "\n  exchange: none (key groups and a row exchange between workers are not built yet)\n";
+    }
   }
   for (const auto& q : p.queries) {
     const SinkDef& sink = p.sinks[static_cast<size_t>(q.sink)];
     const SourceDef& src = p.sources[static_cast<size_t>(q.source)];
     o += "\nquery " + q.name + ": " + src.name + " -> " + sink.name + " (" + sink.connector + ")\n";
-    o += "  decode json -> rows\n";
+    o += "  rows from the shared scan of " + src.name + " (decoded once)\n";
     if (q.where) o += "  filter " + q.where->text + "\n";
     if (q.stages) {
       // Window-aligned stages (docs/sql.md): leaves fire whole windows; nodes run per fired window.

@@ -132,6 +132,13 @@ struct OutputColumn {
 };
 
 /// A source stream: CREATE TABLE name (cols) WITH (connector = 'stream', ...).
+/// The idle_timeout of a source that does not set one: 30 s of processing time. Long enough that a
+/// shard with a steady trickle of records (one every few seconds) keeps holding the watermark;
+/// short enough that a first pipeline whose some shards or partitions get no record at all still
+/// emits its windows within half a minute. Flink has no default (withIdleness is opt-in), which
+/// is a common cause of "no results" there.
+inline constexpr Duration kDefaultIdleTimeout = std::chrono::seconds(30);
+
 struct SourceDef {
   std::string name;
   Schema schema;
@@ -140,7 +147,10 @@ struct SourceDef {
   std::string format = "json";
   int event_time_column = -1;          ///< Index into schema; required for windowed queries.
   Duration watermark_delay{0};         ///< Watermark = max event time seen − delay.
-  Duration idle_timeout{0};            ///< 0 = never idle. A shard quiet this long stops holding the watermark.
+  /// A shard without records for this long (processing time) stops holding the watermark back,
+  /// so a shard that never gets a record (a first Kafka pipeline with few keys) cannot hold
+  /// windows back forever. 0 = never idle. Default: kDefaultIdleTimeout (30 s).
+  Duration idle_timeout = kDefaultIdleTimeout;
   Duration allowed_lateness{0};        ///< A fired window keeps its state until the watermark passes
                                        ///< window_end + allowed_lateness; events for it until then
                                        ///< update it and re-emit it. Later ones are late records.

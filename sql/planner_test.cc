@@ -87,7 +87,7 @@ TEST_CASE("demo pipeline: the source stream") {
   }
   CHECK(s.event_time_column == 1);
   CHECK(s.watermark_delay == seconds(5));
-  CHECK(s.idle_timeout == Duration(0));
+  CHECK(s.idle_timeout == kDefaultIdleTimeout);  // not set: 30 s
   CHECK(s.allowed_lateness == Duration(0));
   CHECK(s.options.at("connector") == "stream");
   CHECK(s.options.at("shards") == "4");
