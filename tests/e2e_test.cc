@@ -183,12 +183,19 @@ TEST_CASE("wild rydes end to end: per-minute rows equal an independent computati
   // Metrics: ingested records per shard add up; the NDJSON bad line is counted.
   auto m = HttpGet(server.url() + "/metrics");
   REQUIRE(m.status == 200);
-  double ingested = 0;
+  double ingested = 0, decoded = -1;
   std::istringstream lines(m.body);
   std::string line;
-  while (std::getline(lines, line))
+  while (std::getline(lines, line)) {
     if (line.rfind("sluice_records_ingested_total{", 0) == 0) ingested += std::stod(line.substr(line.rfind(' ') + 1));
+    if (line.rfind("sluice_source_records_decoded_total{source=\"unicorn_telemetry\"}", 0) == 0)
+      decoded = std::stod(line.substr(line.rfind(' ') + 1));
+  }
   CHECK(ingested == static_cast<double>(sent));
+  // Two queries read the stream, and each record was decoded once (one shared scan).
+  CHECK(decoded == ingested);
+  CHECK(m.body.find("sluice_query_records_in_total{query=\"q2_telemetry_archive\"} " + std::to_string(sent)) !=
+        std::string::npos);
   CHECK(m.body.find("sluice_bad_records_total{stage=\"ingest\",reason=\"ndjson_line\"} 1") != std::string::npos);
   CHECK(m.body.find("sluice_putrecords_latency_seconds_bucket") != std::string::npos);
   CHECK(m.body.find("sluice_sink_rows_total{sink=\"unicorn_minutes\",query=\"q1_unicorn_minutes\"} 15") != std::string::npos);
