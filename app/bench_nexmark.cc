@@ -33,7 +33,7 @@
 #include "ingest/log/hash_key.h"
 #include "operators/expr_eval.h"
 #include "operators/query_pipeline.h"
-#include "sinks/kv_store.h"
+#include "runtime/rocks_state_store.h"
 #include "sql/planner.h"
 
 extern char** environ;
@@ -406,7 +406,7 @@ struct Engine {
   const Pipeline& pipeline;
   Duration interval{0};
   std::string store_dir;
-  std::unique_ptr<sinks::KvStore> store;
+  std::unique_ptr<runtime::RocksStateStore> store;
   EventTime last_checkpoint;
 
   Engine(const Pipeline& p, double interval_s) : pipeline(p) {
@@ -419,7 +419,7 @@ struct Engine {
       char tmpl[] = "/tmp/sluice-bench-state-XXXXXX";
       if (::mkdtemp(tmpl) != nullptr) {
         store_dir = tmpl;
-        auto s = sinks::KvStore::Open(store_dir + "/kv");
+        auto s = runtime::RocksStateStore::Open(store_dir + "/kv");
         if (s.ok()) store = std::move(s).value();
       }
       if (!store) std::fprintf(stderr, "sluice bench nexmark: cannot open a state store; checkpoints off\n");

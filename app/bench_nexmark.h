@@ -38,7 +38,7 @@
 //
 // Checkpoints: on by default every 10 s of wall time (--checkpoint-interval S; 0 turns them off),
 // as the Nexmark method asks. t1/t2 checkpoint every query into a RocksDB state store in a
-// temporary folder (ops::QueryPipeline::CheckpointDelta + sinks::KvStore::Commit, synced), inside
+// temporary folder (ops::QueryPipeline::CheckpointDelta + runtime::RocksStateStore::Commit, synced), inside
 // the timed section; t3 passes the interval to the server (docs/checkpoints.md).
 //
 // Output: per run, one human-readable line and one JSON line ({"bench":"nexmark",...}) on stdout.

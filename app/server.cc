@@ -16,7 +16,6 @@
 #include <thread>
 
 #include "app/prometheus_exporter.h"
-#include "app/snapshots.h"
 #include "ingest/http/http_server.h"
 #include "ingest/http/kinesis_api.h"
 #include "ingest/http/ndjson_api.h"
@@ -28,8 +27,10 @@
 #include "runtime/checkpoint_record.h"
 #include "runtime/dead_letter.h"
 #include "runtime/engine.h"
+#include "runtime/rocks_state_store.h"
+#include "runtime/snapshots.h"
 #include "sinks/archive_sink.h"
-#include "sinks/kv_store.h"
+#include "sinks/kv_table.h"
 #include "sql/planner.h"
 
 namespace sluice::app {
@@ -102,7 +103,7 @@ std::string OptionOr(const std::map<std::string, std::string>& m, const std::str
 }
 
 // Checks every query's checkpoint record in `kv` (their CRCs). Errors: Corruption naming the first bad one.
-Status VerifyCheckpointRecords(sinks::KvStore* kv) {
+Status VerifyCheckpointRecords(runtime::RocksStateStore* kv) {
   return kv->Scan("sluice.meta", "checkpoint/", [](std::string_view key, std::string_view value, bool*) {
     auto r = runtime::DecodeCheckpointRecord(value);
     if (!r.ok()) return Status::Corruption(std::string(key) + ": " + r.status().message());
@@ -112,31 +113,31 @@ Status VerifyCheckpointRecords(sinks::KvStore* kv) {
 
 // Opens DATA_DIR/kv, the state store: from savepoint `savepoint` when set; otherwise the live
 // store, falling back to the newest snapshot that verifies when the live one cannot be opened
-// or holds a corrupt checkpoint record (app/snapshots.h).
-Result<std::unique_ptr<sinks::KvStore>> OpenStateStore(const std::string& dd, const std::string& savepoint) {
+// or holds a corrupt checkpoint record (runtime/snapshots.h).
+Result<std::unique_ptr<runtime::RocksStateStore>> OpenStateStore(const std::string& dd, const std::string& savepoint) {
   const std::string live = dd + "/kv";
   if (!savepoint.empty()) {
     const std::string dir = dd + "/savepoints/" + savepoint;
     if (!std::filesystem::exists(dir)) return Status::NotFound("no savepoint " + savepoint + " in " + dd + "/savepoints");
-    SLUICE_RETURN_IF_ERROR(VerifySnapshot(dir));
-    SLUICE_RETURN_IF_ERROR(RestoreSnapshot(dir, live));
+    SLUICE_RETURN_IF_ERROR(runtime::VerifySnapshot(dir));
+    SLUICE_RETURN_IF_ERROR(runtime::RestoreSnapshot(dir, live));
     std::fprintf(stderr, "sluice: state restored from savepoint %s\n", dir.c_str());
   }
-  auto opened = sinks::KvStore::Open(live);
+  auto opened = runtime::RocksStateStore::Open(live);
   Status problem = opened.ok() ? VerifyCheckpointRecords(opened->get()) : opened.status();
   if (problem.ok()) return opened;
   if (!opened.ok() && opened.status().message().find("lock") != std::string::npos) return opened.status();
   std::fprintf(stderr, "sluice: WARNING: state store %s: %s; trying the snapshots in %s/checkpoints\n", live.c_str(),
                problem.ToString().c_str(), dd.c_str());
   if (opened.ok()) opened->reset();
-  for (const std::string& snap : ListSnapshots(dd + "/checkpoints")) {
-    Status v = VerifySnapshot(snap);
+  for (const std::string& snap : runtime::ListSnapshots(dd + "/checkpoints")) {
+    Status v = runtime::VerifySnapshot(snap);
     if (!v.ok()) {
       std::fprintf(stderr, "sluice: WARNING: skipping snapshot %s: %s\n", snap.c_str(), v.ToString().c_str());
       continue;
     }
-    SLUICE_RETURN_IF_ERROR(RestoreSnapshot(snap, live));
-    auto again = sinks::KvStore::Open(live);
+    SLUICE_RETURN_IF_ERROR(runtime::RestoreSnapshot(snap, live));
+    auto again = runtime::RocksStateStore::Open(live);
     if (again.ok() && VerifyCheckpointRecords(again->get()).ok()) {
       std::fprintf(stderr, "sluice: WARNING: state restored from snapshot %s; queries replay from there\n", snap.c_str());
       return again;
@@ -186,7 +187,8 @@ struct Server::Impl {
   Pipeline pipeline;
   MetricsRegistry metrics;
   std::unique_ptr<log::Log> log;
-  std::unique_ptr<sinks::KvStore> kv;
+  std::unique_ptr<runtime::RocksStateStore> kv;
+  std::unique_ptr<sinks::KvTables> tables;  // the KV sinks' tables, in kv
   std::unique_ptr<runtime::DeadLetterQueue> dlq;
   std::vector<std::unique_ptr<Sink>> owned_sinks;
   std::map<std::string, std::unique_ptr<LogAppender>> late_outputs;  // by stream name
@@ -196,8 +198,8 @@ struct Server::Impl {
   std::unique_ptr<http::HttpServer> http;
   std::mutex stop_mu;
   bool stopped = false;
-  // Periodic snapshots of the state store (app/snapshots.h).
-  SnapshotCrcCache crc_cache;
+  // Periodic snapshots of the state store (runtime/snapshots.h).
+  runtime::SnapshotCrcCache crc_cache;
   std::thread snapshot_thread;
   std::mutex snapshot_mu;
   std::condition_variable snapshot_cv;
@@ -244,6 +246,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   SLUICE_ASSIGN_OR_RETURN(m.kv, OpenStateStore(dd, m.options.from_savepoint));
   m.kv->set_ingest_threshold_bytes(m.options.state_ingest_bytes);
   m.kv->set_metrics(&m.metrics);
+  m.tables = std::make_unique<sinks::KvTables>(m.kv.get());
   m.dlq = std::make_unique<runtime::DeadLetterQueue>(dd + "/dead-letter", &m.metrics);
 
   for (const SourceDef& s : m.pipeline.sources) {
@@ -268,7 +271,7 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   for (size_t i = 0; i < m.pipeline.sinks.size(); ++i) {
     const SinkDef& d = m.pipeline.sinks[i];
     if (d.connector == "kv") {
-      SLUICE_ASSIGN_OR_RETURN(auto* t, m.kv->OpenTable(d.name, d.schema, d.primary_key));
+      SLUICE_ASSIGN_OR_RETURN(auto* t, m.tables->Open(d.name, d.schema, d.primary_key));
       kv_tables[static_cast<int>(i)] = t;
     }
   }
@@ -389,6 +392,7 @@ void Server::Stop() {
   m.http.reset();
   m.owned_sinks.clear();
   m.log.reset();
+  m.tables.reset();
   m.kv.reset();
 }
 
@@ -398,8 +402,8 @@ void Server::Impl::SnapshotLoop() {
   while (!snapshot_cv.wait_for(lock, options.checkpoint_interval, [this] { return snapshot_stop; })) {
     lock.unlock();
     const auto started = std::chrono::steady_clock::now();
-    Status st = TakeSnapshot(kv.get(), root + "/chk-" + std::to_string(WallNow().millis()), &crc_cache);
-    if (st.ok()) st = PruneSnapshots(root, std::max<size_t>(options.keep_checkpoints, 1));
+    Status st = runtime::TakeSnapshot(kv.get(), root + "/chk-" + std::to_string(WallNow().millis()), &crc_cache);
+    if (st.ok()) st = runtime::PruneSnapshots(root, std::max<size_t>(options.keep_checkpoints, 1));
     if (st.ok()) {
       snapshots_total->Inc();
       snapshot_seconds->Set(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -422,8 +426,8 @@ Result<std::string> Server::Impl::Savepoint(const std::string& name) {
   std::error_code ec;
   if (std::filesystem::exists(dir, ec)) return Status::InvalidArgument("savepoint " + name + " already exists: " + dir);
   if (engine) SLUICE_RETURN_IF_ERROR(engine->Checkpoint(std::chrono::seconds(60)));
-  SLUICE_RETURN_IF_ERROR(TakeSnapshot(kv.get(), dir, &crc_cache));
-  SLUICE_RETURN_IF_ERROR(VerifySnapshot(dir));
+  SLUICE_RETURN_IF_ERROR(runtime::TakeSnapshot(kv.get(), dir, &crc_cache));
+  SLUICE_RETURN_IF_ERROR(runtime::VerifySnapshot(dir));
   return dir;
 }
 
@@ -513,7 +517,7 @@ std::string Server::Impl::QueriesJson() const {
 }
 
 void Server::Impl::Tables(const http::HttpRequest& req, const std::string& name, const http::Responder& respond) {
-  sinks::KvTable* t = kv ? kv->table(name) : nullptr;
+  sinks::KvTable* t = tables ? tables->table(name) : nullptr;
   if (!t) return respond(JsonError(404, "table " + name + " not found"));
   auto p = http::ParseQueryString(req.query);
   if (p.count("key")) {

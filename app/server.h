@@ -70,7 +70,7 @@ struct ServerOptions {
   size_t state_cache_groups = 1000000;
   /// Checkpoint batches of at least this many bytes, in key order, are written to the state store
   /// as SST files and ingested instead of going through RocksDB's WAL and memtable
-  /// (sinks::KvStore::set_ingest_threshold_bytes). 0 = every batch in key order. Default: 8 MiB.
+  /// (runtime::RocksStateStore::set_ingest_threshold_bytes). 0 = every batch in key order. Default: 8 MiB.
   size_t state_ingest_bytes = 8u << 20;
   /// When set, the state store is replaced by the savepoint DATA_DIR/savepoints/<name> before
   /// the queries start (`sluice run --from-savepoint NAME`).

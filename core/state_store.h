@@ -6,7 +6,7 @@
 // whole batch atomically and durably (all or nothing, synced), so after a crash the store holds
 // exactly the last committed checkpoint of every query. See docs/checkpoints.md.
 //
-// Keys live in named spaces (one RocksDB column family each in sinks/kv_store.h): "state.<query>"
+// Keys live in named spaces (one RocksDB column family each in runtime/rocks_state_store.h): "state.<query>"
 // for a query's operator state, "table.<name>" for a KV table, "sluice.meta" for checkpoint
 // records. Keys and values are raw bytes; keys sort bytewise within a space.
 // Thread-safety: StoreBatch is a plain value, built and read by one thread, except that

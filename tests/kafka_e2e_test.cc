@@ -18,7 +18,7 @@
 #include <thread>
 
 #include "core/time.h"
-#include "sinks/kv_store.h"
+#include "runtime/rocks_state_store.h"
 #include "tests/kafka_mock.h"
 #include "tests/test_util.h"
 
@@ -174,7 +174,7 @@ TEST_CASE("kafka source: SIGKILLs while messages arrive; tables and archive exac
   }
 
   // Per-minute rows: exactly the closed form, every minute present.
-  auto store = sinks::KvStore::Open(data + "/kv");
+  auto store = runtime::RocksStateStore::Open(data + "/kv");
   REQUIRE(store.ok());
   size_t rows = 0, exact = 0;
   REQUIRE((*store)

@@ -3,7 +3,7 @@
 // For each state size (default 1,000,000 and 10,000,000 keys) it builds the state of a windowed
 // GROUP BY query — one open 1-hour TUMBLE window holding N keys, three aggregates each — by
 // feeding N rows through ops::QueryPipeline, then measures, against a real RocksDB store in a
-// temporary folder (sinks::KvStore, synced commits):
+// temporary folder (runtime::RocksStateStore, synced commits):
 //   - first checkpoint: every key is new (the worst case: the whole state is written);
 //   - incremental checkpoint after touching 1% of the keys (the steady state at the default
 //     interval);
@@ -39,7 +39,7 @@
 
 #include "core/state_store.h"
 #include "operators/query_pipeline.h"
-#include "sinks/kv_store.h"
+#include "runtime/rocks_state_store.h"
 #include "sql/planner.h"
 
 using namespace sluice;
@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
   const int64_t base_us = 1767225600LL * 1000000;  // one open window for the whole run
   for (int64_t keys : sizes) {
     std::filesystem::remove_all(dir);
-    auto store = sinks::KvStore::Open(dir);
+    auto store = runtime::RocksStateStore::Open(dir);
     if (!store.ok()) {
       std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
       return 1;
@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
     store->reset();
     // Recovery: open the store, restore everything.
     t0 = Clock::now();
-    auto reopened = sinks::KvStore::Open(dir);
+    auto reopened = runtime::RocksStateStore::Open(dir);
     if (!reopened.ok()) return 1;
     const double open_s = Seconds(Clock::now() - t0);
     double scan_s = 0;

@@ -35,7 +35,7 @@
 #include <thread>
 
 #include "core/time.h"
-#include "sinks/kv_store.h"
+#include "runtime/rocks_state_store.h"
 #include "tests/test_util.h"
 
 using namespace sluice;
@@ -205,7 +205,7 @@ CacheActivity RunToEnd(const std::string& pipeline, const std::string& data,
 
 std::map<std::string, std::map<std::string, std::string>> Tables(const std::string& data) {
   std::map<std::string, std::map<std::string, std::string>> out;
-  auto store = sinks::KvStore::Open(data + "/kv");
+  auto store = runtime::RocksStateStore::Open(data + "/kv");
   REQUIRE(store.ok());
   for (const char* name : {"unicorn_minutes", "unicorn_hops", "rider_sessions"}) {
     REQUIRE((*store)

@@ -1,4 +1,4 @@
-#include "sinks/kv_store.h"
+#include "runtime/rocks_state_store.h"
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
@@ -19,7 +19,7 @@
 
 #include "core/crash_point.h"
 
-namespace sluice::sinks {
+namespace sluice::runtime {
 namespace {
 
 Status FromRocks(const rocksdb::Status& s, const std::string& what) {
@@ -30,11 +30,11 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
 constexpr char kMetaFamily[] = "sluice.meta";
 
 // Checkpoint batches of at least this many bytes are written as SST files and ingested
-// (KvStore::Commit). Below it, one synced WriteBatch is cheaper: an ingestion adds one level-0
+// (RocksStateStore::Commit). Below it, one synced WriteBatch is cheaper: an ingestion adds one level-0
 // file per column family and flushes an overlapping memtable first.
 constexpr size_t kDefaultIngestThresholdBytes = 8u << 20;
 
-// An ingested run is written as SST files of its own, beside the others (KvStore::Ingest): one,
+// An ingested run is written as SST files of its own, beside the others (RocksStateStore::Ingest): one,
 // or kRunParts from kSplitRunOps ops on.
 constexpr size_t kSplitRunOps = 1u << 16;
 constexpr size_t kRunParts = 2;
@@ -45,7 +45,7 @@ constexpr char kIngestDir[] = "ingest.tmp";
 
 }  // namespace
 
-struct KvStore::Impl {
+struct RocksStateStore::Impl {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
@@ -63,9 +63,9 @@ struct KvStore::Impl {
   }
 };
 
-KvStore::KvStore() : impl_(std::make_unique<Impl>()) {}
+RocksStateStore::RocksStateStore() : impl_(std::make_unique<Impl>()) {}
 
-KvStore::~KvStore() {
+RocksStateStore::~RocksStateStore() {
   if (impl_->db) {
     for (auto* h : impl_->handles) impl_->db->DestroyColumnFamilyHandle(h);
     impl_->handles.clear();
@@ -73,8 +73,8 @@ KvStore::~KvStore() {
   }
 }
 
-Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path) {
-  std::unique_ptr<KvStore> store(new KvStore());
+Result<std::unique_ptr<RocksStateStore>> RocksStateStore::Open(const std::string& path) {
+  std::unique_ptr<RocksStateStore> store(new RocksStateStore());
   Impl& m = *store->impl_;
   rocksdb::DBOptions& db_options = m.db_options;
   db_options.create_if_missing = true;
@@ -126,41 +126,14 @@ Result<std::unique_ptr<KvStore>> KvStore::Open(const std::string& path) {
   return store;
 }
 
-Result<KvTable*> KvStore::OpenTable(const std::string& name, const Schema& schema, const std::vector<int>& pk) {
-  if (pk.empty()) return Status::InvalidArgument("table " + name + " needs a primary key");
-  std::lock_guard lock(mu_);
-  if (auto it = tables_.find(name); it != tables_.end()) return it->second.get();
-  std::string family = "table." + name;
-  rocksdb::ColumnFamilyHandle* h;
-  auto it = impl_->by_name.find(family);
-  if (it != impl_->by_name.end()) {
-    h = it->second;
-  } else {
-    SLUICE_RETURN_IF_ERROR(
-        FromRocks(impl_->db->CreateColumnFamily(impl_->cf_options, family, &h), "create table " + name));
-    impl_->handles.push_back(h);
-    impl_->by_name[family] = h;
-  }
-  auto t = std::unique_ptr<KvTable>(new KvTable(this, h, name, schema, pk));
-  KvTable* raw = t.get();
-  tables_[name] = std::move(t);
-  return raw;
-}
-
-KvTable* KvStore::table(const std::string& name) const {
-  std::lock_guard lock(mu_);
-  auto it = tables_.find(name);
-  return it == tables_.end() ? nullptr : it->second.get();
-}
-
-Status KvStore::PutMeta(const std::string& key, const std::string& value) {
+Status RocksStateStore::PutMeta(const std::string& key, const std::string& value) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
   SLUICE_ASSIGN_OR_RETURN(void* h, Family(kMetaFamily, true));
   return FromRocks(impl_->db->Put(wo, static_cast<rocksdb::ColumnFamilyHandle*>(h), key, value), "put meta " + key);
 }
 
-Result<std::string> KvStore::GetMeta(const std::string& key) {
+Result<std::string> RocksStateStore::GetMeta(const std::string& key) {
   std::string v;
   SLUICE_ASSIGN_OR_RETURN(void* h, Family(kMetaFamily, true));
   rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), static_cast<rocksdb::ColumnFamilyHandle*>(h), key, &v);
@@ -169,7 +142,7 @@ Result<std::string> KvStore::GetMeta(const std::string& key) {
   return v;
 }
 
-Result<void*> KvStore::Family(std::string_view space, bool create) {
+Result<void*> RocksStateStore::Family(std::string_view space, bool create) {
   std::lock_guard lock(mu_);
   auto it = impl_->by_name.find(std::string(space));
   if (it != impl_->by_name.end()) return static_cast<void*>(it->second);
@@ -182,7 +155,7 @@ Result<void*> KvStore::Family(std::string_view space, bool create) {
   return static_cast<void*>(h);
 }
 
-Status KvStore::Commit(const StoreBatch& batch) {
+Status RocksStateStore::Commit(const StoreBatch& batch) {
   std::vector<rocksdb::ColumnFamilyHandle*> families;
   for (const std::string& space : batch.spaces()) {
     SLUICE_ASSIGN_OR_RETURN(void* h, Family(space, true));
@@ -211,7 +184,7 @@ Status KvStore::Commit(const StoreBatch& batch) {
   return FromRocks(impl_->db->Write(wo, &wb), "commit checkpoint");
 }
 
-Status KvStore::Ingest(const StoreBatch& batch, const std::vector<rocksdb::ColumnFamilyHandle*>& families,
+Status RocksStateStore::Ingest(const StoreBatch& batch, const std::vector<rocksdb::ColumnFamilyHandle*>& families,
                        bool* in_order) {
   // SST files, then one atomic IngestExternalFiles across all of them: no WAL record, no memtable
   // insert and no later flush for the checkpoint's bulk. SstFileWriter::Finish syncs each file;
@@ -435,9 +408,9 @@ Status KvStore::Ingest(const StoreBatch& batch, const std::vector<rocksdb::Colum
   return Status::OK();
 }
 
-void KvStore::set_ingest_threshold_bytes(size_t bytes) { impl_->ingest_threshold_bytes = bytes; }
+void RocksStateStore::set_ingest_threshold_bytes(size_t bytes) { impl_->ingest_threshold_bytes = bytes; }
 
-void KvStore::set_metrics(MetricsRegistry* metrics) {
+void RocksStateStore::set_metrics(MetricsRegistry* metrics) {
   impl_->ingested_checkpoints = &metrics->GetCounter(
       "sluice_state_ingested_checkpoints_total", "Checkpoints committed by ingesting SST files (large, in key order)", {});
   for (const char* kind : {"state", "table", "sink", "sluice"}) {
@@ -446,9 +419,9 @@ void KvStore::set_metrics(MetricsRegistry* metrics) {
   }
 }
 
-uint64_t KvStore::ingested_commits() const { return impl_->ingested_commits.load(std::memory_order_relaxed); }
+uint64_t RocksStateStore::ingested_commits() const { return impl_->ingested_commits.load(std::memory_order_relaxed); }
 
-Result<std::string> KvStore::Get(std::string_view space, std::string_view key) {
+Result<std::string> RocksStateStore::Get(std::string_view space, std::string_view key) {
   SLUICE_ASSIGN_OR_RETURN(void* h, Family(space, false));
   if (h == nullptr) return Status::NotFound(std::string(key));
   std::string v;
@@ -459,7 +432,7 @@ Result<std::string> KvStore::Get(std::string_view space, std::string_view key) {
   return v;
 }
 
-size_t KvStore::EstimateKeys(std::string_view space) {
+size_t RocksStateStore::EstimateKeys(std::string_view space) {
   auto h = Family(space, false);
   if (!h.ok() || *h == nullptr) return 0;
   uint64_t n = 0;
@@ -467,12 +440,12 @@ size_t KvStore::EstimateKeys(std::string_view space) {
   return static_cast<size_t>(n);
 }
 
-Status KvStore::Scan(std::string_view space, std::string_view prefix,
+Status RocksStateStore::Scan(std::string_view space, std::string_view prefix,
                      const std::function<Status(std::string_view, std::string_view, bool*)>& fn) {
   return ScanFrom(space, prefix, prefix, fn);
 }
 
-Status KvStore::ScanFrom(std::string_view space, std::string_view start, std::string_view prefix,
+Status RocksStateStore::ScanFrom(std::string_view space, std::string_view start, std::string_view prefix,
                          const std::function<Status(std::string_view, std::string_view, bool*)>& fn) {
   SLUICE_ASSIGN_OR_RETURN(void* h, Family(space, false));
   if (h == nullptr) return Status::OK();
@@ -489,14 +462,14 @@ Status KvStore::ScanFrom(std::string_view space, std::string_view start, std::st
   return FromRocks(it->status(), "scan " + std::string(space));
 }
 
-Status KvStore::CreateSnapshot(const std::string& dir) {
+Status RocksStateStore::CreateSnapshot(const std::string& dir) {
   rocksdb::Checkpoint* cp = nullptr;
   SLUICE_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(impl_->db.get(), &cp), "snapshot"));
   std::unique_ptr<rocksdb::Checkpoint> owned(cp);
   return FromRocks(owned->CreateCheckpoint(dir), "snapshot to " + dir);
 }
 
-Status KvStore::Flush() {
+Status RocksStateStore::Flush() {
   std::vector<rocksdb::ColumnFamilyHandle*> all;
   {
     std::lock_guard lock(mu_);
@@ -505,64 +478,4 @@ Status KvStore::Flush() {
   return FromRocks(impl_->db->Flush(rocksdb::FlushOptions(), all), "flush");
 }
 
-Status KvTableWriter::Write(const std::vector<Row>& rows) {
-  for (const Row& r : rows) staged_[table_->KeyOf(r)] = RowToJson(table_->schema(), r);
-  return Status::OK();
-}
-
-Status KvTableWriter::PrepareCheckpoint(uint64_t, StoreBatch* batch) {
-  const std::string space = "table." + table_->name();
-  for (const auto& [key, json] : staged_) batch->Put(space, key, json);
-  staged_.clear();
-  return Status::OK();
-}
-
-KvTable::KvTable(KvStore* store, void* cf, std::string name, Schema schema, std::vector<int> pk)
-    : store_(store), cf_(cf), name_(std::move(name)), schema_(std::move(schema)), primary_key_(std::move(pk)) {}
-
-std::string KvTable::KeyOf(const Row& row) const {
-  std::string k;
-  for (size_t i = 0; i < primary_key_.size(); ++i) {
-    if (i) k.push_back('|');
-    k += row[static_cast<size_t>(primary_key_[i])].ToString();
-  }
-  return k;
-}
-
-Status KvTable::Write(const std::vector<Row>& rows) {
-  if (rows.empty()) return Status::OK();
-  auto* cf = static_cast<rocksdb::ColumnFamilyHandle*>(cf_);
-  rocksdb::WriteBatch batch;
-  for (const Row& r : rows) batch.Put(cf, KeyOf(r), RowToJson(schema_, r));
-  return FromRocks(store_->impl_->db->Write(rocksdb::WriteOptions(), &batch), "write table " + name_);
-}
-
-Result<std::optional<std::string>> KvTable::Get(const std::string& key) const {
-  std::string v;
-  rocksdb::Status s =
-      store_->impl_->db->Get(rocksdb::ReadOptions(), static_cast<rocksdb::ColumnFamilyHandle*>(cf_), key, &v);
-  if (s.IsNotFound()) return std::optional<std::string>();
-  SLUICE_RETURN_IF_ERROR(FromRocks(s, "get " + name_));
-  return std::optional<std::string>(std::move(v));
-}
-
-Result<std::vector<std::pair<std::string, std::string>>> KvTable::Scan(const std::string& prefix,
-                                                                       const std::string& start,
-                                                                       const std::string& end, size_t limit) const {
-  std::vector<std::pair<std::string, std::string>> out;
-  std::unique_ptr<rocksdb::Iterator> it(
-      store_->impl_->db->NewIterator(rocksdb::ReadOptions(), static_cast<rocksdb::ColumnFamilyHandle*>(cf_)));
-  const std::string& from = prefix.empty() ? start : prefix;
-  if (from.empty()) it->SeekToFirst();
-  else it->Seek(from);
-  for (; it->Valid() && out.size() < limit; it->Next()) {
-    rocksdb::Slice k = it->key();
-    if (!prefix.empty() && !k.starts_with(prefix)) break;
-    if (prefix.empty() && !end.empty() && k.compare(end) >= 0) break;
-    out.emplace_back(k.ToString(), it->value().ToString());
-  }
-  SLUICE_RETURN_IF_ERROR(FromRocks(it->status(), "scan " + name_));
-  return out;
-}
-
-}  // namespace sluice::sinks
+}  // namespace sluice::runtime

@@ -25,9 +25,9 @@
 #include <vector>
 
 #include "core/status.h"
-#include "sinks/kv_store.h"
+#include "runtime/rocks_state_store.h"
 
-namespace sluice::app {
+namespace sluice::runtime {
 
 /// Remembers the CRC32C of immutable SST files by inode, so each snapshot reads only new files.
 class SnapshotCrcCache {
@@ -42,7 +42,7 @@ class SnapshotCrcCache {
 
 /// Snapshots `store` into `dir` (which must not exist): written as `dir`.tmp, manifest added,
 /// fsynced, renamed. `cache` may be null. Errors: IOError.
-Status TakeSnapshot(sinks::KvStore* store, const std::string& dir, SnapshotCrcCache* cache);
+Status TakeSnapshot(RocksStateStore* store, const std::string& dir, SnapshotCrcCache* cache);
 /// Checks `dir`'s manifest and every file's size and CRC. Errors: Corruption naming the first
 /// bad file; IOError.
 Status VerifySnapshot(const std::string& dir);
@@ -55,4 +55,4 @@ std::vector<std::string> ListSnapshots(const std::string& root);
 /// REQUIRES: the store at `live` is closed. Errors: IOError.
 Status RestoreSnapshot(const std::string& dir, const std::string& live);
 
-}  // namespace sluice::app
+}  // namespace sluice::runtime

@@ -1,4 +1,4 @@
-#include "app/snapshots.h"
+#include "runtime/snapshots.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,7 +15,7 @@
 #include "core/file_util.h"
 #include "core/time.h"
 
-namespace sluice::app {
+namespace sluice::runtime {
 namespace fs = std::filesystem;
 namespace {
 
@@ -64,7 +64,7 @@ Result<uint32_t> SnapshotCrcCache::Crc(const std::string& path, uint64_t size) {
   return crc;
 }
 
-Status TakeSnapshot(sinks::KvStore* store, const std::string& dir, SnapshotCrcCache* cache) {
+Status TakeSnapshot(RocksStateStore* store, const std::string& dir, SnapshotCrcCache* cache) {
   const std::string tmp = dir + ".tmp";
   std::error_code ec;
   fs::remove_all(tmp, ec);
@@ -173,4 +173,4 @@ Status RestoreSnapshot(const std::string& dir, const std::string& live) {
   return FsyncDir(fs::path(live).parent_path().string());
 }
 
-}  // namespace sluice::app
+}  // namespace sluice::runtime

@@ -1,0 +1,79 @@
+#include "sinks/kv_table.h"
+
+namespace sluice::sinks {
+
+KvTable::KvTable(StateStore* store, std::string name, Schema schema, std::vector<int> pk)
+    : store_(store),
+      name_(std::move(name)),
+      space_("table." + name_),
+      schema_(std::move(schema)),
+      primary_key_(std::move(pk)) {}
+
+std::string KvTable::KeyOf(const Row& row) const {
+  std::string k;
+  for (size_t i = 0; i < primary_key_.size(); ++i) {
+    if (i) k.push_back('|');
+    k += row[static_cast<size_t>(primary_key_[i])].ToString();
+  }
+  return k;
+}
+
+Status KvTable::Write(const std::vector<Row>& rows) {
+  if (rows.empty()) return Status::OK();
+  StoreBatch batch;
+  for (const Row& r : rows) batch.Put(space_, KeyOf(r), RowToJson(schema_, r));
+  return store_->Commit(batch);
+}
+
+Result<std::optional<std::string>> KvTable::Get(const std::string& key) const {
+  auto v = store_->Get(space_, key);
+  if (v.ok()) return std::optional<std::string>(std::move(v).value());
+  if (v.status().code() == StatusCode::kNotFound) return std::optional<std::string>();
+  return v.status();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> KvTable::Scan(const std::string& prefix,
+                                                                       const std::string& start,
+                                                                       const std::string& end, size_t limit) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (limit == 0) return out;
+  // With a prefix, every key under it from the prefix on; else [start, end).
+  const std::string& from = prefix.empty() ? start : prefix;
+  SLUICE_RETURN_IF_ERROR(store_->ScanFrom(space_, from, prefix, [&](std::string_view k, std::string_view v, bool* more) {
+    if (prefix.empty() && !end.empty() && k >= end) {
+      *more = false;
+      return Status::OK();
+    }
+    out.emplace_back(std::string(k), std::string(v));
+    *more = out.size() < limit;
+    return Status::OK();
+  }));
+  return out;
+}
+
+Result<KvTable*> KvTables::Open(const std::string& name, const Schema& schema, const std::vector<int>& pk) {
+  if (pk.empty()) return Status::InvalidArgument("table " + name + " needs a primary key");
+  std::lock_guard lock(mu_);
+  auto& slot = tables_[name];
+  if (!slot) slot = std::make_unique<KvTable>(store_, name, schema, pk);
+  return slot.get();
+}
+
+KvTable* KvTables::table(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = tables_.find(name);
+  return it == tables_.end() ? nullptr : it->second.get();
+}
+
+Status KvTableWriter::Write(const std::vector<Row>& rows) {
+  for (const Row& r : rows) staged_[table_->KeyOf(r)] = RowToJson(table_->schema(), r);
+  return Status::OK();
+}
+
+Status KvTableWriter::PrepareCheckpoint(uint64_t, StoreBatch* batch) {
+  for (const auto& [key, json] : staged_) batch->Put(table_->space(), key, json);
+  staged_.clear();
+  return Status::OK();
+}
+
+}  // namespace sluice::sinks
