@@ -47,6 +47,7 @@ int RunDemo(const DemoOptions& o, const std::atomic<bool>& stop) {
   so.data_dir = o.data_dir;
   so.host = o.host;
   so.port = o.port;
+  so.workers = o.workers;
   so.row_listener = [&](const SinkDef& sink, const std::vector<Row>& rows) {
     std::lock_guard lock(print_mu);
     if (!header_printed) {

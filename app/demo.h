@@ -15,6 +15,9 @@ struct DemoOptions {
   std::string data_dir = "data/demo";
   std::string host = "127.0.0.1";
   uint16_t port = 4567;
+  /// Worker threads of the server's engine (ServerOptions::workers); 0 = one per core.
+  /// Default: 0 (`sluice demo` passes the number of cores, or --workers).
+  int workers = 0;
   /// The unicorn fleet: count, speed-up, out-of-order, late and malformed shares. Its endpoint
   /// is filled in by RunDemo from host and port.
   wildrydes::ProducerOptions fleet;

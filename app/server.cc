@@ -168,8 +168,9 @@ Status ParseListen(const std::string& text, std::string* host, uint16_t* port) {
 Result<size_t> ParseByteSize(const std::string& text) {
   size_t i = 0;
   while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-  if (i == 0) return Status::InvalidArgument("bad size '" + text + "'");
-  double n = std::strtod(text.substr(0, i).c_str(), nullptr);
+  double n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + i, n);
+  if (i == 0 || ec != std::errc() || end != text.data() + i) return Status::InvalidArgument("bad size '" + text + "'");
   std::string unit;
   for (; i < text.size(); ++i)
     if (text[i] != ' ') unit.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(text[i]))));
@@ -179,6 +180,8 @@ Result<size_t> ParseByteSize(const std::string& text) {
   else if (unit == "mb" || unit == "mib" || unit == "m") mult = 1024.0 * 1024;
   else if (unit == "gb" || unit == "gib" || unit == "g") mult = 1024.0 * 1024 * 1024;
   else return Status::InvalidArgument("bad size unit in '" + text + "'");
+  // Below 2^64: converting a larger double to size_t is undefined behaviour.
+  if (!(n * mult < 18446744073709551616.0)) return Status::InvalidArgument("size too large: '" + text + "'");
   return static_cast<size_t>(n * mult);
 }
 

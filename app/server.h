@@ -118,7 +118,8 @@ class Server {
 /// Parses "HOST:PORT" (or ":PORT" / "PORT"). Errors: InvalidArgument.
 Status ParseListen(const std::string& text, std::string* host, uint16_t* port);
 
-/// Parses a byte size: "5 MB", "128KiB", "1048576". Errors: InvalidArgument.
+/// Parses a byte size: "5 MB", "128KiB", "1048576" (K, M, G units are binary: 1 MB = 2^20 bytes).
+/// Errors: InvalidArgument for a malformed number, an unknown unit, or 2^64 bytes or more.
 Result<size_t> ParseByteSize(const std::string& text);
 
 }  // namespace sluice::app
