@@ -8,7 +8,6 @@
 //   sluice savepoint NAME [--listen HOST:PORT]   (asks a running server; docs/checkpoints.md)
 //   sluice explain PIPELINE.sql
 //   sluice test [--print] FILE.sql.test|DIR...   (golden SQL tests, docs/golden-tests.md)
-//   sluice bench nexmark|wildrydes ...  (app/bench_nexmark.h, app/bench_wildrydes.h)
 //   sluice version
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or a pipeline that does not plan.
 #include <cerrno>
@@ -21,7 +20,6 @@
 #include <thread>
 #include <vector>
 
-#include "app/bench_nexmark.h"
 #include "app/demo.h"
 #include "core/file_util.h"
 #include "app/explain.h"
@@ -51,7 +49,6 @@ void Usage(std::FILE* f) {
                "  sluice savepoint NAME [--listen HOST:PORT]\n"
                "  sluice explain PIPELINE.sql\n"
                "  sluice test [--print] FILE.sql.test|DIR...\n"
-               "  sluice bench nexmark|wildrydes ...   (sluice bench for options)\n"
                "  sluice version\n");
 }
 
@@ -80,7 +77,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "test") return sluice::app::RunGoldenMain(std::vector<std::string>(argv + 2, argv + argc));
-  if (cmd == "bench") return sluice::app::RunBenchMain(std::vector<std::string>(argv + 2, argv + argc));
   std::string positional;
   sluice::app::ServerOptions so;
   sluice::app::DemoOptions demo;
