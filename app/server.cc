@@ -1,6 +1,5 @@
 #include "app/server.h"
 
-#include <curl/curl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include <thread>
 
 #include "app/prometheus_exporter.h"
+#include "ingest/http/http_client.h"
 #include "ingest/http/http_server.h"
 #include "ingest/http/kinesis_api.h"
 #include "ingest/http/ndjson_api.h"
@@ -435,29 +435,15 @@ Result<std::string> Server::Impl::Savepoint(const std::string& name) {
 }
 
 Result<std::string> RequestSavepoint(const std::string& host, uint16_t port, const std::string& name) {
-  CURL* c = curl_easy_init();
-  if (c == nullptr) return Status::Internal("curl_easy_init failed");
-  char* escaped = curl_easy_escape(c, name.c_str(), static_cast<int>(name.size()));
-  const std::string url = "http://" + host + ":" + std::to_string(port) + "/savepoints?name=" + (escaped ? escaped : "");
-  curl_free(escaped);
-  std::string body;
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_POST, 1L);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, +[](char* p, size_t n, size_t m, void* out) {
-    static_cast<std::string*>(out)->append(p, n * m);
-    return n * m;
-  });
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-  CURLcode rc = curl_easy_perform(c);
-  long code = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-  curl_easy_cleanup(c);
-  if (rc != CURLE_OK) return Status::Unavailable("no Sluice server at " + host + ":" + std::to_string(port) + ": " + curl_easy_strerror(rc));
-  if (code == 400) return Status::InvalidArgument(body);
-  if (code != 200) return Status::Internal("HTTP " + std::to_string(code) + ": " + body);
-  return body;
+  // One blocking HTTP/1.1 POST over a plain socket (ingest/http/http_client.h); a savepoint may
+  // take a while (a checkpoint plus a verified copy), hence the 120 s receive timeout.
+  http::HttpClient client(host, port, std::chrono::seconds(120));
+  auto r = client.Send("POST", "/savepoints?name=" + http::UrlEncode(name), {}, "", /*keep_alive=*/false);
+  if (!r.ok())
+    return Status::Unavailable("no Sluice server at " + host + ":" + std::to_string(port) + ": " + r.status().message());
+  if (r->status == 400) return Status::InvalidArgument(r->body);
+  if (r->status != 200) return Status::Internal("HTTP " + std::to_string(r->status) + ": " + r->body);
+  return std::move(r->body);
 }
 
 uint16_t Server::port() const { return impl_->http ? impl_->http->port() : 0; }

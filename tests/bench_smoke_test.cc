@@ -1,7 +1,10 @@
-// Smoke test of `sluice bench` (app/bench_nexmark.h, app/bench_wildrydes.h): every Nexmark query
-// that has a query file runs on all three tiers with a small number of events, and the output row
-// counts must agree between tiers and, for q0/q1/q2/q11, with counts computed here independently
-// from the generator. Speed is never asserted. Also runs `sluice bench wildrydes` briefly.
+// Smoke test of `sluice-bench` (bench/nexmark/nexmark_bench.h, bench/wildrydes/wildrydes_bench.h):
+// every Nexmark query that has a query file runs on all three tiers with a small number of events,
+// and the output row counts must agree between tiers and, for q0/q1/q2/q11, with counts computed
+// here independently from the generator; each run reports both CPU figures (whole process with
+// the generator, and query only) consistently. Speed is never asserted. Also runs
+// `sluice-bench wildrydes` and `sluice-bench generator` briefly, and checks that the production
+// `sluice` binary has no `bench` subcommand any more.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -45,6 +48,19 @@ int64_t JsonInt(const std::string& out, const std::string& marker, const std::st
   return std::strtoll(line.c_str() + f + field.size() + 3, nullptr, 10);
 }
 
+// The number after "field": in the first line of `out` that contains `marker`, or -1.
+double JsonNum(const std::string& out, const std::string& marker, const std::string& field) {
+  size_t at = out.find(marker);
+  if (at == std::string::npos) return -1;
+  size_t line_end = out.find('\n', at);
+  std::string line = out.substr(at, line_end == std::string::npos ? std::string::npos : line_end - at);
+  size_t f = line.find("\"" + field + "\":");
+  if (f == std::string::npos) return -1;
+  return std::strtod(line.c_str() + f + field.size() + 3, nullptr);
+}
+
+const std::string kBench = SLUICE_BENCH_BINARY;
+
 // Expected output rows of q0, q1, q2 and q11 over the first kEvents generated events.
 std::map<std::string, int64_t> IndependentCounts() {
   sluice::nexmark::Generator gen;
@@ -70,14 +86,14 @@ std::map<std::string, int64_t> IndependentCounts() {
 
 }  // namespace
 
-TEST_CASE("sluice bench nexmark: every available query gives the same, correct row count on t1, t2 and t3") {
+TEST_CASE("sluice-bench nexmark: every available query gives the same, correct row count on t1, t2 and t3") {
   const auto expected = IndependentCounts();
   CHECK(expected.at("q0") > 0);
   CHECK(expected.at("q2") > 0);
   int ran = 0;
   for (std::string q : {"q0", "q1", "q2", "q5", "q7", "q8", "q11"}) {
     CAPTURE(q);
-    CommandResult r = RunCommand(std::string(SLUICE_BINARY) + " bench nexmark --query " + q +
+    CommandResult r = RunCommand(kBench + " nexmark --query " + q +
                                  " --tier all --events " + std::to_string(kEvents));
     CAPTURE(r.out);
     if (r.exit_code == 3) {
@@ -95,25 +111,50 @@ TEST_CASE("sluice bench nexmark: every available query gives the same, correct r
     CHECK(t1 == t3);
     CHECK(JsonInt(r.out, "\"tier\":\"t1\"", "events") == kEvents);
     CHECK(JsonInt(r.out, "\"tier\":\"t3\"", "bad_records") == 0);
-    for (const char* tier : {"\"tier\":\"t1\"", "\"tier\":\"t2\"", "\"tier\":\"t3\""})
+    for (const char* tier : {"\"tier\":\"t1\"", "\"tier\":\"t2\"", "\"tier\":\"t3\""}) {
+      CAPTURE(tier);
       CHECK(JsonInt(r.out, tier, "late_rows") == 0);
+      // Both figures: the whole process (generator included) costs at least the query part.
+      const double whole = JsonNum(r.out, tier, "whole_cpu_s"), query = JsonNum(r.out, tier, "query_cpu_s");
+      CHECK(query > 0);
+      CHECK(whole >= query);
+      CHECK(JsonNum(r.out, tier, "whole_events_per_cpu_s") > 0);
+      CHECK(JsonNum(r.out, tier, "whole_events_per_cpu_s") <= JsonNum(r.out, tier, "query_events_per_cpu_s"));
+      CHECK(JsonNum(r.out, tier, "peak_rss_mib") > 0);
+    }
+    CHECK(r.out.find("whole process") != std::string::npos);  // the human line names both figures
+    CHECK(r.out.find("query only") != std::string::npos);
     auto it = expected.find(q);
     if (it != expected.end()) CHECK(t1 == it->second);
   }
   CHECK(ran >= 4);  // q0, q1, q2 and q11 exist at least in bench/nexmark/queries
 }
 
-TEST_CASE("sluice bench nexmark: a missing query is reported as not available") {
-  CommandResult r = RunCommand(std::string(SLUICE_BINARY) + " bench nexmark --query q99 --events 100");
+TEST_CASE("sluice-bench nexmark: a missing query is reported as not available") {
+  CommandResult r = RunCommand(kBench + " nexmark --query q99 --events 100");
   CHECK(r.exit_code == 3);
   CHECK(r.out.find("not available yet") != std::string::npos);
-  CHECK(RunCommand(std::string(SLUICE_BINARY) + " bench nexmark --tier t9").exit_code == 2);
-  CHECK(RunCommand(std::string(SLUICE_BINARY) + " bench").exit_code == 2);
+  CHECK(RunCommand(kBench + " nexmark --tier t9").exit_code == 2);
+  CHECK(RunCommand(kBench).exit_code == 2);
+  // t3 starts `sluice` by path; a wrong path is an error of the run, not a crash.
+  CommandResult bad = RunCommand(kBench + " nexmark --query q0 --tier t3 --events 100 --sluice /nonexistent/sluice");
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.out.find("/nonexistent/sluice") != std::string::npos);
+  // The production binary no longer carries the benchmarks.
+  CHECK(RunCommand(std::string(SLUICE_BINARY) + " bench nexmark --query q0").exit_code == 2);
 }
 
-TEST_CASE("sluice bench wildrydes runs both phases and measures window latency") {
-  CommandResult r = RunCommand(std::string(SLUICE_BINARY) +
-                               " bench wildrydes --duration 3 --rate 4000 --connections 2 --unicorns 50 --warmup 0.5");
+TEST_CASE("sluice-bench generator reports the generator's own speed") {
+  CommandResult r = RunCommand(kBench + " generator --events 200000 --runs 1");
+  CAPTURE(r.out);
+  REQUIRE(r.exit_code == 0);
+  CHECK(JsonInt(r.out, "\"bench\":\"generator\"", "events") == 200000);
+  CHECK(JsonNum(r.out, "\"bench\":\"generator\"", "events_per_cpu_s") > 0);
+}
+
+TEST_CASE("sluice-bench wildrydes runs both phases and measures window latency") {
+  CommandResult r = RunCommand(kBench +
+                               " wildrydes --duration 3 --rate 4000 --connections 2 --unicorns 50 --warmup 0.5");
   CAPTURE(r.out);
   REQUIRE(r.exit_code == 0);
   CHECK(JsonInt(r.out, "\"phase\":\"peak\"", "records") > 0);

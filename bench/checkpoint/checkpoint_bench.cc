@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/proc_stats.h"
 #include "core/state_store.h"
 #include "operators/query_pipeline.h"
 #include "runtime/rocks_state_store.h"
@@ -60,18 +61,8 @@ FROM )" + window + R"((events, ts, INTERVAL '1 hour') GROUP BY k, window_start;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-double CpuSeconds() {
-  rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-long PeakRssMb() {
-  rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss / 1024;
-}
+double CpuSeconds() { return sluice::bench::SelfCpuSeconds(); }
+long PeakRssMb() { return static_cast<long>(sluice::bench::SelfPeakRssKib() / 1024); }
 
 // Feeds rows for keys [0, keys) `rounds` times, in batches of 1024, into `p`. With a store,
 // checkpoints every `interval` of wall time (and, over the state cache's bound, every 100 ms) the

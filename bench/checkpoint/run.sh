@@ -50,7 +50,7 @@ for r in rows:
 def m(rs, k): return statistics.median(r[k] for r in rs)
 print("Medians of the runs per line (each a fresh process), Release build. State: one open 1-hour TUMBLE")
 print("window, GROUP BY a BIGINT key, three aggregates (SESSION rows: one open 1-hour session per key, the")
-print("same aggregates; the cache counts sessions); RocksDB store with synced commits (sinks::KvStore).")
+print("same aggregates; the cache counts sessions); RocksDB store with synced commits (runtime::RocksStateStore).")
 print("Checkpoints are taken as the query runner takes them: the worker serializes the changed groups")
 print("(its pause), the commit runs on another thread, one in flight at a time.")
 print()

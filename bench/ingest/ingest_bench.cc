@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/proc_stats.h"
 #include "core/base64.h"
 
 namespace {
@@ -81,33 +82,8 @@ Call Post(CURL* c, const std::string& url, const std::string& target, const std:
   return r;
 }
 
-// utime + stime of a process, seconds.
-double CpuSeconds(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s;
-  std::getline(in, s);
-  auto p = s.rfind(')');
-  if (p == std::string::npos) return 0;
-  std::istringstream f(s.substr(p + 2));
-  std::string tok;
-  unsigned long long ut = 0, st = 0;
-  for (int i = 3; f >> tok; ++i) {
-    if (i == 14) ut = std::stoull(tok);
-    if (i == 15) {
-      st = std::stoull(tok);
-      break;
-    }
-  }
-  return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-long PeakRssKib(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
-  return 0;
-}
+double CpuSeconds(int pid) { return sluice::bench::ProcCpuSeconds(pid); }
+long PeakRssKib(int pid) { return static_cast<long>(sluice::bench::ProcPeakRssKib(pid)); }
 
 double Percentile(std::vector<double>& v, double q) {
   if (v.empty()) return 0;

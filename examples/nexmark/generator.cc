@@ -92,7 +92,55 @@ std::string Event::ToJson() const {
   return o;
 }
 
-Generator::Generator(GeneratorOptions options) : o_(options), rng_(options.seed) {}
+namespace {
+
+constexpr size_t kPoolBytes = 1 << 16;   // random text strings are cut from
+constexpr size_t kPoolSlack = 1 << 12;   // longer than any one string (auction extra ~ 450 B)
+constexpr uint64_t kStreamFields = 0x5851F42D4C957F2DULL, kStreamDelay = 0x2545F4914F6CDD1DULL;
+
+uint64_t Mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+void AppendInt(int64_t v, std::string* out) {
+  char b[24];
+  const int n = std::snprintf(b, sizeof b, "%lld", static_cast<long long>(v));
+  out->append(b, static_cast<size_t>(n));
+}
+
+void AppendFourDigits(int v, std::string* out) {
+  const char d[4] = {static_cast<char>('0' + v / 1000), static_cast<char>('0' + v / 100 % 10),
+                     static_cast<char>('0' + v / 10 % 10), static_cast<char>('0' + v % 10)};
+  out->append(d, 4);
+}
+
+}  // namespace
+
+Generator::Generator(GeneratorOptions options) : o_(options), us_per_event_(1e6 / options.rate) {
+  Rng rng{Mix(options.seed ^ 0x6A09E667F3BCC908ULL)};
+  letters_.resize(kPoolBytes + kPoolSlack);
+  spaced_.resize(kPoolBytes + kPoolSlack);
+  for (size_t i = 0; i < letters_.size(); ++i) {
+    letters_[i] = static_cast<char>('a' + rng.Uniform(26));
+    spaced_[i] = rng.Uniform(13) == 0 ? ' ' : static_cast<char>('a' + rng.Uniform(26));
+  }
+}
+
+Generator::Rng Generator::EventRng(int64_t n, uint64_t stream) const {
+  return Rng{Mix(o_.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(n) * stream) ^ stream};
+}
+
+int64_t Generator::DateTimeMs(int64_t n) const {
+  return o_.base_time_ms + static_cast<int64_t>(static_cast<double>(n) * us_per_event_) / 1000;
+}
+
+int64_t Generator::DelayMs(int64_t n) const {
+  Rng rng = EventRng(n, kStreamDelay);
+  if (rng.Unit() >= o_.prob_delayed_event) return 0;
+  return 1 + rng.Uniform(o_.max_delay_ms);
+}
 
 int64_t Generator::LastPersonId(int64_t id) const {
   int64_t epoch = id / kTotalProportion, offset = id % kTotalProportion;
@@ -113,41 +161,40 @@ int64_t Generator::LastAuctionId(int64_t id) const {
   return epoch * kAuctionProportion + offset;
 }
 
-int64_t Generator::NextPersonId(int64_t id) {
+int64_t Generator::NextPersonId(Rng& rng, int64_t id) const {
   int64_t people = LastPersonId(id) + 1;
   int64_t active = std::min<int64_t>(people, o_.num_active_people);
-  return people - active + Uniform(active + kIdLead);
+  return people - active + rng.Uniform(active + kIdLead);
 }
 
-int64_t Generator::NextAuctionId(int64_t id) {
+int64_t Generator::NextAuctionId(Rng& rng, int64_t id) const {
   int64_t max_a = LastAuctionId(id);
   int64_t min_a = std::max<int64_t>(max_a - o_.num_in_flight_auctions, 0);
-  return min_a + Uniform(max_a - min_a + 1 + kIdLead);
+  return min_a + rng.Uniform(max_a - min_a + 1 + kIdLead);
 }
 
-int64_t Generator::NextPrice() {
-  double u = static_cast<double>(rng_() >> 11) / 9007199254740992.0;
-  return std::llround(std::pow(10.0, u * 6.0) * 100.0);
+int64_t Generator::NextPrice(Rng& rng) {
+  // 10^(6u) * 100: log-uniform between 1.00 and 1,000,000.00 (in cents), as the reference.
+  return std::llround(std::pow(10.0, rng.Unit() * 6.0) * 100.0);
 }
 
-std::string Generator::NextString(int max_len) {
-  int len = 3 + static_cast<int>(Uniform(std::max(1, max_len - 3)));
-  std::string s(static_cast<size_t>(len), 'a');
-  for (auto& c : s) c = Uniform(13) == 0 ? ' ' : static_cast<char>('a' + Uniform(26));
-  return s;
+void Generator::AppendString(Rng& rng, int max_len, std::string* out) const {
+  const size_t len = static_cast<size_t>(3 + rng.Uniform(std::max(1, max_len - 3)));
+  out->append(spaced_.data() + rng.Uniform(static_cast<int64_t>(kPoolBytes)), len);
 }
 
-std::string Generator::NextExtra(int current, int desired) {
-  if (current > desired) return "";
-  int delta = desired - current;
-  int len = std::max(0, delta + static_cast<int>(Uniform(delta / 5 * 2 + 1)) - delta / 5);
-  std::string s(static_cast<size_t>(len), 'x');
-  for (auto& c : s) c = static_cast<char>('a' + Uniform(26));
-  return s;
+void Generator::SetExtra(Rng& rng, int current, int desired, std::string* out) const {
+  out->clear();
+  if (current > desired) return;
+  const int delta = desired - current;
+  const int len = std::max(0, delta + static_cast<int>(rng.Uniform(delta / 5 * 2 + 1)) - delta / 5);
+  out->assign(letters_.data() + rng.Uniform(static_cast<int64_t>(kPoolBytes)),
+              std::min(static_cast<size_t>(len), kPoolSlack));
 }
 
-void Generator::Make(int64_t n, Event* e) {
-  const int64_t ts = o_.base_time_ms + static_cast<int64_t>(static_cast<double>(n) * (1e6 / o_.rate)) / 1000;
+void Generator::Make(int64_t n, Event* e) const {
+  Rng rng = EventRng(n, kStreamFields);
+  const int64_t ts = DateTimeMs(n);
   const int64_t id = n;
   e->event_id = id;
   const int64_t rem = id % kTotalProportion;
@@ -155,64 +202,79 @@ void Generator::Make(int64_t n, Event* e) {
     e->type = EventType::kPerson;
     Person& p = e->person;
     p.id = LastPersonId(id) + kFirstPersonId;
-    p.name = std::string(kFirst[Uniform(std::size(kFirst))]) + " " + kLast[Uniform(std::size(kLast))];
-    p.email_address = NextString(7) + "@" + NextString(5) + ".com";
-    char cc[24];
-    std::snprintf(cc, sizeof cc, "%04d %04d %04d %04d", static_cast<int>(Uniform(10000)), static_cast<int>(Uniform(10000)),
-                  static_cast<int>(Uniform(10000)), static_cast<int>(Uniform(10000)));
-    p.credit_card = cc;
-    p.city = kCities[Uniform(std::size(kCities))];
-    p.state = kStates[Uniform(std::size(kStates))];
+    p.name.assign(kFirst[rng.Uniform(std::size(kFirst))]);
+    p.name += ' ';
+    p.name += kLast[rng.Uniform(std::size(kLast))];
+    p.email_address.clear();
+    AppendString(rng, 7, &p.email_address);
+    p.email_address += '@';
+    AppendString(rng, 5, &p.email_address);
+    p.email_address += ".com";
+    p.credit_card.clear();
+    for (int i = 0; i < 4; ++i) {
+      if (i > 0) p.credit_card += ' ';
+      AppendFourDigits(static_cast<int>(rng.Uniform(10000)), &p.credit_card);
+    }
+    p.city.assign(kCities[rng.Uniform(std::size(kCities))]);
+    p.state.assign(kStates[rng.Uniform(std::size(kStates))]);
     p.date_time_ms = ts;
     int size = 8 + static_cast<int>(p.name.size() + p.email_address.size() + p.credit_card.size() + p.city.size() + p.state.size());
-    p.extra = NextExtra(size, o_.avg_person_bytes);
+    SetExtra(rng, size, o_.avg_person_bytes, &p.extra);
   } else if (rem < kPersonProportion + kAuctionProportion) {
     e->type = EventType::kAuction;
     Auction& a = e->auction;
     a.id = LastAuctionId(id) + kFirstAuctionId;
-    a.seller = (Uniform(o_.hot_seller_ratio) > 0 ? (LastPersonId(id) / kHotGroup) * kHotGroup : NextPersonId(id)) + kFirstPersonId;
-    a.category = kFirstCategoryId + Uniform(kNumCategories);
-    a.initial_bid = NextPrice();
+    a.seller = (rng.Uniform(o_.hot_seller_ratio) > 0 ? (LastPersonId(id) / kHotGroup) * kHotGroup : NextPersonId(rng, id)) + kFirstPersonId;
+    a.category = kFirstCategoryId + rng.Uniform(kNumCategories);
+    a.initial_bid = NextPrice(rng);
     // Auction length: on average the time until num_in_flight_auctions more auctions exist.
     int64_t events_ahead = static_cast<int64_t>(o_.num_in_flight_auctions) * kTotalProportion / kAuctionProportion;
-    int64_t horizon_ms = static_cast<int64_t>(static_cast<double>(events_ahead) * (1e6 / o_.rate)) / 1000;
+    int64_t horizon_ms = static_cast<int64_t>(static_cast<double>(events_ahead) * us_per_event_) / 1000;
     a.date_time_ms = ts;
-    a.expires_ms = ts + 1 + Uniform(std::max<int64_t>(horizon_ms * 2, 1));
-    a.item_name = NextString(20);
-    a.description = NextString(100);
-    a.reserve = a.initial_bid + NextPrice();
+    a.expires_ms = ts + 1 + rng.Uniform(std::max<int64_t>(horizon_ms * 2, 1));
+    a.item_name.clear();
+    AppendString(rng, 20, &a.item_name);
+    a.description.clear();
+    AppendString(rng, 100, &a.description);
+    a.reserve = a.initial_bid + NextPrice(rng);
     int size = 8 + static_cast<int>(a.item_name.size() + a.description.size()) + 40;
-    a.extra = NextExtra(size, o_.avg_auction_bytes);
+    SetExtra(rng, size, o_.avg_auction_bytes, &a.extra);
   } else {
     e->type = EventType::kBid;
     Bid& b = e->bid;
-    b.auction = (Uniform(o_.hot_auction_ratio) > 0 ? (LastAuctionId(id) / kHotGroup) * kHotGroup : NextAuctionId(id)) + kFirstAuctionId;
-    b.bidder = (Uniform(o_.hot_bidder_ratio) > 0 ? (LastPersonId(id) / kHotGroup) * kHotGroup + 1 : NextPersonId(id)) + kFirstPersonId;
-    b.price = NextPrice();
-    int ch = static_cast<int>(Uniform(std::size(kChannels)));
-    b.channel = kChannels[ch];
-    b.url = "https://www.nexmark.com/" + NextString(5) + "/item.htm?query=1&channel_id=" + std::to_string(ch);
+    b.auction = (rng.Uniform(o_.hot_auction_ratio) > 0 ? (LastAuctionId(id) / kHotGroup) * kHotGroup : NextAuctionId(rng, id)) + kFirstAuctionId;
+    b.bidder = (rng.Uniform(o_.hot_bidder_ratio) > 0 ? (LastPersonId(id) / kHotGroup) * kHotGroup + 1 : NextPersonId(rng, id)) + kFirstPersonId;
+    b.price = NextPrice(rng);
+    const int ch = static_cast<int>(rng.Uniform(std::size(kChannels)));
+    b.channel.assign(kChannels[ch]);
+    b.url.assign("https://www.nexmark.com/");
+    AppendString(rng, 5, &b.url);
+    b.url += "/item.htm?query=1&channel_id=";
+    AppendInt(ch, &b.url);
     b.date_time_ms = ts;
-    b.extra = NextExtra(32, o_.avg_bid_bytes);
+    SetExtra(rng, 32, o_.avg_bid_bytes, &b.extra);
   }
 }
 
 void Generator::Next(Event* out) {
-  // Generate until the earliest pending arrival is not after the newest on-time event.
   for (;;) {
-    Event e;
-    Make(next_number_, &e);
-    int64_t arrival = e.date_time_ms();
-    double u = static_cast<double>(rng_() >> 11) / 9007199254740992.0;
-    if (u < o_.prob_delayed_event) arrival += 1 + Uniform(o_.max_delay_ms);
-    delayed_.push({arrival, next_number_, std::move(e)});
+    const int64_t n = next_number_;
+    // A delayed event due no later than the next candidate's dateTime goes first (on a tie its
+    // smaller number wins); every event not yet considered arrives at or after that dateTime.
+    if (!delayed_.empty() && delayed_.top().arrival_ms <= DateTimeMs(n)) {
+      const int64_t m = delayed_.top().number;
+      delayed_.pop();
+      Make(m, out);
+      break;
+    }
     ++next_number_;
-    // The next event's dateTime bounds the arrival of everything not yet generated.
-    int64_t horizon = o_.base_time_ms + static_cast<int64_t>(static_cast<double>(next_number_) * (1e6 / o_.rate)) / 1000;
-    if (delayed_.top().arrival_ms <= horizon) break;
+    const int64_t delay = DelayMs(n);
+    if (delay == 0) {
+      Make(n, out);
+      break;
+    }
+    delayed_.push({DateTimeMs(n) + delay, n});
   }
-  *out = std::move(const_cast<Delayed&>(delayed_.top()).event);
-  delayed_.pop();
   ++emitted_;
 }
 

@@ -1,15 +1,16 @@
 #include "examples/wildrydes/producer.h"
 
-#include <curl/curl.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include "core/base64.h"
+#include "ingest/http/http_client.h"
 #include "core/time.h"
 #include "core/value.h"
 
@@ -27,11 +28,6 @@ uint64_t Next(uint64_t* s) {  // splitmix64
   return z ^ (z >> 31);
 }
 double Uniform(uint64_t* s) { return static_cast<double>(Next(s) >> 11) / 9007199254740992.0; }
-
-size_t Collect(char* p, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(p, size * n);
-  return size * n;
-}
 
 }  // namespace
 
@@ -88,19 +84,20 @@ std::string UnicornStatus::ToJson() const {
 
 Status RunProducer(const ProducerOptions& o, const std::atomic<bool>& stop, ProducerStats* stats,
                    const std::function<void(const ProducerStats&)>& on_progress) {
-  CURL* curl = curl_easy_init();
-  if (!curl) return Status::Internal("curl_easy_init failed");
-  curl_slist* headers = nullptr;
-  headers = curl_slist_append(headers, "Content-Type: application/x-amz-json-1.1");
-  headers = curl_slist_append(headers, "X-Amz-Target: Kinesis_20131202.PutRecords");
+  auto transport = o.transport;
+  std::unique_ptr<http::HttpClient> client;
+  if (!transport) {
+    SLUICE_ASSIGN_OR_RETURN(http::HttpUrl url, http::ParseHttpUrl(o.endpoint));
+    client = std::make_unique<http::HttpClient>(url.host, url.port, std::chrono::seconds(30));
+    transport = [&client, path = url.path](const std::string& body) -> Result<std::pair<int, std::string>> {
+      SLUICE_ASSIGN_OR_RETURN(
+          http::ClientResponse r,
+          client->Send("POST", path,
+                       {"Content-Type: application/x-amz-json-1.1", "X-Amz-Target: Kinesis_20131202.PutRecords"}, body));
+      return std::make_pair(r.status, std::move(r.body));
+    };
+  }
   std::string response;
-  curl_easy_setopt(curl, CURLOPT_URL, o.endpoint.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
-  curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, o.http2 ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_1_1);
 
   Fleet fleet(o.unicorns, o.seed);
   uint64_t rng = o.seed * 7919 + 17;
@@ -130,19 +127,18 @@ Status RunProducer(const ProducerOptions& o, const std::atomic<bool>& stop, Prod
       }
       body += "]}";
       response.clear();
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-      CURLcode rc = curl_easy_perform(curl);
-      long code = 0;
-      curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+      auto answer = transport(body);
+      const bool sent = answer.ok();
+      const int code = sent ? answer->first : 0;
+      if (sent) response = std::move(answer->second);
       uint64_t n = end - off;
       stats->requests++;
       stats->records_sent += n;
-      if (rc != CURLE_OK || code != 200) {
+      if (!sent || code != 200) {
         stats->records_failed += n;
         if (++consecutive_errors >= 20) {
           result = Status::Unavailable(std::string("PutRecords to ") + o.endpoint + " failed: " +
-                                       (rc != CURLE_OK ? curl_easy_strerror(rc) : response.substr(0, 200)));
+                                       (!sent ? answer.status().message() : response.substr(0, 200)));
           return false;
         }
         continue;
@@ -197,8 +193,6 @@ Status RunProducer(const ProducerOptions& o, const std::atomic<bool>& stop, Prod
     }
   }
   stats->wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
   return result;
 }
 

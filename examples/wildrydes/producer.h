@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -41,8 +42,12 @@ struct ProducerOptions {
   int64_t start_ms = 0;
   /// Seed of the PRNG, so runs can be reproduced.
   uint64_t seed = 1;
-  /// Use HTTP/2 prior knowledge instead of HTTP/1.1.
-  bool http2 = false;
+  /// Sends one PutRecords request body and returns the answer's HTTP status and body, or a
+  /// transport error (Unavailable). Called from RunProducer's thread only. Default (empty):
+  /// HTTP/1.1 keep-alive over a plain socket to `endpoint` (ingest/http/http_client.h, 30 s
+  /// timeouts). unicorn-producer sets a libcurl one for --http2, so that libcurl stays out of
+  /// the `sluice` binary.
+  std::function<Result<std::pair<int, std::string>>(const std::string& body)> transport;
 };
 
 struct ProducerStats {
@@ -81,7 +86,8 @@ class Fleet {
 
 /// Runs the fleet until `stop` is set or simulated_seconds pass. `on_progress` (optional) is
 /// called about once a second with the running totals.
-/// Errors: Unavailable when the endpoint can't be reached at all; records refused by the server
+/// Errors: InvalidArgument for an endpoint that is not an http:// URL (without a custom
+/// transport); Unavailable when the endpoint can't be reached at all; records refused by the server
 /// are counted in records_failed, not returned as errors.
 Status RunProducer(const ProducerOptions& options, const std::atomic<bool>& stop, ProducerStats* stats,
                    const std::function<void(const ProducerStats&)>& on_progress = {});

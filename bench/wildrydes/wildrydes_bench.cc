@@ -1,6 +1,5 @@
-#include "app/bench_wildrydes.h"
+#include "bench/wildrydes/wildrydes_bench.h"
 
-#include <curl/curl.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -13,14 +12,19 @@
 #include <set>
 #include <thread>
 
-#include "app/bench_nexmark.h"
 #include "app/server.h"
+#include "bench/bench_http.h"
+#include "bench/proc_stats.h"
 #include "core/base64.h"
 #include "examples/wildrydes/producer.h"
 #include "wildrydes_pipeline.h"
 
-namespace sluice::app {
+namespace sluice::bench {
 namespace {
+
+using app::RowListener;
+using app::Server;
+using app::ServerOptions;
 
 using SteadyClock = std::chrono::steady_clock;
 
@@ -144,14 +148,14 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
       continue;
     }
     if (i + 1 >= args.size()) {
-      std::fprintf(stderr, "sluice bench wildrydes: %s needs a value\n", a.c_str());
+      std::fprintf(stderr, "sluice-bench wildrydes: %s needs a value\n", a.c_str());
       return 2;
     }
     char* end = nullptr;
     const std::string& v = args[++i];
     double d = std::strtod(v.c_str(), &end);
     if (v.empty() || end != v.c_str() + v.size() || d < 0) {
-      std::fprintf(stderr, "sluice bench wildrydes: %s expects a non-negative number, got '%s'\n", a.c_str(), v.c_str());
+      std::fprintf(stderr, "sluice-bench wildrydes: %s expects a non-negative number, got '%s'\n", a.c_str(), v.c_str());
       return 2;
     }
     if (a == "--duration" && d > 0) o.duration_s = d;
@@ -160,11 +164,11 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
     else if (a == "--unicorns" && d >= 1) o.unicorns = static_cast<int>(d);
     else if (a == "--warmup") o.warmup_s = d;
     else {
-      std::fprintf(stderr, "sluice bench wildrydes: unknown option or bad value: %s %s\n", a.c_str(), v.c_str());
+      std::fprintf(stderr, "sluice-bench wildrydes: unknown option or bad value: %s %s\n", a.c_str(), v.c_str());
       return 2;
     }
   }
-  curl_global_init(CURL_GLOBAL_ALL);
+  InitBenchHttp();
   std::string pipeline = wildrydes::kPipelineSql;
   Duration delay = std::chrono::seconds(5);
   int64_t window_ms = 60000;
@@ -174,7 +178,7 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
     pipeline = Replace(pipeline, "INTERVAL '1 minute'", "INTERVAL '200 milliseconds'", &found);
     pipeline = Replace(pipeline, "watermark_delay = '5 seconds'", "watermark_delay = '500 milliseconds'", &found);
     if (!found) {
-      std::fprintf(stderr, "sluice bench wildrydes: the shipped pipeline changed; cannot shorten its window "
+      std::fprintf(stderr, "sluice-bench wildrydes: the shipped pipeline changed; cannot shorten its window "
                            "(use --full-windows)\n");
       return 1;
     }
@@ -192,7 +196,7 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
     Phase p;
     Status st = StartServer(pipeline, nullptr, &p);
     if (!st.ok()) {
-      std::fprintf(stderr, "sluice bench wildrydes: %s\n", st.ToString().c_str());
+      std::fprintf(stderr, "sluice-bench wildrydes: %s\n", st.ToString().c_str());
       return 1;
     }
     std::atomic<uint64_t> next{0};
@@ -211,7 +215,7 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
           std::string body = MakeBody(names, first, per_call, [&](uint64_t) { return now_ms; });
           auto r = http.PutRecords(body);
           if (!r.ok()) {
-            std::fprintf(stderr, "sluice bench wildrydes: %s\n", r.status().ToString().c_str());
+            std::fprintf(stderr, "sluice-bench wildrydes: %s\n", r.status().ToString().c_str());
             failed = true;
             return;
           }
@@ -225,7 +229,7 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
     const int64_t queries = static_cast<int64_t>(p.server->QueryStatuses().size());
     st = WaitConsumed(*p.server, acked * queries);
     if (!st.ok()) {
-      std::fprintf(stderr, "sluice bench wildrydes: %s\n", st.ToString().c_str());
+      std::fprintf(stderr, "sluice-bench wildrydes: %s\n", st.ToString().c_str());
       return 1;
     }
     const double wall = std::chrono::duration<double>(SteadyClock::now() - t0).count();
@@ -248,7 +252,7 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
   // ---- phase 2: latency at a fixed rate, open loop ----
   const double rate = o.rate > 0 ? o.rate : 0.7 * peak;
   if (rate < 1) {
-    std::fprintf(stderr, "sluice bench wildrydes: rate too low\n");
+    std::fprintf(stderr, "sluice-bench wildrydes: rate too low\n");
     return 1;
   }
   std::mutex mu;
@@ -282,7 +286,7 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
   Phase p;
   Status st = StartServer(pipeline, listener, &p);
   if (!st.ok()) {
-    std::fprintf(stderr, "sluice bench wildrydes: %s\n", st.ToString().c_str());
+    std::fprintf(stderr, "sluice-bench wildrydes: %s\n", st.ToString().c_str());
     return 1;
   }
   // Map the wall-clock event time of record 0 onto the steady clock.
@@ -311,7 +315,7 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
         });
         auto r = http.PutRecords(body);
         if (!r.ok()) {
-          std::fprintf(stderr, "sluice bench wildrydes: %s\n", r.status().ToString().c_str());
+          std::fprintf(stderr, "sluice-bench wildrydes: %s\n", r.status().ToString().c_str());
           failed = true;
           return;
         }
@@ -328,7 +332,7 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
   const double cpu = SelfCpuSeconds() - cpu0;
   p.server->Stop();
   if (!st.ok()) {
-    std::fprintf(stderr, "sluice bench wildrydes: %s\n", st.ToString().c_str());
+    std::fprintf(stderr, "sluice-bench wildrydes: %s\n", st.ToString().c_str());
     return 1;
   }
   std::vector<double> lat;
@@ -383,4 +387,4 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
   return 0;
 }
 
-}  // namespace sluice::app
+}  // namespace sluice::bench

@@ -1,6 +1,5 @@
-#include "app/bench_nexmark.h"
+#include "bench/nexmark/nexmark_bench.h"
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,7 +23,8 @@
 #include <sstream>
 #include <thread>
 
-#include "app/bench_wildrydes.h"
+#include "bench/bench_http.h"
+#include "bench/proc_stats.h"
 #include "core/base64.h"
 #include "core/file_util.h"
 #include "core/plan.h"
@@ -38,141 +38,13 @@
 
 extern char** environ;
 
-namespace sluice::app {
-
-// ---------------------------------------------------------------- shared helpers
-
-double SelfCpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-int64_t SelfPeakRssKib() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss;
-}
-
-double ProcCpuSeconds(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s;
-  std::getline(in, s);
-  auto p = s.rfind(')');
-  if (p == std::string::npos || p + 2 > s.size()) return 0;
-  std::istringstream f(s.substr(p + 2));
-  std::string tok;
-  unsigned long long ut = 0, st = 0;
-  for (int i = 3; f >> tok; ++i) {
-    if (i == 14) ut = std::strtoull(tok.c_str(), nullptr, 10);
-    if (i == 15) {
-      st = std::strtoull(tok.c_str(), nullptr, 10);
-      break;
-    }
-  }
-  return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-int64_t ProcPeakRssKib(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
-  return 0;
-}
-
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
-namespace {
-size_t CollectBody(char* p, size_t s, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(p, s * n);
-  return s * n;
-}
-}  // namespace
-
-BenchHttp::BenchHttp(std::string base_url) : base_(std::move(base_url)) {
-  CURL* c = curl_easy_init();
-  curl_ = c;
-  curl_slist* h = nullptr;
-  h = curl_slist_append(h, "Content-Type: application/x-amz-json-1.1");
-  h = curl_slist_append(h, "X-Amz-Target: Kinesis_20131202.PutRecords");
-  headers_ = h;
-  if (c) {
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 120000L);
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, CollectBody);
-  }
-}
-
-BenchHttp::~BenchHttp() {
-  if (curl_) curl_easy_cleanup(static_cast<CURL*>(curl_));
-  curl_slist_free_all(static_cast<curl_slist*>(headers_));
-}
-
-Result<int64_t> BenchHttp::PutRecords(const std::string& body) {
-  CURL* c = static_cast<CURL*>(curl_);
-  if (!c) return Status::Internal("curl_easy_init failed");
-  std::string resp;
-  const std::string url = base_ + "/";
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_HTTPGET, 0L);
-  curl_easy_setopt(c, CURLOPT_POST, 1L);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, static_cast<curl_slist*>(headers_));
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-  CURLcode rc = curl_easy_perform(c);
-  if (rc != CURLE_OK) return Status::Unavailable(std::string("PutRecords: ") + curl_easy_strerror(rc));
-  long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  if (status != 200) return Status::Unavailable("PutRecords: HTTP " + std::to_string(status) + ": " + resp.substr(0, 200));
-  return SumJsonField(resp, "FailedRecordCount");
-}
-
-Result<std::string> BenchHttp::Get(const std::string& path) {
-  CURL* c = static_cast<CURL*>(curl_);
-  if (!c) return Status::Internal("curl_easy_init failed");
-  std::string resp;
-  const std::string url = base_ + path;
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-  CURLcode rc = curl_easy_perform(c);
-  if (rc != CURLE_OK) return Status::Unavailable("GET " + path + ": " + curl_easy_strerror(rc));
-  long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  if (status != 200) return Status::Unavailable("GET " + path + ": HTTP " + std::to_string(status));
-  return resp;
-}
-
-int64_t SumJsonField(const std::string& json, const std::string& field) {
-  const std::string pat = "\"" + field + "\":";
-  int64_t sum = 0;
-  for (size_t p = json.find(pat); p != std::string::npos; p = json.find(pat, p + 1)) {
-    size_t i = p + pat.size();
-    while (i < json.size() && (json[i] == ' ' || json[i] == '"')) ++i;
-    sum += std::strtoll(json.c_str() + i, nullptr, 10);
-  }
-  return sum;
-}
+namespace sluice::bench {
 
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 using nexmark::Event;
 using nexmark::EventType;
-
-#ifndef SLUICE_BENCH_SOURCE_DIR
-#define SLUICE_BENCH_SOURCE_DIR "."
-#endif
 
 double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -422,7 +294,7 @@ struct Engine {
         auto s = runtime::RocksStateStore::Open(store_dir + "/kv");
         if (s.ok()) store = std::move(s).value();
       }
-      if (!store) std::fprintf(stderr, "sluice bench nexmark: cannot open a state store; checkpoints off\n");
+      if (!store) std::fprintf(stderr, "sluice-bench nexmark: cannot open a state store; checkpoints off\n");
     }
   }
   ~Engine() {
@@ -441,7 +313,7 @@ struct Engine {
       batch.Put("sluice.meta", "checkpoint/" + name, scalars);
     }
     Status st = store->Commit(batch);
-    if (!st.ok()) std::fprintf(stderr, "sluice bench nexmark: checkpoint: %s\n", st.ToString().c_str());
+    if (!st.ok()) std::fprintf(stderr, "sluice-bench nexmark: checkpoint: %s\n", st.ToString().c_str());
     ++checkpoints;
   }
   void Process(const Lane& lane, const std::vector<Row>& rows) {
@@ -485,6 +357,8 @@ Result<NexmarkRunResult> RunInProcess(const NexmarkBenchOptions& o, Plan& plan) 
   const bool t2 = o.tier == "t2";
   NexmarkRunResult r;
   r.query_file = plan.file;
+  const double run_cpu0 = SelfCpuSeconds();
+  const auto run_wall0 = SteadyClock::now();
   nexmark::Generator gen(GenOptions(o));
   Engine engine(plan.pipeline, o.checkpoint_interval_s);
   for (Lane& l : plan.lanes) {
@@ -572,9 +446,12 @@ Result<NexmarkRunResult> RunInProcess(const NexmarkBenchOptions& o, Plan& plan) 
   timer.Start();
   engine.Flush();
   timer.Stop();
+  r.whole_cpu_s = SelfCpuSeconds() - run_cpu0;
+  r.whole_wall_s = Seconds(SteadyClock::now() - run_wall0);
   r.events = o.events;
   for (const Lane& l : plan.lanes) r.events_read += l.events;
   r.wall_s = timer.wall();
+  // Query only: the timed sections (processing, checkpoints, Flush), as before.
   r.cpu_s = timer.cpu();
   r.generator_cpu_s = gen_cpu;
   r.output_rows = engine.output_rows;
@@ -589,14 +466,14 @@ Result<NexmarkRunResult> RunInProcess(const NexmarkBenchOptions& o, Plan& plan) 
 class ChildServer {
  public:
   /// `checkpoint_interval_s` > 0 is passed on as --checkpoint-interval.
-  explicit ChildServer(double checkpoint_interval_s) : checkpoint_interval_s_(checkpoint_interval_s) {}
+  ChildServer(std::string sluice_binary, double checkpoint_interval_s)
+      : sluice_(std::move(sluice_binary)), checkpoint_interval_s_(checkpoint_interval_s) {}
   ~ChildServer() { Stop(); }
 
   Status Start(const std::string& pipeline_file, const std::string& dir) {
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return Status::IOError("readlink /proc/self/exe failed");
-    exe[n] = 0;
+    const char* exe = sluice_.c_str();
+    if (access(exe, X_OK) != 0)
+      return Status::NotFound("no sluice binary at " + sluice_ + " (--sluice PATH)");
     int fds[2];
     if (pipe(fds) != 0) return Status::IOError("pipe failed");
     const std::string log = dir + "/server.log", data = dir + "/data";
@@ -682,6 +559,7 @@ class ChildServer {
   int port() const { return port_; }
 
  private:
+  std::string sluice_;
   double checkpoint_interval_s_ = 0;
   int pid_ = -1;
   int out_fd_ = -1;
@@ -741,8 +619,10 @@ Result<NexmarkRunResult> RunT3(const NexmarkBenchOptions& o, Plan& plan) {
   r.query_file = plan.file;
   TempDir tmp;
   if (tmp.path.empty()) return Status::IOError("mkdtemp failed");
-  // Untimed: generate, render and encode every request body (500 records per PutRecords).
+  // Generate, render and encode every request body (500 records per PutRecords) before timing
+  // the server; counted in the whole-process figure.
   const double g0 = SelfCpuSeconds();
+  const auto run_wall0 = SteadyClock::now();
   nexmark::Generator gen(GenOptions(o));
   std::vector<std::string> bodies;
   std::vector<std::string> pending(plan.lanes.size());
@@ -778,12 +658,13 @@ Result<NexmarkRunResult> RunT3(const NexmarkBenchOptions& o, Plan& plan) {
     expected += l.events * static_cast<int64_t>(l.queries.size());
   }
 
-  ChildServer server(o.checkpoint_interval_s);
+  ChildServer server(o.sluice_binary.empty() ? DefaultSluiceBinary() : o.sluice_binary, o.checkpoint_interval_s);
   SLUICE_RETURN_IF_ERROR(server.Start(plan.file, tmp.path));
   const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
   BenchHttp control(base);
 
   const double cpu0 = ProcCpuSeconds(server.pid());
+  const double client_cpu0 = SelfCpuSeconds();
   const auto t0 = SteadyClock::now();
   std::atomic<size_t> next{0};
   std::atomic<int64_t> failed{0};
@@ -812,6 +693,8 @@ Result<NexmarkRunResult> RunT3(const NexmarkBenchOptions& o, Plan& plan) {
   const auto t1 = SteadyClock::now();
   r.cpu_s = ProcCpuSeconds(server.pid()) - cpu0;
   r.wall_s = Seconds(t1 - t0);
+  r.whole_cpu_s = r.cpu_s + r.generator_cpu_s + (SelfCpuSeconds() - client_cpu0);
+  r.whole_wall_s = Seconds(t1 - run_wall0);
   r.bad_records = SumJsonField(status, "bad_records");
   r.late_rows = SumJsonField(status, "late_records");
 
@@ -858,20 +741,31 @@ std::string Fixed(double v, int digits) {
 void PrintResult(const NexmarkBenchOptions& o, int run, const NexmarkRunResult& r) {
   const double per_cpu = r.cpu_s > 0 ? static_cast<double>(r.events) / r.cpu_s : 0;
   const double per_wall = r.wall_s > 0 ? static_cast<double>(r.events) / r.wall_s : 0;
+  const double whole_per_cpu = r.whole_cpu_s > 0 ? static_cast<double>(r.events) / r.whole_cpu_s : 0;
+  const double whole_per_wall = r.whole_wall_s > 0 ? static_cast<double>(r.events) / r.whole_wall_s : 0;
   const std::string load = LoadAverage();
-  std::printf("nexmark %s %s run %d: %lld events in %.3f s wall, %.3f CPU-s -> %.0f events/CPU-s, %.0f events/s; "
-              "%lld output rows, %lld late, %lld bad; peak RSS %.1f MiB; checkpoints %s; load %s\n",
-              o.query.c_str(), o.tier.c_str(), run, static_cast<long long>(r.events), r.wall_s, r.cpu_s, per_cpu,
-              per_wall, static_cast<long long>(r.output_rows), static_cast<long long>(r.late_rows),
-              static_cast<long long>(r.bad_records), static_cast<double>(r.peak_rss_kib) / 1024.0,
-              o.checkpoint_interval_s > 0 ? ("every " + Fixed(o.checkpoint_interval_s, 1) + " s" +
-                                             (r.checkpoints >= 0 ? ", " + std::to_string(r.checkpoints) + " taken" : ""))
-                                                .c_str()
-                                          : "off",
+  const std::string checkpoints =
+      o.checkpoint_interval_s > 0
+          ? "every " + Fixed(o.checkpoint_interval_s, 1) + " s" +
+                (r.checkpoints >= 0 ? ", " + std::to_string(r.checkpoints) + " taken" : "")
+          : "off";
+  std::printf("nexmark %s %s run %d: %lld events; whole process (generator included) %.3f CPU-s -> %.0f events/CPU-s "
+              "(%.3f s wall); query only %.3f CPU-s -> %.0f events/CPU-s (%.3f s wall, %.0f events/s); generator "
+              "%.3f CPU-s; %lld output rows, %lld late, %lld bad; peak RSS %.1f MiB; checkpoints %s; load %s\n",
+              o.query.c_str(), o.tier.c_str(), run, static_cast<long long>(r.events), r.whole_cpu_s, whole_per_cpu,
+              r.whole_wall_s, r.cpu_s, per_cpu, r.wall_s, per_wall, r.generator_cpu_s,
+              static_cast<long long>(r.output_rows), static_cast<long long>(r.late_rows),
+              static_cast<long long>(r.bad_records), static_cast<double>(r.peak_rss_kib) / 1024.0, checkpoints.c_str(),
               load.c_str());
+  // "cpu_s" / "events_per_cpu_s" / "wall_s" / "events_per_s" keep their earlier meaning (query
+  // only) for bench/report.py and older result files.
   std::string j = "{\"bench\":\"nexmark\",\"query\":\"" + o.query + "\",\"tier\":\"" + o.tier +
                   "\",\"run\":" + std::to_string(run) + ",\"events\":" + std::to_string(r.events) +
-                  ",\"events_read\":" + std::to_string(r.events_read) + ",\"wall_s\":" + Fixed(r.wall_s, 4) +
+                  ",\"events_read\":" + std::to_string(r.events_read) +
+                  ",\"whole_cpu_s\":" + Fixed(r.whole_cpu_s, 4) + ",\"whole_events_per_cpu_s\":" + Fixed(whole_per_cpu, 0) +
+                  ",\"whole_wall_s\":" + Fixed(r.whole_wall_s, 4) + ",\"whole_events_per_s\":" + Fixed(whole_per_wall, 0) +
+                  ",\"query_cpu_s\":" + Fixed(r.cpu_s, 4) + ",\"query_events_per_cpu_s\":" + Fixed(per_cpu, 0) +
+                  ",\"wall_s\":" + Fixed(r.wall_s, 4) +
                   ",\"cpu_s\":" + Fixed(r.cpu_s, 4) + ",\"events_per_cpu_s\":" + Fixed(per_cpu, 0) +
                   ",\"events_per_s\":" + Fixed(per_wall, 0) + ",\"output_rows\":" + std::to_string(r.output_rows) +
                   ",\"late_rows\":" + std::to_string(r.late_rows) + ",\"bad_records\":" + std::to_string(r.bad_records) +
@@ -907,7 +801,7 @@ int NexmarkMain(const std::vector<std::string>& args) {
       continue;
     }
     if (i + 1 >= args.size()) {
-      std::fprintf(stderr, "sluice bench nexmark: %s needs a value\n", a.c_str());
+      std::fprintf(stderr, "sluice-bench nexmark: %s needs a value\n", a.c_str());
       return 2;
     }
     const std::string& v = args[++i];
@@ -918,11 +812,13 @@ int NexmarkMain(const std::vector<std::string>& args) {
       if (v == "all") tiers = {"t1", "t2", "t3"};
       else if (v == "t1" || v == "t2" || v == "t3") tiers = {v};
       else {
-        std::fprintf(stderr, "sluice bench nexmark: --tier is t1, t2, t3 or all\n");
+        std::fprintf(stderr, "sluice-bench nexmark: --tier is t1, t2, t3 or all\n");
         return 2;
       }
     } else if (a == "--queries-dir") {
       o.queries_dir = v;
+    } else if (a == "--sluice") {
+      o.sluice_binary = v;
     } else if (ParseNum(v, &d)) {
       if (a == "--events" && d >= 1) o.events = static_cast<int64_t>(d);
       else if (a == "--runs" && d >= 1) runs = static_cast<int>(d);
@@ -931,16 +827,16 @@ int NexmarkMain(const std::vector<std::string>& args) {
       else if (a == "--rate" && d > 0) o.rate = d;
       else if (a == "--checkpoint-interval") o.checkpoint_interval_s = d;
       else {
-        std::fprintf(stderr, "sluice bench nexmark: unknown option or bad value: %s %s\n", a.c_str(), v.c_str());
+        std::fprintf(stderr, "sluice-bench nexmark: unknown option or bad value: %s %s\n", a.c_str(), v.c_str());
         return 2;
       }
     } else {
-      std::fprintf(stderr, "sluice bench nexmark: %s expects a number, got '%s'\n", a.c_str(), v.c_str());
+      std::fprintf(stderr, "sluice-bench nexmark: %s expects a number, got '%s'\n", a.c_str(), v.c_str());
       return 2;
     }
   }
   if (tiers.empty()) tiers = {"t1"};
-  curl_global_init(CURL_GLOBAL_ALL);
+  InitBenchHttp();
   int rc = 0;
   for (const std::string& tier : tiers) {
     o.tier = tier;
@@ -954,7 +850,7 @@ int NexmarkMain(const std::vector<std::string>& args) {
       }
       auto r = tier == "t3" ? RunT3(o, *plan) : RunInProcess(o, *plan);
       if (!r.ok()) {
-        std::fprintf(stderr, "sluice bench nexmark %s %s: %s\n", o.query.c_str(), tier.c_str(),
+        std::fprintf(stderr, "sluice-bench nexmark %s %s: %s\n", o.query.c_str(), tier.c_str(),
                      r.status().ToString().c_str());
         rc = 1;
         continue;
@@ -967,13 +863,26 @@ int NexmarkMain(const std::vector<std::string>& args) {
 
 }  // namespace
 
+std::string ExeDir() {
+  char exe[4096];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return ".";
+  exe[n] = 0;
+  return std::filesystem::path(exe).parent_path().string();
+}
+
+std::string DefaultSluiceBinary() { return ExeDir() + "/../app/sluice"; }
+
 Result<std::string> FindNexmarkQueryFile(const std::string& query, const std::string& extra_dir) {
   std::vector<std::string> dirs;
   if (!extra_dir.empty()) dirs.push_back(extra_dir);
-  std::string root = SLUICE_BENCH_SOURCE_DIR;
-  if (const char* env = std::getenv("SLUICE_SOURCE_DIR"); env && *env) root = env;
-  dirs.push_back(root + "/examples/nexmark/queries");
-  dirs.push_back(root + "/bench/nexmark/queries");
+  if (const char* env = std::getenv("SLUICE_SOURCE_DIR"); env && *env) {
+    dirs.push_back(std::string(env) + "/examples/nexmark/queries");
+    dirs.push_back(std::string(env) + "/bench/nexmark/queries");
+  }
+  // Copied next to the binary by the build (bench/CMakeLists.txt).
+  dirs.push_back(ExeDir() + "/nexmark/queries/examples");
+  dirs.push_back(ExeDir() + "/nexmark/queries/bench");
   std::string searched;
   for (const std::string& d : dirs) {
     const std::string f = d + "/" + query + ".sql";
@@ -991,19 +900,6 @@ Result<NexmarkRunResult> RunNexmarkOnce(const NexmarkBenchOptions& options) {
   return Status::InvalidArgument("tier must be t1, t2 or t3");
 }
 
-int RunBenchMain(const std::vector<std::string>& args) {
-  if (args.empty() || (args[0] != "nexmark" && args[0] != "wildrydes")) {
-    std::fprintf(stderr,
-                 "usage:\n"
-                 "  sluice bench nexmark --query qN [--events N] [--tier t1|t2|t3|all] [--runs R] [--batch-rows B]\n"
-                 "                       [--connections C] [--rate EVENTS_PER_S] [--checkpoint-interval S]\n"
-                 "                       [--queries-dir DIR] [--all-columns]\n"
-                 "  sluice bench wildrydes [--duration S] [--rate R] [--connections C] [--unicorns U]\n");
-    return 2;
-  }
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (args[0] == "wildrydes") return RunWildRydesBenchMain(rest);
-  return NexmarkMain(rest);
-}
+int NexmarkBenchMain(const std::vector<std::string>& args) { return NexmarkMain(args); }
 
-}  // namespace sluice::app
+}  // namespace sluice::bench

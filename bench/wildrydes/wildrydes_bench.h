@@ -1,7 +1,9 @@
-// `sluice bench wildrydes`: the Wild Rydes demo pipeline (examples/wildrydes/pipeline.sql) end to
-// end through HTTP, the log, the queries and the KV table, in this process.
+// `sluice-bench wildrydes`: the Wild Rydes demo pipeline (examples/wildrydes/pipeline.sql) end to
+// end through HTTP, the log, the queries and the KV table. The server runs inside the
+// sluice-bench process (it links sluice_app as a library; unlike nexmark t3 it does not start
+// `sluice` by path), because the latency phase listens to the KV sink's writes (RowListener).
 //
-//   sluice bench wildrydes [--duration S (default 20)] [--rate R] [--connections C] [--unicorns U]
+//   sluice-bench wildrydes [--duration S (default 20)] [--rate R] [--connections C] [--unicorns U]
 //                          [--warmup S] [--full-windows]
 //
 // Two phases, each on a fresh server (127.0.0.1, port chosen by the kernel, temp data dir):
@@ -34,9 +36,9 @@
 #include <string>
 #include <vector>
 
-namespace sluice::app {
+namespace sluice::bench {
 
-/// `sluice bench wildrydes ARGS...`; returns the exit code.
+/// `sluice-bench wildrydes ARGS...`; returns the exit code.
 int RunWildRydesBenchMain(const std::vector<std::string>& args);
 
-}  // namespace sluice::app
+}  // namespace sluice::bench

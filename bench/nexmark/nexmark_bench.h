@@ -1,13 +1,14 @@
-// `sluice bench`: throughput benchmarks of the engine (docs/benchmarks.md reports them).
+// `sluice-bench nexmark`: Nexmark throughput of the engine (docs/benchmarks.md reports it).
 //
-//   sluice bench nexmark --query qN [--events N] [--tier t1|t2|t3|all] [--runs R]
+//   sluice-bench nexmark --query qN [--events N] [--tier t1|t2|t3|all] [--runs R]
 //                        [--batch-rows B] [--connections C] [--rate EVENTS_PER_S]
 //                        [--checkpoint-interval SECONDS] [--queries-dir DIR] [--all-columns]
-//   sluice bench wildrydes ...   (app/bench_wildrydes.h)
+//                        [--sluice PATH]
 //
-// The Nexmark query file is looked up as, in order: DIR/qN.sql (--queries-dir), the shared
-// examples/nexmark/queries/qN.sql, then the harness's own bench/nexmark/queries/qN.sql (both under
-// the source tree the binary was built from, or $SLUICE_SOURCE_DIR). A query whose file is missing
+// The Nexmark query file is looked up as, in order: DIR/qN.sql (--queries-dir), then under
+// $SLUICE_SOURCE_DIR (when set) examples/nexmark/queries/qN.sql and bench/nexmark/queries/qN.sql,
+// then the copies of those two folders the build puts next to the binary
+// (<exe dir>/nexmark/queries/{examples,bench}). A query whose file is missing
 // or does not plan yet (q5/q7/q8 need joins) is reported as "not available yet" (exit code 3).
 //
 // Events come from examples/nexmark/generator.h with the suite's settings (10M events/s of event
@@ -16,24 +17,34 @@
 // `events` counts every generated event, as the Nexmark metric does, including the ones the query
 // does not read (those are dropped at the source, untimed in T2 and T3).
 //
-// Tiers (what is timed):
+// Two figures per run (events ÷ CPU seconds, user+system):
+//   whole process: every CPU second of the run, the generator included. This is the Nexmark
+//     metric in the anchors' terms (in nexmark/nexmark the generator is the job's source), and
+//     what `/usr/bin/time` sees from outside (plus process start-up and query planning).
+//   query only: the CPU of the query part alone (generation excluded), as the earlier reports.
+// Tiers:
 //   t1: generated structs → Rows of the source schema (no JSON) → ops::QueryPipeline in batches of
 //       B rows (one split), AdvanceTime after each batch, Flush at the end; output rows counted and
-//       discarded. Generation is not timed (reported as generator_cpu_s): events are generated in
-//       chunks of 8,192 between timed sections, so they are still in cache when processed.
-//   t2: the same events pre-rendered as JSON lines in memory (untimed, per chunk) →
+//       discarded. Events are streamed: generated in chunks of 8,192 into a reused buffer, each
+//       chunk processed before the next is made, so memory stays bounded whatever --events is and
+//       the chunk is still in cache when processed. The generator's CPU is measured per chunk
+//       (generator_cpu_s); query only = the rest.
+//   t2: each chunk is also rendered as JSON lines (counted with the generator) →
 //       ingest::JsonDecoder (simdjson) → the pipeline, as t1 (a chunk's last batch may be short).
-//   t3: `sluice run` as a child process on 127.0.0.1 with a temp data dir; C keep-alive HTTP/1.1
+//   t3: `sluice run` (the binary given by --sluice, default DefaultSluiceBinary()) as a child
+//       process on 127.0.0.1 with a temp data dir; C keep-alive HTTP/1.1
 //       connections send PutRecords of 500 records (bodies built before timing) into the log; the
 //       server's query reads the log. Timed from the first call until /queries reports that every
-//       event was consumed. CPU and peak RSS are the server process's (/proc/PID), not the client's.
+//       event was consumed. Query-only CPU and peak RSS are the server process's (/proc/PID); the
+//       whole-process figure adds this process's CPU (generating, encoding and sending). t3
+//       builds every request body before timing, so this process holds them all in memory.
 //       Windowed queries then get one far-future event per shard (untimed) so that every window
 //       closes, and the output row count is read once they are processed; t1/t2 Flush instead, so
 //       all three tiers give the same output row count.
 // Projection pushdown (t1, t2): only the source columns some query reads (ops::ColumnsUsed) are
 // filled (t1) or decoded (t2, JsonDecoder::SetNeededColumns); --all-columns turns it off. t3 runs
 // the server as it is wired (app/server.cc).
-// CPU time in t1/t2 is getrusage(RUSAGE_SELF) user+system around the timed sections.
+// CPU time in t1/t2 is getrusage(RUSAGE_SELF) user+system (bench/proc_stats.h).
 // Peak RSS is ru_maxrss (t1/t2: of this process so far) or VmHWM (t3: of the server).
 //
 // Checkpoints: on by default every 10 s of wall time (--checkpoint-interval S; 0 turns them off),
@@ -53,9 +64,9 @@
 
 #include "core/status.h"
 
-namespace sluice::app {
+namespace sluice::bench {
 
-/// Options of one `sluice bench nexmark` invocation.
+/// Options of one `sluice-bench nexmark` invocation.
 struct NexmarkBenchOptions {
   /// Query name, "q0" … "q22"; selects the query file.
   std::string query = "q0";
@@ -75,15 +86,25 @@ struct NexmarkBenchOptions {
   std::string queries_dir;
   /// t1/t2: fill/decode every source column, not only those the query reads. Default: false.
   bool all_columns = false;
+  /// t3: the `sluice` binary to start. Default (empty): DefaultSluiceBinary().
+  std::string sluice_binary;
 };
 
 /// The figures of one run.
 struct NexmarkRunResult {
   int64_t events = 0;            ///< Generated events (all types).
   int64_t events_read = 0;       ///< Events delivered to the query's source(s).
-  double wall_s = 0;             ///< Timed wall-clock seconds.
-  double cpu_s = 0;              ///< User+system CPU seconds of the engine in the timed section.
-  double generator_cpu_s = 0;    ///< Untimed CPU spent generating/rendering events.
+  double wall_s = 0;             ///< Wall-clock seconds of the query part. Unit: seconds.
+  /// Query only: user+system CPU seconds of the query part (t1/t2: this process, generation
+  /// excluded; t3: the server process). Unit: seconds.
+  double cpu_s = 0;
+  /// Whole process, the anchors' terms: user+system CPU seconds of the whole run with the
+  /// generator included (t1/t2: this process from before the generator is made to after the
+  /// final Flush; t3: the server's CPU plus this process's generating, encoding and sending).
+  /// Unit: seconds.
+  double whole_cpu_s = 0;
+  double whole_wall_s = 0;       ///< Wall-clock seconds of the whole run. Unit: seconds.
+  double generator_cpu_s = 0;    ///< CPU spent generating/rendering events (part of whole_cpu_s). Unit: seconds.
   int64_t output_rows = 0;       ///< Rows the query emitted (counted, discarded in t1/t2).
   int64_t late_rows = 0;         ///< Rows the window operator rejected as late.
   int64_t bad_records = 0;       ///< Records the decoder rejected (t2/t3).
@@ -100,44 +121,11 @@ Result<std::string> FindNexmarkQueryFile(const std::string& query, const std::st
 /// (missing or does not plan), Unavailable / IOError / Internal when t3's server or HTTP fails.
 Result<NexmarkRunResult> RunNexmarkOnce(const NexmarkBenchOptions& options);
 
-/// `sluice bench ARGS...` with ARGS after "bench"; returns the exit code (see above).
-int RunBenchMain(const std::vector<std::string>& args);
+/// The `sluice` binary of the build tree this binary belongs to: <dir of /proc/self/exe>/../app/sluice
+/// (sluice-bench is built as <build>/bench/sluice-bench). The file may not exist.
+std::string DefaultSluiceBinary();
 
-// ---- helpers shared with bench_wildrydes.cc ----
+/// `sluice-bench nexmark ARGS...` with ARGS after "nexmark"; returns the exit code (see above).
+int NexmarkBenchMain(const std::vector<std::string>& args);
 
-/// User+system CPU seconds of this process so far (getrusage RUSAGE_SELF).
-double SelfCpuSeconds();
-/// Peak RSS of this process so far. Unit: KiB.
-int64_t SelfPeakRssKib();
-/// utime+stime of process `pid` from /proc, seconds (0 when unreadable).
-double ProcCpuSeconds(int pid);
-/// VmHWM of process `pid` from /proc. Unit: KiB (0 when unreadable).
-int64_t ProcPeakRssKib(int pid);
-/// One line of `uptime`'s load averages ("0.52 0.61 0.70"), from /proc/loadavg.
-std::string LoadAverage();
-
-/// A keep-alive HTTP/1.1 connection to a Sluice server (libcurl easy handle).
-/// Thread-safety: one thread at a time.
-class BenchHttp {
- public:
-  /// `base_url` like "http://127.0.0.1:4567". REQUIRES: curl_global_init was called.
-  explicit BenchHttp(std::string base_url);
-  ~BenchHttp();
-  BenchHttp(const BenchHttp&) = delete;
-  BenchHttp& operator=(const BenchHttp&) = delete;
-  /// Kinesis PutRecords with a pre-built JSON body. Returns the number of records refused
-  /// (FailedRecordCount). Errors: Unavailable on a transport error or a non-200 answer.
-  Result<int64_t> PutRecords(const std::string& body);
-  /// GET `path` ("/queries"). Errors: Unavailable on a transport error or a non-200 answer.
-  Result<std::string> Get(const std::string& path);
-
- private:
-  std::string base_;
-  void* curl_ = nullptr;
-  void* headers_ = nullptr;
-};
-
-/// Sums every `"field":<integer>` occurrence in a JSON text (e.g. "records_in" in GET /queries).
-int64_t SumJsonField(const std::string& json, const std::string& field);
-
-}  // namespace sluice::app
+}  // namespace sluice::bench
