@@ -34,12 +34,12 @@ DOC=${DOC:-docs/benchmarks.md}
 OUT=${OUT:-$BUILD_DIR/bench-all.jsonl}
 
 echo "== building Release in $BUILD_DIR"
-BUILD_TARGET=sluice scripts/build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
+BUILD_TARGET=sluice-bench scripts/build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
 if ! grep -q 'CMAKE_BUILD_TYPE:STRING=Release' "$BUILD_DIR/CMakeCache.txt"; then
   echo "run_all.sh: $BUILD_DIR is not a Release build; use another BUILD_DIR" >&2
   exit 1
 fi
-SLUICE=$BUILD_DIR/app/sluice
+BENCH=$BUILD_DIR/bench/sluice-bench   # t3 starts $BUILD_DIR/app/sluice (built with it)
 
 MACHINE=$BUILD_DIR/bench-machine.txt
 {
@@ -64,11 +64,11 @@ for q in $QUERIES; do
     n=$EVENTS; [[ $t == t3 ]] && n=$EVENTS_T3
     for r in $(seq "$RUNS"); do
       set +e
-      line=$("$SLUICE" bench nexmark --query "$q" --tier "$t" --events "$n" --checkpoint-interval 10)
+      line=$("$BENCH" nexmark --query "$q" --tier "$t" --events "$n" --checkpoint-interval 10)
       rc=$?
       set -e
       echo "$line" | grep -v '^{' || true
-      echo "$line" | grep '^{' | sed "s/^{/{\"command\":\"sluice bench nexmark --query $q --tier $t --events $n --checkpoint-interval 10\",/" >> "$OUT"
+      echo "$line" | grep '^{' | sed "s/^{/{\"command\":\"sluice-bench nexmark --query $q --tier $t --events $n --checkpoint-interval 10\",/" >> "$OUT"
       if [[ $rc == 3 ]]; then break 2; fi   # not available yet: skip the query's other runs and tiers
       if [[ $rc != 0 ]]; then echo "run_all.sh: $q $t run $r failed (exit $rc)" >&2; fi
     done
@@ -77,11 +77,11 @@ done
 
 for r in $(seq "$RUNS"); do
   set +e
-  line=$("$SLUICE" bench wildrydes --duration "$WR_DURATION")
+  line=$("$BENCH" wildrydes --duration "$WR_DURATION")
   rc=$?
   set -e
   echo "$line" | grep -v '^{' || true
-  echo "$line" | grep '^{' | sed "s/^{/{\"command\":\"sluice bench wildrydes --duration $WR_DURATION\",/" >> "$OUT"
+  echo "$line" | grep '^{' | sed "s/^{/{\"command\":\"sluice-bench wildrydes --duration $WR_DURATION\",/" >> "$OUT"
   [[ $rc == 0 ]] || echo "run_all.sh: wildrydes run $r failed (exit $rc)" >&2
 done
 

@@ -114,3 +114,57 @@ TEST_CASE("SIGKILL during PutRecords loses no acknowledged record and duplicates
   CHECK(different == 0);
   MESSAGE("acknowledged " << acked.size() << " records over " << kRounds << " SIGKILLs; stored " << stored.size());
 }
+
+namespace {
+// Runs `cmd` through the shell; returns (exit code, stdout+stderr).
+std::pair<int, std::string> RunShell(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return {-1, out};
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int st = pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+}  // namespace
+
+TEST_CASE("sluice savepoint NAME asks the running server over HTTP/1.1; its errors keep their meaning") {
+  TempDir tmp;
+  const std::string pipeline = tmp.path() + "/p.sql";
+  WriteFile(pipeline,
+            "CREATE TABLE events (id BIGINT, ts TIMESTAMPTZ) WITH (connector = 'stream', shards = 1, "
+            "event_time = 'ts', watermark_delay = '1 second');\n"
+            "CREATE TABLE per_second () WITH (connector = 'kv', primary_key = 'window_start');\n"
+            "INSERT INTO per_second SELECT window_start, count(*) AS n FROM TUMBLE(events, ts, INTERVAL '1 second') "
+            "GROUP BY window_start;\n");
+  const std::string data = tmp.path() + "/data";
+  int port = 0;
+  {
+    SluiceProcess server(pipeline, data);
+    port = server.port();
+    const std::string listen = " --listen 127.0.0.1:" + std::to_string(port);
+    auto [rc, out] = RunShell(std::string(SLUICE_BINARY) + " savepoint before-upgrade" + listen);
+    CAPTURE(out);
+    CHECK(rc == 0);
+    CHECK(out.find("savepoints/before-upgrade") != std::string::npos);  // the JSON body names the folder
+    CHECK(std::filesystem::is_directory(data + "/savepoints/before-upgrade"));
+    // The same name again: the server's 400 becomes InvalidArgument with its message.
+    auto [rc2, out2] = RunShell(std::string(SLUICE_BINARY) + " savepoint before-upgrade" + listen);
+    CAPTURE(out2);
+    CHECK(rc2 == 1);
+    CHECK(out2.find("already exists") != std::string::npos);
+    // A name that needs percent-encoding in the query string reaches the server intact.
+    auto [rc3, out3] = RunShell(std::string(SLUICE_BINARY) + " savepoint 'a b&c'" + listen);
+    CAPTURE(out3);
+    CHECK(std::filesystem::exists(data + "/savepoints/a b&c") == (rc3 == 0));
+  }
+  // Nobody listening any more: Unavailable.
+  auto [rc4, out4] = RunShell(std::string(SLUICE_BINARY) + " savepoint later --listen 127.0.0.1:" + std::to_string(port));
+  CAPTURE(out4);
+  CHECK(rc4 == 1);
+  CHECK(out4.find("no Sluice server at 127.0.0.1:" + std::to_string(port)) != std::string::npos);
+  // The savepoint restores.
+  SluiceProcess restored(pipeline, data, {.args = {"--from-savepoint", "before-upgrade"}});
+  CHECK(restored.port() > 0);
+}
