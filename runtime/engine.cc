@@ -64,24 +64,22 @@ Status Engine::Start() {
 }
 
 void Engine::WorkerLoop(std::vector<SourceScan*> scans) {
-  uint64_t token = 0;
+  std::vector<uint64_t> tokens(scans.size(), 0);  // per scan: its source's last WaitForData token
   const auto short_wait = std::min(options_.scan.poll_interval, std::chrono::milliseconds(10));
   while (!stop_.load()) {
     bool any = false;
-    SourceScan* live = nullptr;
-    for (SourceScan* s : scans) {
-      if (s->failed()) continue;
-      s->Step(&any);
-      if (live == nullptr) live = s;
+    size_t live = scans.size();
+    for (size_t i = 0; i < scans.size(); ++i) {
+      if (scans[i]->failed()) continue;
+      scans[i]->Step(&any);
+      if (live == scans.size()) live = i;
     }
     if (any) continue;
-    if (live == nullptr) {
+    if (live == scans.size()) {
       std::this_thread::sleep_for(options_.scan.poll_interval);  // every scan failed; wait for Stop()
-    } else if (scans.size() == 1) {
-      token = live->WaitForData(token, options_.scan.poll_interval);
     } else {
-      // Several sources: wake often enough that none waits long for another's data.
-      live->WaitForData(0, short_wait);
+      // With several sources, wake often enough that none waits long for another's data.
+      tokens[live] = scans[live]->WaitForData(tokens[live], scans.size() == 1 ? options_.scan.poll_interval : short_wait);
     }
   }
   for (SourceScan* s : scans) s->Finish();
