@@ -79,7 +79,7 @@ class StoreBatch {
   /// DeleteRange(), whenever those were added; `count` and `bytes` are the run's ops and key
   /// and value bytes, for count() and bytes(). Copies of the batch share the run.
   void AddRun(std::string_view space, std::shared_ptr<Run> run, size_t count, size_t bytes) {
-    runs_.push_back(RunEntry{SpaceIndex(space), std::move(run), count});
+    runs_.push_back(RunEntry{SpaceIndex(space), std::move(run), count, bytes});
     count_ += count;
     bytes_ += bytes;
   }
@@ -115,6 +115,9 @@ class StoreBatch {
   /// Run `i`'s space (an index into spaces()) and the op count AddRun() was given.
   uint32_t run_space(size_t i) const { return runs_[i].space; }
   size_t run_ops(size_t i) const { return runs_[i].count; }
+  /// Run `i` itself and the key and value bytes AddRun() was given (to hand it to another batch).
+  const std::shared_ptr<Run>& run(size_t i) const { return runs_[i].run; }
+  size_t run_bytes(size_t i) const { return runs_[i].bytes; }
   /// Run::Prepare() of run `i`: before ForEachRunPart() on several threads. Not thread-safe for
   /// the same run.
   void PrepareRun(size_t i) const { runs_[i].run->Prepare(); }
@@ -148,6 +151,7 @@ class StoreBatch {
     uint32_t space;
     std::shared_ptr<Run> run;
     size_t count;  // ops, as AddRun() was told
+    size_t bytes;  // key and value bytes, as AddRun() was told
   };
   uint32_t SpaceIndex(std::string_view space) {
     if (spaces_.empty() || spaces_[last_] != space) {

@@ -3,36 +3,65 @@
 #include <algorithm>
 
 #include "operators/expr_eval.h"
+#include "operators/key_encoder.h"
 
 namespace sluice::ops {
+namespace {
 
-QueryPipeline::QueryPipeline(const Pipeline& pipeline, int query_index, size_t splits, EventTime now)
+bool HasKeyedWindow(const QueryDef& q) {
+  return !q.stages && (q.window.kind == WindowKind::kTumble || q.window.kind == WindowKind::kHop ||
+                       q.window.kind == WindowKind::kSession);
+}
+
+// Queries without keyed window state have one group, whatever the caller asked for.
+KeyGroupRange NormalizeGroups(const QueryDef& q, KeyGroupRange g) {
+  if (!HasKeyedWindow(q) || g.count <= 1) return KeyGroupRange{};
+  return g;
+}
+
+}  // namespace
+
+QueryPipeline::QueryPipeline(const Pipeline& pipeline, int query_index, size_t splits, EventTime now,
+                             KeyGroupRange groups)
     : query_(pipeline.queries[static_cast<size_t>(query_index)]),
       source_(pipeline.sources[static_cast<size_t>(query_.source)]),
       emit_interval_(pipeline.sinks[static_cast<size_t>(query_.sink)].emit_interval),
+      groups_(NormalizeGroups(query_, groups)),
       splits_(splits),
       start_(now),
       next_emit_(now + emit_interval_) {
   WindowOptions options;
   options.allowed_lateness = source_.allowed_lateness;
   options.emit_partial = emit_interval_.count() > 0;
+  windowed_ = query_.stages || HasKeyedWindow(query_);
+  const uint32_t n = groups_.empty() ? 0 : groups_.last - groups_.first;
   if (query_.stages) {
     stage_ = std::make_unique<WindowStage>(query_);
   } else if (query_.window.kind == WindowKind::kTumble || query_.window.kind == WindowKind::kHop) {
-    hop_ = std::make_unique<WindowAggregate>(query_, options);
+    for (uint32_t i = 0; i < n; ++i) hop_.push_back(std::make_unique<WindowAggregate>(query_, options));
   } else if (query_.window.kind == WindowKind::kSession) {
-    session_ = std::make_unique<SessionWindowAggregate>(query_, options);
+    for (uint32_t i = 0; i < n; ++i) session_.push_back(std::make_unique<SessionWindowAggregate>(query_, options));
   }
   for (SplitState& s : splits_) s.last_activity = now;
+}
+
+template <typename Fn>
+void QueryPipeline::ForEachOp(Fn&& fn) const {
+  for (const auto& op : hop_) fn(*op);
+  for (const auto& op : session_) fn(*op);
 }
 
 void QueryPipeline::NoteActivity(size_t split, EventTime now) { splits_[split].last_activity = now; }
 
 namespace {
 
-// The per-row loop, instantiated per window operator so the calls are direct.
+// The per-row loop, instantiated per window operator so the calls are direct. With one operator
+// (K = 1) every row goes to ops[0]; otherwise to the operator of the row's key group (rows of
+// groups outside [first, first + ops.size()) are skipped).
 template <typename Op>
-void AddRows(Op* op, const QueryDef& q, size_t time_col, const std::vector<Row>& rows, std::vector<LateRow>* late) {
+void AddRows(std::vector<std::unique_ptr<Op>>& ops, uint32_t key_groups, uint32_t first, const QueryDef& q,
+             size_t time_col, const std::vector<Row>& rows, std::vector<LateRow>* late, Row* key_values,
+             std::string* key_buf) {
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& row = rows[i];
     if (q.where && !EvalPredicate(*q.where, row)) continue;
@@ -43,32 +72,72 @@ void AddRows(Op* op, const QueryDef& q, size_t time_col, const std::vector<Row>&
       late->push_back({i, EventTime{}, true});
       continue;
     }
+    Op* op = ops[0].get();
+    if (key_groups > 1) {
+      key_values->clear();
+      for (const Expr& k : q.group_keys) key_values->push_back(Eval(k, row));
+      key_buf->clear();
+      EncodeKey(*key_values, key_buf);
+      const uint32_t g = KeyGroupOfKey(*key_buf, key_groups);
+      if (g < first || g - first >= ops.size()) continue;
+      op = ops[g - first].get();
+    }
     if (op->Add(row, t.as_time()) == AddResult::kLate) late->push_back({i, op->LastWindowEnd(t.as_time()), false});
+  }
+}
+
+// Rows routed here: WHERE passed, groups known.
+template <typename Op>
+void AddRouted(std::vector<std::unique_ptr<Op>>& ops, uint32_t first, size_t time_col, const std::vector<Row>& rows,
+               const std::vector<uint32_t>& groups, std::vector<LateRow>* late) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const EventTime t = rows[i][time_col].as_time();
+    if (t.micros <= -kMaxEventTimeMicros || t.micros >= kMaxEventTimeMicros) {
+      late->push_back({i, EventTime{}, true});
+      continue;
+    }
+    const uint32_t g = groups[i];
+    if (g < first || g - first >= ops.size()) continue;  // not ours (a routing error): ignored
+    Op* op = ops[g - first].get();
+    if (op->Add(rows[i], t) == AddResult::kLate) late->push_back({i, op->LastWindowEnd(t), false});
   }
 }
 
 }  // namespace
 
+EventTime QueryPipeline::MaxEventTime(const std::vector<Row>& rows) const {
+  EventTime m = EventTime::Min();
+  if (source_.event_time_column < 0) return m;
+  const size_t tc = static_cast<size_t>(source_.event_time_column);
+  for (const Row& row : rows) {
+    const Value& t = row[tc];
+    if (t.type() == DataType::kTimestamp && t.as_time() > m && t.as_time().micros < kMaxEventTimeMicros) m = t.as_time();
+  }
+  return m;
+}
+
 void QueryPipeline::ProcessBatch(size_t split, const std::vector<Row>& rows, std::vector<Row>* out,
                                  std::vector<LateRow>* late) {
-  SplitState& s = splits_[split];
-  if (source_.event_time_column >= 0) {
-    const size_t tc = static_cast<size_t>(source_.event_time_column);
-    for (const Row& row : rows) {
-      const Value& t = row[tc];
-      if (t.type() == DataType::kTimestamp && t.as_time() > s.max_event_time &&
-          t.as_time().micros < kMaxEventTimeMicros) {
-        s.max_event_time = t.as_time();
-      }
-    }
-  }
-  if (hop_) {
-    AddRows(hop_.get(), query_, static_cast<size_t>(query_.window.time_column), rows, late);
-  } else if (session_) {
-    AddRows(session_.get(), query_, static_cast<size_t>(query_.window.time_column), rows, late);
+  ObserveSplit(split, MaxEventTime(rows));
+  const size_t tc = static_cast<size_t>(query_.window.time_column);
+  if (!hop_.empty()) {
+    AddRows(hop_, groups_.count, groups_.first, query_, tc, rows, late, &key_values_, &key_buf_);
+  } else if (!session_.empty()) {
+    AddRows(session_, groups_.count, groups_.first, query_, tc, rows, late, &key_values_, &key_buf_);
   } else if (stage_) {
-    AddRows(stage_.get(), query_, static_cast<size_t>(source_.event_time_column), rows, late);
-  } else {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const Row& row = rows[i];
+      if (query_.where && !EvalPredicate(*query_.where, row)) continue;
+      const Value& t = row[static_cast<size_t>(source_.event_time_column)];
+      if (t.type() != DataType::kTimestamp) continue;
+      const int64_t micros = t.as_time().micros;
+      if (micros <= -kMaxEventTimeMicros || micros >= kMaxEventTimeMicros) {
+        late->push_back({i, EventTime{}, true});
+        continue;
+      }
+      if (stage_->Add(row, t.as_time()) == AddResult::kLate) late->push_back({i, stage_->LastWindowEnd(t.as_time()), false});
+    }
+  } else if (!windowed_) {
     for (const Row& row : rows) {
       if (query_.where && !EvalPredicate(*query_.where, row)) continue;
       Row o;
@@ -76,6 +145,49 @@ void QueryPipeline::ProcessBatch(size_t split, const std::vector<Row>& rows, std
       for (const Expr& e : query_.projections) o.push_back(Eval(e, row));
       out->push_back(std::move(o));
     }
+  }
+}
+
+void QueryPipeline::ProcessRouted(const std::vector<Row>& rows, const std::vector<uint32_t>& groups,
+                                  std::vector<LateRow>* late) {
+  const size_t tc = static_cast<size_t>(query_.window.time_column);
+  if (!hop_.empty()) {
+    AddRouted(hop_, groups_.first, tc, rows, groups, late);
+  } else if (!session_.empty()) {
+    AddRouted(session_, groups_.first, tc, rows, groups, late);
+  } else if (stage_) {
+    const size_t sc = static_cast<size_t>(source_.event_time_column);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const EventTime t = rows[i][sc].as_time();
+      if (t.micros <= -kMaxEventTimeMicros || t.micros >= kMaxEventTimeMicros) {
+        late->push_back({i, EventTime{}, true});
+        continue;
+      }
+      if (stage_->Add(rows[i], t) == AddResult::kLate) late->push_back({i, stage_->LastWindowEnd(t), false});
+    }
+  }
+}
+
+void QueryPipeline::RouteRows(const std::vector<Row>& rows, std::vector<uint32_t>* groups) {
+  groups->clear();
+  groups->reserve(rows.size());
+  const int time_col = query_.stages ? source_.event_time_column : query_.window.time_column;
+  for (const Row& row : rows) {
+    if ((query_.where && !EvalPredicate(*query_.where, row)) || time_col < 0 ||
+        row[static_cast<size_t>(time_col)].type() != DataType::kTimestamp) {
+      groups->push_back(kNoGroup);
+      continue;
+    }
+    const int64_t micros = row[static_cast<size_t>(time_col)].as_time().micros;
+    if (groups_.count <= 1 || micros <= -kMaxEventTimeMicros || micros >= kMaxEventTimeMicros) {
+      groups->push_back(0);
+      continue;
+    }
+    key_values_.clear();
+    for (const Expr& k : query_.group_keys) key_values_.push_back(Eval(k, row));
+    key_buf_.clear();
+    EncodeKey(key_values_, &key_buf_);
+    groups->push_back(KeyGroupOfKey(key_buf_, groups_.count));
   }
 }
 
@@ -103,12 +215,12 @@ EventTime QueryPipeline::ComputeWatermark(EventTime now) {
 EventTime QueryPipeline::AdvanceTime(EventTime now, std::vector<Row>* out) {
   EventTime wm = ComputeWatermark(now);
   if (wm > watermark_) watermark_ = wm;
-  if (hop_) hop_->AdvanceWatermark(watermark_, out);
-  if (session_) session_->AdvanceWatermark(watermark_, out);
+  for (auto& op : hop_) op->AdvanceWatermark(watermark_, out);
+  for (auto& op : session_) op->AdvanceWatermark(watermark_, out);
   if (stage_) stage_->AdvanceWatermark(watermark_, out);
   if (emit_interval_.count() > 0 && now >= next_emit_) {
-    if (hop_) hop_->EmitPartial(out);
-    if (session_) session_->EmitPartial(out);
+    for (auto& op : hop_) op->EmitPartial(out);
+    for (auto& op : session_) op->EmitPartial(out);
     // The next multiple of the interval after `now`, counted from the start.
     const int64_t periods = (now - start_).count() / emit_interval_.count() + 1;
     next_emit_ = start_ + Duration(periods * emit_interval_.count());
@@ -117,35 +229,145 @@ EventTime QueryPipeline::AdvanceTime(EventTime now, std::vector<Row>* out) {
 }
 
 void QueryPipeline::Flush(std::vector<Row>* out) {
-  if (hop_) hop_->FlushAll(out);
-  if (session_) session_->FlushAll(out);
+  for (auto& op : hop_) op->FlushAll(out);
+  for (auto& op : session_) op->FlushAll(out);
   if (stage_) stage_->FlushAll(out);
 }
 
 size_t QueryPipeline::open_windows() const {
-  if (hop_) return hop_->open_windows();
-  if (session_) return session_->open_windows();
-  if (stage_) return stage_->open_windows();
-  return 0;
+  // TUMBLE/HOP: every group's operator tracks the same windows (the largest count); SESSION:
+  // sessions are per key (the sum).
+  size_t n = 0;
+  for (const auto& op : hop_) n = std::max(n, op->open_windows());
+  for (const auto& op : session_) n += op->open_windows();
+  if (stage_) n = stage_->open_windows();
+  return n;
 }
 
 size_t QueryPipeline::open_groups() const {
-  if (hop_) return hop_->open_groups();
-  if (session_) return session_->open_groups();
-  if (stage_) return stage_->open_groups();
-  return 0;
+  size_t n = 0;
+  ForEachOp([&](const auto& op) { n += op.open_groups(); });
+  if (stage_) n = stage_->open_groups();
+  return n;
 }
+
+StateStore* QueryPipeline::GroupStore(StateStore* store, size_t i) {
+  if (groups_.count <= 1) return store;
+  if (views_base_ != store || views_.empty()) {
+    views_.clear();
+    for (uint32_t g = groups_.first; g < groups_.last; ++g)
+      views_.push_back(std::make_unique<PrefixedStateStore>(store, KeyGroupPrefix(g), groups_.count));
+    views_base_ = store;
+  }
+  return views_[i].get();
+}
+
+void QueryPipeline::EnableStateCache(StateStore* store, std::string_view space, size_t max_groups) {
+  // The bound is shared evenly by the key groups' operators.
+  const size_t n = std::max<size_t>(hop_.size() + session_.size(), 1);
+  const size_t each = std::max<size_t>(max_groups / n, 1);
+  for (size_t i = 0; i < hop_.size(); ++i) hop_[i]->EnableSpill(GroupStore(store, i), std::string(space), each);
+  for (size_t i = 0; i < session_.size(); ++i) session_[i]->EnableSpill(GroupStore(store, i), std::string(space), each);
+}
+
+bool QueryPipeline::over_state_cache_bound() const {
+  bool over = false;
+  ForEachOp([&](const auto& op) { over = over || op.over_cache_bound(); });
+  return over;
+}
+
+Status QueryPipeline::state_status() const {
+  Status st;
+  ForEachOp([&](const auto& op) {
+    if (st.ok() && !op.spill_status().ok()) st = op.spill_status();
+  });
+  return st;
+}
+
+uint64_t QueryPipeline::state_evictions() const {
+  uint64_t n = 0;
+  ForEachOp([&](const auto& op) { n += op.evictions(); });
+  return n;
+}
+
+uint64_t QueryPipeline::state_reads() const {
+  uint64_t n = 0;
+  ForEachOp([&](const auto& op) { n += op.spill_reads(); });
+  return n;
+}
+
+size_t QueryPipeline::spilled_groups() const {
+  size_t n = 0;
+  ForEachOp([&](const auto& op) { n += op.spilled_groups(); });
+  return n;
+}
+
+namespace {
+
+// One key group's operator: its delta under the group's prefix, and its scalars at prefix + "z".
+template <typename Op>
+void GroupDelta(Op& op, uint32_t group, std::string_view space, StoreBatch* batch) {
+  StoreBatch own;
+  op.CheckpointDelta(space, &own);
+  const std::string prefix = KeyGroupPrefix(group);
+  AppendPrefixed(own, prefix, batch);
+  std::string scalars;
+  StateWriter w(&scalars);
+  op.AppendScalars(&w);
+  batch->Put(space, prefix + "z", scalars);
+}
+
+constexpr size_t kMaxReserve = size_t{1} << 22;
+
+// Restores one operator from `store` (a key group's view, or the whole space for K = 1), whose
+// scalars were already restored. Keys "z" (a group's scalars) are skipped.
+template <typename Op>
+Status RestoreOp(Op& op, StateStore* store, std::string_view space, size_t reserve_divisor);
+
+template <>
+Status RestoreOp(WindowAggregate& op, StateStore* store, std::string_view space, size_t reserve_divisor) {
+  if (op.spill_enabled()) return op.RestoreLazily();
+  // Room for the state, from RocksDB's estimate. The estimate counts old versions too, so it is
+  // capped (4M: 256 MiB of TUMBLE groups), and FinishRestore() gives back what was not used.
+  op.ReserveGroups(std::min(store->EstimateKeys(space), kMaxReserve / reserve_divisor));
+  SLUICE_RETURN_IF_ERROR(store->Scan(space, "", [&](std::string_view key, std::string_view value, bool*) {
+    return key == "z" ? Status::OK() : op.RestoreGroup(key, value);
+  }));
+  op.FinishRestore();
+  return Status::OK();
+}
+
+template <>
+Status RestoreOp(SessionWindowAggregate& op, StateStore* store, std::string_view space, size_t reserve_divisor) {
+  if (op.spill_enabled()) return op.RestoreLazily();
+  // SESSION: one timer index entry and one value per key.
+  op.ReserveKeys(std::min(store->EstimateKeys(space) / 2, kMaxReserve / reserve_divisor));
+  SLUICE_RETURN_IF_ERROR(store->Scan(space, "", [&](std::string_view key, std::string_view value, bool*) {
+    return key == "z" ? Status::OK() : op.RestoreKey(key, value);
+  }));
+  op.FinishRestore();
+  return Status::OK();
+}
+
+}  // namespace
 
 void QueryPipeline::CheckpointDelta(std::string_view space, StoreBatch* batch, std::string* scalars) {
   StateWriter w(scalars);
   w.PutSigned(watermark_.micros);
-  if (hop_) {
-    hop_->CheckpointDelta(space, batch);
-    hop_->AppendScalars(&w);
+  if (groups_.count > 1) {
+    // Each key group's state under its prefix; the pipeline's scalars are the watermark only.
+    for (size_t i = 0; i < hop_.size(); ++i) GroupDelta(*hop_[i], groups_.first + static_cast<uint32_t>(i), space, batch);
+    for (size_t i = 0; i < session_.size(); ++i)
+      GroupDelta(*session_[i], groups_.first + static_cast<uint32_t>(i), space, batch);
+    return;
   }
-  if (session_) {
-    session_->CheckpointDelta(space, batch);
-    session_->AppendScalars(&w);
+  for (auto& op : hop_) {
+    op->CheckpointDelta(space, batch);
+    op->AppendScalars(&w);
+  }
+  for (auto& op : session_) {
+    op->CheckpointDelta(space, batch);
+    op->AppendScalars(&w);
   }
   if (stage_) {
     stage_->CheckpointDelta(space, batch);
@@ -158,33 +380,46 @@ Status QueryPipeline::Restore(std::string_view scalars, StateStore* store, std::
   int64_t wm;
   if (!r.GetSigned(&wm)) return Status::Corruption("checkpoint: bad pipeline scalars");
   watermark_ = EventTime{wm};
-  if (hop_ && !hop_->RestoreScalars(&r)) return Status::Corruption("checkpoint: bad window scalars");
-  if (session_ && !session_->RestoreScalars(&r)) return Status::Corruption("checkpoint: bad session scalars");
+  if (groups_.count > 1) {
+    if (!r.done()) return Status::Corruption("checkpoint: trailing scalar bytes");
+    auto restore_group = [&](auto& op, size_t i) -> Status {
+      StateStore* view = GroupStore(store, i);
+      auto saved = view->Get(space, "z");
+      if (saved.ok()) {
+        StateReader gr(*saved);
+        if (!op.RestoreScalars(&gr) || !gr.done()) return Status::Corruption("checkpoint: bad key group scalars");
+      } else if (saved.status().code() != StatusCode::kNotFound) {
+        return saved.status();
+      }
+      SLUICE_RETURN_IF_ERROR(RestoreOp(op, view, space, groups_.count));
+      if (!saved.ok()) {
+        std::vector<Row> none;  // a group never checkpointed holds nothing: only its watermark
+        op.AdvanceWatermark(watermark_, &none);
+      }
+      return Status::OK();
+    };
+    for (size_t i = 0; i < hop_.size(); ++i) SLUICE_RETURN_IF_ERROR(restore_group(*hop_[i], i));
+    for (size_t i = 0; i < session_.size(); ++i) SLUICE_RETURN_IF_ERROR(restore_group(*session_[i], i));
+    return Status::OK();
+  }
+  for (auto& op : hop_) {
+    if (!op->RestoreScalars(&r)) return Status::Corruption("checkpoint: bad window scalars");
+  }
+  for (auto& op : session_) {
+    if (!op->RestoreScalars(&r)) return Status::Corruption("checkpoint: bad session scalars");
+  }
   if (stage_) SLUICE_RETURN_IF_ERROR(stage_->Restore(&r, store, space));
   if (!r.done()) return Status::Corruption("checkpoint: trailing scalar bytes");
-  if (!hop_ && !session_) return Status::OK();
-  // With a bounded state cache, window groups stay in the store and are read when used.
-  if (hop_ && hop_->spill_enabled()) return hop_->RestoreLazily();
-  if (session_ && session_->spill_enabled()) return session_->RestoreLazily();
-  // Room for the state, from RocksDB's estimate (SESSION: one timer index entry and one value
-  // per key). The estimate counts old versions too, so it is capped (4M: 256 MiB of TUMBLE
-  // groups), and FinishRestore() gives back what was not used.
-  constexpr size_t kMaxReserve = size_t{1} << 22;
-  if (session_) session_->ReserveKeys(std::min(store->EstimateKeys(space) / 2, kMaxReserve));
-  if (hop_) hop_->ReserveGroups(std::min(store->EstimateKeys(space), kMaxReserve));
-  SLUICE_RETURN_IF_ERROR(store->Scan(space, "", [&](std::string_view key, std::string_view value, bool*) {
-    return hop_ ? hop_->RestoreGroup(key, value) : session_->RestoreKey(key, value);
-  }));
-  if (hop_) hop_->FinishRestore();
-  if (session_) session_->FinishRestore();
+  for (auto& op : hop_) SLUICE_RETURN_IF_ERROR(RestoreOp(*op, store, space, 1));
+  for (auto& op : session_) SLUICE_RETURN_IF_ERROR(RestoreOp(*op, store, space, 1));
   return Status::OK();
 }
 
 size_t QueryPipeline::StateBytes() const {
-  if (hop_) return hop_->StateBytes();
-  if (session_) return session_->StateBytes();
-  if (stage_) return stage_->StateBytes();
-  return 0;
+  size_t n = 0;
+  ForEachOp([&](const auto& op) { n += op.StateBytes(); });
+  if (stage_) n += stage_->StateBytes();
+  return n;
 }
 
 }  // namespace sluice::ops

@@ -17,7 +17,14 @@
 // sink's emit_interval E > 0 it also emits partial rows of changed open windows whenever `now`
 // reaches the next multiple of E after the pipeline's start time.
 //
-// Thread-safety: not thread-safe; one instance per query, used by the worker that owns its scan.
+// Key groups (operators/key_groups.h): a TUMBLE/HOP/SESSION query's state is split into K key
+// groups by its GROUP BY key, and a pipeline holds the groups of one KeyGroupRange, one window
+// operator per group. Each group's state is stored under its two-byte prefix, so a checkpoint
+// taken by pipelines of one range restores into pipelines of other ranges (another worker
+// count). With K = 1 (stage plans, projections, state made before key groups) there is one
+// operator and no prefix.
+//
+// Thread-safety: not thread-safe; one instance per query and worker, used by that worker.
 #pragma once
 
 #include <cstddef>
@@ -27,6 +34,7 @@
 #include "core/plan.h"
 #include "core/state_store.h"
 #include "core/value.h"
+#include "operators/key_groups.h"
 #include "operators/session_window_aggregate.h"
 #include "operators/window_aggregate.h"
 #include "operators/window_stage.h"
@@ -48,8 +56,11 @@ inline constexpr int64_t kMaxEventTimeMicros = int64_t{1} << 60;
 class QueryPipeline {
  public:
   /// REQUIRES: 0 <= query_index < pipeline.queries.size(); `pipeline` outlives this object;
-  /// splits >= 1. `now` starts the idle clocks and the emit_interval schedule.
-  QueryPipeline(const Pipeline& pipeline, int query_index, size_t splits, EventTime now);
+  /// splits >= 1; groups.count >= 1 (1 for queries without keyed window state, whatever is
+  /// passed). `now` starts the idle clocks and the emit_interval schedule. `groups` are the key
+  /// groups this pipeline holds (default: the only one); rows of other groups must not be given.
+  QueryPipeline(const Pipeline& pipeline, int query_index, size_t splits, EventTime now,
+                KeyGroupRange groups = {});
 
   /// Marks split `split` active at `now` (call whenever records were read from it, decodable or
   /// not). REQUIRES: split < splits.
@@ -59,6 +70,24 @@ class QueryPipeline {
   /// rows (late or out of range) to `late`; window results come from AdvanceTime().
   /// REQUIRES: rows follow the source schema.
   void ProcessBatch(size_t split, const std::vector<Row>& rows, std::vector<Row>* out, std::vector<LateRow>* late);
+
+  /// As ProcessBatch(), for rows another worker read and routed here by key group (RouteRows()):
+  /// `rows` already passed WHERE and have event times, `groups[i]` is row i's key group (in this
+  /// pipeline's range). Does not change the split's largest event time (ObserveSplit() does).
+  void ProcessRouted(const std::vector<Row>& rows, const std::vector<uint32_t>& groups, std::vector<LateRow>* late);
+  /// Raises split `split`'s largest event time to `max_event_time` (another worker read it).
+  void ObserveSplit(size_t split, EventTime max_event_time) {
+    if (max_event_time > splits_[split].max_event_time) splits_[split].max_event_time = max_event_time;
+  }
+  /// For routing: each row's key group, or kNoGroup when the query would skip the row (WHERE is
+  /// false, the event time is NULL). Rows with an event time out of range get group 0, so the
+  /// receiver reports them. Works for any pipeline of the query (no state used).
+  static constexpr uint32_t kNoGroup = UINT32_MAX;
+  void RouteRows(const std::vector<Row>& rows, std::vector<uint32_t>* groups);
+  /// The largest event time among `rows` (EventTime::Min() when none), as ProcessBatch() counts it.
+  EventTime MaxEventTime(const std::vector<Row>& rows) const;
+  /// The key groups this pipeline holds.
+  const KeyGroupRange& key_groups() const { return groups_; }
 
   /// Recomputes the watermark at processing time `now`, fires windows, emits late updates and
   /// (when due) partial results into `out`. Returns the watermark.
@@ -70,7 +99,7 @@ class QueryPipeline {
   /// The query this pipeline runs.
   const QueryDef& query() const { return query_; }
   /// True for TUMBLE/HOP/SESSION and stage-plan queries, false for projections.
-  bool windowed() const { return hop_ != nullptr || session_ != nullptr || stage_ != nullptr; }
+  bool windowed() const { return windowed_; }
   /// The query's watermark after the last AdvanceTime() (EventTime::Min() before).
   EventTime watermark() const { return watermark_; }
   /// The split whose watermark is the minimum, or -1 (none, or every split idle).
@@ -101,25 +130,16 @@ class QueryPipeline {
   /// SessionWindowAggregate::EnableSpill have the rules). No effect on stage-plan queries
   /// (subqueries, window joins), which keep all state in memory. Call before Restore() and before
   /// any rows. `store` outlives this object.
-  void EnableStateCache(StateStore* store, std::string_view space, size_t max_groups) {
-    if (hop_) hop_->EnableSpill(store, std::string(space), max_groups);
-    if (session_) session_->EnableSpill(store, std::string(space), max_groups);
-  }
+  void EnableStateCache(StateStore* store, std::string_view space, size_t max_groups);
   /// True when the state cache holds more than its bound (the next checkpoint evicts).
-  bool over_state_cache_bound() const {
-    return (hop_ && hop_->over_cache_bound()) || (session_ && session_->over_cache_bound());
-  }
+  bool over_state_cache_bound() const;
   /// OK, or the first error reading spilled state (then restart from the last checkpoint).
-  Status state_status() const {
-    return hop_ ? hop_->spill_status() : session_ ? session_->spill_status() : Status::OK();
-  }
+  Status state_status() const;
   /// Window groups (SESSION: keys) evicted to the state store, and read from it, since construction.
-  uint64_t state_evictions() const { return hop_ ? hop_->evictions() : session_ ? session_->evictions() : 0; }
-  uint64_t state_reads() const { return hop_ ? hop_->spill_reads() : session_ ? session_->spill_reads() : 0; }
+  uint64_t state_evictions() const;
+  uint64_t state_reads() const;
   /// Groups (SESSION: sessions) that live only in the state store (0 without a state cache).
-  size_t spilled_groups() const {
-    return hop_ ? hop_->spilled_groups() : session_ ? session_->spilled_groups() : 0;
-  }
+  size_t spilled_groups() const;
   /// Sets split `split`'s largest event time seen (restoring a checkpoint).
   void RestoreSplit(size_t split, EventTime max_event_time) { splits_[split].max_event_time = max_event_time; }
   /// Adds a split (a shard created by a reshard), active from `now`; returns its index.
@@ -145,8 +165,19 @@ class QueryPipeline {
   const QueryDef& query_;
   const SourceDef& source_;
   const Duration emit_interval_;
-  std::unique_ptr<WindowAggregate> hop_;
-  std::unique_ptr<SessionWindowAggregate> session_;
+  template <typename Fn>
+  void ForEachOp(Fn&& fn) const;       // fn(op) for every window operator (hop_ or session_)
+  StateStore* GroupStore(StateStore* store, size_t i);  // group i's view of `store` (K > 1)
+  const KeyGroupRange groups_;
+  bool windowed_ = false;
+  // One window operator per key group of groups_ (index: group - groups_.first); one in all when
+  // groups_.count == 1.
+  std::vector<std::unique_ptr<WindowAggregate>> hop_;
+  std::vector<std::unique_ptr<SessionWindowAggregate>> session_;
+  std::vector<std::unique_ptr<PrefixedStateStore>> views_;  // per group, when K > 1
+  StateStore* views_base_ = nullptr;                        // the store views_ look at
+  Row key_values_;        // RouteRows()/ProcessBatch() scratch
+  std::string key_buf_;
   std::unique_ptr<WindowStage> stage_;  // query_.stages queries
   std::vector<SplitState> splits_;
   EventTime watermark_ = EventTime::Min();
