@@ -13,9 +13,10 @@ bool HasKeyedWindow(const QueryDef& q) {
                        q.window.kind == WindowKind::kSession);
 }
 
-// Queries without keyed window state have one group, whatever the caller asked for.
+// Queries without keyed window state have one group, whatever the caller asked for; an empty
+// range stays empty (a worker that holds none of the query's state).
 KeyGroupRange NormalizeGroups(const QueryDef& q, KeyGroupRange g) {
-  if (!HasKeyedWindow(q) || g.count <= 1) return KeyGroupRange{};
+  if (!HasKeyedWindow(q) || g.count <= 1) return g.empty() ? KeyGroupRange{1, 1, 1} : KeyGroupRange{};
   return g;
 }
 
@@ -36,7 +37,7 @@ QueryPipeline::QueryPipeline(const Pipeline& pipeline, int query_index, size_t s
   windowed_ = query_.stages || HasKeyedWindow(query_);
   const uint32_t n = groups_.empty() ? 0 : groups_.last - groups_.first;
   if (query_.stages) {
-    stage_ = std::make_unique<WindowStage>(query_);
+    if (n > 0) stage_ = std::make_unique<WindowStage>(query_);
   } else if (query_.window.kind == WindowKind::kTumble || query_.window.kind == WindowKind::kHop) {
     for (uint32_t i = 0; i < n; ++i) hop_.push_back(std::make_unique<WindowAggregate>(query_, options));
   } else if (query_.window.kind == WindowKind::kSession) {
@@ -263,17 +264,32 @@ StateStore* QueryPipeline::GroupStore(StateStore* store, size_t i) {
 }
 
 void QueryPipeline::EnableStateCache(StateStore* store, std::string_view space, size_t max_groups) {
-  // The bound is shared evenly by the key groups' operators.
-  const size_t n = std::max<size_t>(hop_.size() + session_.size(), 1);
-  const size_t each = std::max<size_t>(max_groups / n, 1);
-  for (size_t i = 0; i < hop_.size(); ++i) hop_[i]->EnableSpill(GroupStore(store, i), std::string(space), each);
-  for (size_t i = 0; i < session_.size(); ++i) session_[i]->EnableSpill(GroupStore(store, i), std::string(space), each);
+  // One bound for the pipeline: before each checkpoint's eviction it is shared among the key
+  // groups' operators in proportion to what each holds (ShareCacheBound()).
+  cache_bound_ = std::max<size_t>(max_groups, 1);
+  for (size_t i = 0; i < hop_.size(); ++i) hop_[i]->EnableSpill(GroupStore(store, i), std::string(space), cache_bound_);
+  for (size_t i = 0; i < session_.size(); ++i)
+    session_[i]->EnableSpill(GroupStore(store, i), std::string(space), cache_bound_);
 }
 
 bool QueryPipeline::over_state_cache_bound() const {
-  bool over = false;
-  ForEachOp([&](const auto& op) { over = over || op.over_cache_bound(); });
-  return over;
+  if (cache_bound_ == 0) return false;
+  return open_groups() > cache_bound_;
+}
+
+void QueryPipeline::ShareCacheBound() {
+  if (cache_bound_ == 0 || hop_.size() + session_.size() <= 1) return;
+  // Over the bound, each operator keeps its share of it, so the pipeline ends at about the bound;
+  // under it, nothing is evicted.
+  const size_t total = open_groups();
+  auto share = [&](auto& op) {
+    op->set_cache_bound(total <= cache_bound_ ? cache_bound_
+                                              : static_cast<size_t>(static_cast<double>(op->open_groups()) *
+                                                                    static_cast<double>(cache_bound_) /
+                                                                    static_cast<double>(total)));
+  };
+  for (auto& op : hop_) share(op);
+  for (auto& op : session_) share(op);
 }
 
 Status QueryPipeline::state_status() const {
@@ -356,6 +372,7 @@ void QueryPipeline::CheckpointDelta(std::string_view space, StoreBatch* batch, s
   w.PutSigned(watermark_.micros);
   if (groups_.count > 1) {
     // Each key group's state under its prefix; the pipeline's scalars are the watermark only.
+    ShareCacheBound();
     for (size_t i = 0; i < hop_.size(); ++i) GroupDelta(*hop_[i], groups_.first + static_cast<uint32_t>(i), space, batch);
     for (size_t i = 0; i < session_.size(); ++i)
       GroupDelta(*session_[i], groups_.first + static_cast<uint32_t>(i), space, batch);

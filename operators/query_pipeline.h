@@ -168,6 +168,7 @@ class QueryPipeline {
   template <typename Fn>
   void ForEachOp(Fn&& fn) const;       // fn(op) for every window operator (hop_ or session_)
   StateStore* GroupStore(StateStore* store, size_t i);  // group i's view of `store` (K > 1)
+  void ShareCacheBound();  // before eviction: each group's operator gets its share of the bound
   const KeyGroupRange groups_;
   bool windowed_ = false;
   // One window operator per key group of groups_ (index: group - groups_.first); one in all when
@@ -176,6 +177,7 @@ class QueryPipeline {
   std::vector<std::unique_ptr<SessionWindowAggregate>> session_;
   std::vector<std::unique_ptr<PrefixedStateStore>> views_;  // per group, when K > 1
   StateStore* views_base_ = nullptr;                        // the store views_ look at
+  size_t cache_bound_ = 0;  // EnableStateCache()'s bound, shared by the groups' operators (0: none)
   Row key_values_;        // RouteRows()/ProcessBatch() scratch
   std::string key_buf_;
   std::unique_ptr<WindowStage> stage_;  // query_.stages queries

@@ -131,6 +131,9 @@ class SessionWindowAggregate {
   void EnableSpill(StateStore* store, std::string space, size_t max_cached_sessions);
   /// Whether EnableSpill() was called.
   bool spill_enabled() const { return spill_store_ != nullptr; }
+  /// Changes the bound EnableSpill() set (0: keep only what the current epoch touched; the next
+  /// checkpoint evicts the rest). A pipeline with several key groups shares one bound this way.
+  void set_cache_bound(size_t n) { max_cached_ = n; }
   /// True when more sessions are in memory than the cache's bound (a checkpoint would evict).
   bool over_cache_bound() const { return spill_store_ != nullptr && sessions_ > max_cached_; }
   /// OK, or the first error reading spilled state (IOError from the store, Corruption for a bad

@@ -121,6 +121,9 @@ class WindowAggregate {
   /// Every CheckpointDelta() after the first must be called only once the previous batch has
   /// committed (runtime::SourceScan guarantees it: one commit in flight, finished before the next).
   void EnableSpill(StateStore* store, std::string space, size_t max_cached_groups);
+  /// Changes the bound EnableSpill() set (0: keep only what the current epoch touched; the next
+  /// checkpoint evicts the rest). A pipeline with several key groups shares one bound this way.
+  void set_cache_bound(size_t n) { max_cached_groups_ = n; }
   /// True when more groups are in memory than the cache's bound (a checkpoint would evict some).
   bool over_cache_bound() const { return spill_store_ != nullptr && groups_ > max_cached_groups_; }
   /// OK, or the first error reading spilled state (IOError from the store, Corruption for a bad
