@@ -3,13 +3,14 @@
 #include <cstring>
 
 #include "core/crc32c.h"
+#include "operators/key_groups.h"
 #include "operators/state_codec.h"
 
 namespace sluice::runtime {
 
 namespace {
 constexpr char kMagic[4] = {'S', 'L', 'C', 'P'};
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kVersion = 2;  // 2 adds the key-group count; 1 is read as K = 1
 }  // namespace
 
 std::string EncodeCheckpointRecord(const CheckpointRecord& r) {
@@ -26,6 +27,7 @@ std::string EncodeCheckpointRecord(const CheckpointRecord& r) {
     w.PutVarint(s.next_position);
     w.PutSigned(s.max_event_time.micros);
   }
+  w.PutVarint(r.key_groups);
   const uint32_t crc = crc32c::Value(out.data(), out.size());
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(crc >> (8 * i)));
   return out;
@@ -44,7 +46,7 @@ Result<CheckpointRecord> DecodeCheckpointRecord(std::string_view bytes) {
   uint64_t n;
   std::string_view fp, scalars;
   if (!r.GetU8(&version)) return Status::Corruption("checkpoint record: truncated");
-  if (version != kVersion)
+  if (version != kVersion && version != 1)
     return Status::Corruption("checkpoint record: version " + std::to_string(version) + " is not supported");
   if (!r.GetVarint(&rec.id) || !r.GetSigned(&rec.wall_ms) || !r.GetBytes(&fp) || !r.GetBytes(&scalars) ||
       !r.GetVarint(&n) || n > body.size()) {
@@ -61,6 +63,13 @@ Result<CheckpointRecord> DecodeCheckpointRecord(std::string_view bytes) {
     s.id = id;
     s.max_event_time = EventTime{t};
     rec.splits.push_back(std::move(s));
+  }
+  rec.key_groups = 1;
+  if (version >= 2) {
+    uint64_t k;
+    if (!r.GetVarint(&k)) return Status::Corruption("checkpoint record: truncated");
+    if (k < 1 || k > ops::kMaxKeyGroups) return Status::Corruption("checkpoint record: bad key-group count " + std::to_string(k));
+    rec.key_groups = static_cast<uint32_t>(k);
   }
   if (!r.done()) return Status::Corruption("checkpoint record: trailing bytes");
   return rec;

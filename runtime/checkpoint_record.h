@@ -4,12 +4,13 @@
 // protocol (docs/checkpoints.md). Byte layout in docs/formats/checkpoint.md:
 //
 //   "SLCP"                         4-byte magic
-//   u8      version (1)
+//   u8      version (2; version 1 records have no key-group count and mean K = 1)
 //   varint  checkpoint id          increasing per query, from 1
 //   zigzag  wall time, Unix ms     when it was taken
 //   bytes   state fingerprint      StateFingerprint(): what the state means (readable text)
 //   bytes   pipeline scalars       ops::QueryPipeline::CheckpointDelta()'s scalars
 //   varint  split count, then per split: bytes id, varint next position, zigzag max event time µs
+//   varint  key groups K           how the query's state is split (operators/key_groups.h)
 //   u32 LE  CRC32C (Castagnoli) of every byte before it
 //
 // (varint, zigzag and bytes as in operators/state_codec.h.)
@@ -40,6 +41,8 @@ struct CheckpointRecord {
   std::string fingerprint;
   std::string scalars;
   std::vector<SplitPosition> splits;
+  /// Key groups of the query's state (operators/key_groups.h); 1 for version-1 records.
+  uint32_t key_groups = 1;
 };
 
 /// Encodes `r` as laid out above.
