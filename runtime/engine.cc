@@ -28,6 +28,8 @@ Status Engine::Start() {
   std::map<int, std::vector<int>> by_source;
   for (size_t qi = 0; qi < pipeline_->queries.size(); ++qi) by_source[pipeline_->queries[qi].source].push_back(static_cast<int>(qi));
   const ScanEnv env{pipeline_, store_, dlq_, metrics_};
+  const int workers = ResolveWorkers(options_.workers);
+  workers_ = workers;
   for (const auto& [source_index, query_indexes] : by_source) {
     const SourceDef& def = pipeline_->sources[static_cast<size_t>(source_index)];
     auto source = factories_.source(def);
@@ -43,46 +45,49 @@ Status Engine::Start() {
     }
     RecordAppender* late = factories_.late_output ? factories_.late_output(def) : nullptr;
     sources_.push_back(std::move(source).value());
-    scans_.push_back(std::make_unique<SourceScan>(env, source_index, sources_.back().get(),
-                                                  factories_.decoder(def, needed), std::move(queries), late,
-                                                  options_.scan));
+    auto make_decoder = [this, &def, needed] { return factories_.decoder(def, needed); };
+    scans_.push_back(std::make_unique<SourceScan>(env, source_index, sources_.back().get(), make_decoder,
+                                                  std::move(queries), late, options_.scan, workers));
   }
   for (auto& scan : scans_) SLUICE_RETURN_IF_ERROR(scan->Restore());
-  const int workers = std::min<int>(ResolveWorkers(options_.workers), static_cast<int>(scans_.size()));
   metrics_->GetGauge("sluice_engine_workers", "Worker threads of the engine that run scans", {})
-      .Set(static_cast<double>(workers));
-  std::vector<std::vector<SourceScan*>> assigned(static_cast<size_t>(std::max(workers, 0)));
-  for (size_t i = 0; i < scans_.size(); ++i) {
-    const size_t w = i % assigned.size();
-    scans_[i]->set_worker(static_cast<int>(w));
-    scans_[i]->SetRunning(true);
-    assigned[w].push_back(scans_[i].get());
+      .Set(static_cast<double>(scans_.empty() ? 0 : workers));
+  for (auto& scan : scans_) {
+    scan->set_worker(0);
+    scan->SetRunning(true);
   }
   started_ = true;
-  for (auto& mine : assigned) threads_.emplace_back([this, mine] { WorkerLoop(mine); });
+  if (scans_.empty()) return Status::OK();
+  for (int w = 0; w < workers; ++w) threads_.emplace_back([this, w] { WorkerLoop(w); });
   return Status::OK();
 }
 
-void Engine::WorkerLoop(std::vector<SourceScan*> scans) {
-  std::vector<uint64_t> tokens(scans.size(), 0);  // per scan: its source's last WaitForData token
-  const auto short_wait = std::min(options_.scan.poll_interval, std::chrono::milliseconds(10));
+void Engine::WorkerLoop(int worker) {
+  // Worker w runs subtask w of every scan.
+  std::vector<uint64_t> tokens(scans_.size(), 0);  // per scan: its source's last WaitForData token
+  // With several workers or sources, wake often enough that none waits long for another's rows.
+  const auto short_wait = std::min(options_.scan.poll_interval, std::chrono::milliseconds(5));
+  const bool alone = workers_ == 1 && scans_.size() == 1;
   while (!stop_.load()) {
-    bool any = false;
-    size_t live = scans.size();
-    for (size_t i = 0; i < scans.size(); ++i) {
-      if (scans[i]->failed()) continue;
-      scans[i]->Step(&any);
-      if (live == scans.size()) live = i;
+    bool any = false, live = false, work = false;
+    size_t reader = scans_.size();
+    for (size_t i = 0; i < scans_.size(); ++i) {
+      SourceScan& scan = *scans_[i];
+      if (scan.failed()) continue;
+      live = true;
+      scan.Step(worker, &any);
+      work = work || scan.HasWork(worker);
+      if (reader == scans_.size() && scan.ReadsSplits(worker)) reader = i;
     }
     if (any) continue;
-    if (live == scans.size()) {
-      std::this_thread::sleep_for(options_.scan.poll_interval);  // every scan failed; wait for Stop()
+    if (work) {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));  // another worker is behind
+    } else if (!live || reader == scans_.size()) {
+      std::this_thread::sleep_for(live ? short_wait : options_.scan.poll_interval);
     } else {
-      // With several sources, wake often enough that none waits long for another's data.
-      tokens[live] = scans[live]->WaitForData(tokens[live], scans.size() == 1 ? options_.scan.poll_interval : short_wait);
+      tokens[reader] = scans_[reader]->WaitForData(tokens[reader], alone ? options_.scan.poll_interval : short_wait);
     }
   }
-  for (SourceScan* s : scans) s->Finish();
 }
 
 void Engine::Stop() {
@@ -94,6 +99,8 @@ void Engine::Stop() {
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
+  // Every worker has stopped: each scan delivers what is queued and takes its final checkpoint.
+  for (auto& scan : scans_) scan->Finish();
   started_ = false;
 }
 

@@ -2,20 +2,21 @@
 //
 // The engine groups the queries by the source they read. Each source is read by one shared scan
 // (runtime/source_scan.h): its splits are read once and each batch is decoded once, with the
-// union of the columns its queries use, however many queries read it. Each scan is owned by one
-// worker, which runs its steps (read → decode → every query's operators → sinks → checkpoint);
-// scans are spread over the workers round-robin in source order. No locks are taken on the
-// per-record path: a worker touches only the scans it owns.
+// union of the columns its queries use, however many queries read it. Every scan runs on every
+// worker: worker w runs the scan's subtask w, which reads the splits i with i mod workers == w
+// and holds the key groups of each windowed query that Flink's assignment gives worker w; rows
+// go to the worker of their key group over single-producer, single-consumer queues. No locks
+// are taken on the per-record path.
 //
-//   http → ingest/log ──► worker: SourceScan (read, decode once) ─┬─► query operators → sink
-//                                                                  └─► query operators → sink
-//                          checkpoints: one atomic StateStore commit per scan and barrier
+//   http → ingest/log ──► worker w: read, decode once ─► route by key group ─┐
+//                                                                             ├─► worker v: operators → sink
+//                          checkpoints: aligned barriers; one atomic StateStore commit per scan
 //
 // app/ supplies the factories: sources (the embedded log, Kafka), decoders (JSON) and sinks
 // (KV tables, archive files), so runtime/ depends only on core/ and operators/.
 //
-// Not yet (docs/architecture.md): a source's splits are not spread over several workers, and
-// keyed state is not split into key groups, so one source's queries use one core.
+// Not yet (docs/architecture.md): the exchange is not skipped when the GROUP BY includes the
+// source's partition key (rows still go to the worker of their key group).
 //
 // Thread-safety: Start/Stop from one controlling thread; Checkpoint and QueryStatuses from any
 // thread.
@@ -38,8 +39,8 @@ namespace sluice::runtime {
 
 /// Engine tuning. Not changeable after Start().
 struct EngineOptions {
-  /// Worker threads. Each runs the scans of whole sources; more workers than sources leave the
-  /// extra ones unstarted. 0 = one per core (std::thread::hardware_concurrency()). Default: 0.
+  /// Worker threads. Each runs one subtask of every scan (its share of the splits and of the key
+  /// groups). 0 = one per core (std::thread::hardware_concurrency()). Default: 0.
   int workers = 0;
   /// Per-scan tuning (batch size, poll interval, checkpoint intervals, state cache bound).
   ScanOptions scan;
@@ -74,8 +75,8 @@ class Engine {
   /// errors (SourceScan::Restore: Corruption, InvalidArgument for a changed query, IOError).
   /// On error nothing is left running. Call once.
   Status Start();
-  /// Stops the workers after their current step; each scan seals its sinks and takes a final
-  /// checkpoint. Idempotent.
+  /// Stops the workers after their current step; then each scan delivers the rows still queued
+  /// between workers, seals its sinks and takes a final checkpoint. Idempotent.
   void Stop();
   /// Checkpoints every running scan and waits until each has committed or `timeout` passes (per
   /// scan). Errors: Unavailable on timeout or when a scan is not running; a commit's error.
@@ -88,7 +89,7 @@ class Engine {
   static int ResolveWorkers(int requested);
 
  private:
-  void WorkerLoop(std::vector<SourceScan*> scans);
+  void WorkerLoop(int worker);
 
   const Pipeline* pipeline_;
   StateStore* store_;
@@ -100,6 +101,7 @@ class Engine {
   std::vector<std::unique_ptr<SourceScan>> scans_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stop_{false};
+  int workers_ = 1;  // subtasks per scan (ResolveWorkers(options_.workers)), set by Start()
   bool started_ = false;
 };
 

@@ -2,20 +2,60 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <exception>
 #include <set>
+#include <thread>
 
 #include "core/crash_point.h"
 #include "operators/expr_eval.h"
+#include "operators/key_groups.h"
 #include "runtime/checkpoint_record.h"
 
 namespace sluice::runtime {
 
 struct SourceScan::Split {
   std::unique_ptr<SourceSplit> reader;
-  uint64_t next_position = 1;
+  std::atomic<uint64_t> next_position{1};  // written by the owning subtask
   std::vector<SourceRecord> records;
-  bool finished = false;  // a closed shard read to its end
+  std::atomic<bool> finished{false};       // a closed shard read to its end
+  bool holds = true;                       // owner: the "holds the watermark" state last sent
+  std::atomic<uint64_t> to_ack{0};         // a committed position for OnCheckpointCommitted() (0: none)
+  // Watermark alignment (ScanOptions::max_watermark_drift), written by the owning subtask: the
+  // newest event time read (micros), and whether the split still has a backlog: kUnpolled until
+  // the first read, kBacklog after a read that returned records, kCaughtUp after an empty one.
+  enum Backlog : int { kUnpolled, kBacklog, kCaughtUp };
+  std::atomic<int64_t> newest_micros{INT64_MIN};
+  std::atomic<int> backlog{kUnpolled};
+  // Per subtask g, written by g after each AdvanceTime(): the newest event time of this split
+  // that g's windows had taken in (its own reads, or the batch messages it has handled), so what
+  // g's watermark was computed from. Alignment waits on these, not on newest_micros, so that no
+  // subtask gets rows while its watermark lags far behind what was read (for instance, before it
+  // has heard of every split, which holds it at the minimum): whether a row is late then does
+  // not depend on how the subtasks were scheduled.
+  std::unique_ptr<std::atomic<int64_t>[]> known;
+  explicit Split(std::unique_ptr<SourceSplit> r, int subtasks)
+      : reader(std::move(r)), known(new std::atomic<int64_t>[static_cast<size_t>(subtasks)]), subtasks_(subtasks) {
+    ResetAlignment();
+  }
+  void ResetAlignment() {
+    newest_micros.store(INT64_MIN);
+    backlog.store(kUnpolled);
+    for (int g = 0; g < subtasks_; ++g) known[static_cast<size_t>(g)].store(INT64_MIN);
+  }
+  void Took(int subtask, EventTime t) {
+    if (t == EventTime::Min()) return;
+    std::atomic<int64_t>& k = known[static_cast<size_t>(subtask)];
+    if (t.micros > k.load(std::memory_order_relaxed)) k.store(t.micros, std::memory_order_release);
+  }
+  int64_t least_known() const {
+    int64_t m = INT64_MAX;
+    for (int g = 0; g < subtasks_; ++g) m = std::min(m, known[static_cast<size_t>(g)].load(std::memory_order_acquire));
+    return m;
+  }
+
+ private:
+  const int subtasks_;
 };
 
 // Per-shard watermark gauges, {query, shard} (the MetricsRegistry owns them).
@@ -31,18 +71,21 @@ struct SourceScan::Query {
         def(p.queries[static_cast<size_t>(spec.query_index)]),
         sink(spec.sink),
         state_space("state." + def.name),
-        fingerprint(StateFingerprint(p, def)) {}
+        fingerprint(StateFingerprint(p, def)),
+        windowed(def.stages || def.window.kind == WindowKind::kTumble || def.window.kind == WindowKind::kHop ||
+                 def.window.kind == WindowKind::kSession) {}
   const int index;
   const QueryDef& def;
   Sink* const sink;
+  std::mutex sink_mu;  // the sink is shared by the subtasks: one Write (a batch) at a time
   const std::string state_space;
   const std::string fingerprint;
-  std::unique_ptr<ops::QueryPipeline> dataflow;  // made by Restore() once the splits are known
+  const bool windowed;
+  uint32_t key_groups = 1;  // K of the query's state (from its checkpoint, or the default)
   // Per split: the position this query's checkpoint saved. Records before it were processed by
   // the query before the restart (the scan may seek lower for another query), so it skips them.
   std::vector<uint64_t> resume_at;
   std::vector<SplitGauges> split_gauges;  // parallel to splits_
-  uint64_t seen_evictions = 0, seen_reads = 0;  // the current dataflow's counts already added
   Counter* records_in = nullptr;
   Counter* bad_records = nullptr;
   Counter* late_records = nullptr;
@@ -61,15 +104,65 @@ struct SourceScan::Query {
   Gauge* spilled_groups = nullptr;
 };
 
-SourceScan::SourceScan(const ScanEnv& env, int source_index, Source* source, std::unique_ptr<RowDecoder> decoder,
-                       std::vector<ScanQuery> queries, RecordAppender* late_output, ScanOptions options)
+// What one subtask sends another: the rows of a batch that belong to the receiver's key groups
+// (and the batch's largest event time, which is the split's progress), a split's change of
+// "holds the watermark", or a barrier.
+struct SourceScan::Message {
+  enum class Kind : uint8_t { kRows, kSplitState, kBarrier };
+  Kind kind = Kind::kRows;
+  uint32_t split = 0;
+  bool holds = true;       // kSplitState
+  uint64_t barrier = 0;    // kBarrier
+  EventTime max_event_time = EventTime::Min();  // kRows
+  struct Part {
+    uint32_t query = 0;               // index in queries_
+    std::vector<Row> rows;            // passed WHERE
+    std::vector<uint32_t> groups;     // each row's key group
+    std::vector<uint64_t> positions;  // each row's record position (for late records)
+    std::string data;                 // the records' bytes, back to back (for late records)
+    std::vector<uint32_t> data_end;   // where each row's bytes end in `data`
+  };
+  std::vector<Part> parts;  // kRows
+};
+
+struct SourceScan::Subtask {
+  int index = 0;
+  std::unique_ptr<RowDecoder> decoder;
+  std::vector<std::unique_ptr<ops::QueryPipeline>> dataflow;  // per query (queries_ order)
+  std::vector<uint64_t> seen_evictions, seen_reads;           // the current dataflow's counts added
+  std::vector<std::deque<Message>> pending;                   // per destination: waiting for room
+  enum class Phase { kRunning, kAligning, kAligned } phase = Phase::kRunning;
+  uint64_t barrier = 0;            // the barrier being aligned, or the last one
+  std::vector<bool> barrier_from;  // per subtask: its barrier has arrived
+  std::atomic<bool> over_bound{false};   // a pipeline is over its state cache bound
+  std::atomic<bool> state_error{false};  // a pipeline failed to read spilled state
+  std::string last_error;
+  // Step buffers, kept between steps (the decoder's rows keep their buffers).
+  std::vector<Row> rows, sub_rows, out, local_rows;
+  std::vector<size_t> row_index, sub_index;
+  std::vector<uint64_t> local_positions;
+  std::vector<uint32_t> groups, local_groups;
+  std::vector<DecodeError> errors;
+  std::vector<ops::LateRow> late;
+  std::vector<Message> outgoing;  // per destination, for the batch being read
+  std::vector<std::pair<std::string, std::string>> late_batch;
+};
+
+namespace {
+
+}  // namespace
+
+SourceScan::SourceScan(const ScanEnv& env, int source_index, Source* source, DecoderFactory decoders,
+                       std::vector<ScanQuery> queries, RecordAppender* late_output, ScanOptions options,
+                       int parallelism)
     : env_(env),
       source_def_(env.pipeline->sources[static_cast<size_t>(source_index)]),
       source_(source),
-      decoder_(std::move(decoder)),
+      decoders_(std::move(decoders)),
       queries_spec_(std::move(queries)),
       late_output_(late_output),
-      options_(options) {
+      options_(options),
+      parallelism_(std::max(parallelism, 1)) {
   MetricLabels s{{"source", source_def_.name}};
   records_read_ = &env_.metrics->GetCounter("sluice_source_records_read_total",
                                             "Records read from a source's splits (once, for every query that reads it)", s);
@@ -87,14 +180,35 @@ SourceScan::SourceScan(const ScanEnv& env, int source_index, Source* source, std
     st.sink = sink_name;
     st.idle_timeout = source_def_.idle_timeout;
     st.state = "starting";
+    st.workers = parallelism_;
+    st.exchange = !q->windowed || parallelism_ == 1 ? "none"
+                  : ops::DefaultKeyGroups(q->def) == 1 ? "single worker"
+                                                       : "key group";
     status_.push_back(std::move(st));
+    align_ = align_ || q->windowed;
     queries_.push_back(std::move(q));
+  }
+  parts_.assign(static_cast<size_t>(parallelism_), std::vector<QueryStatus>(queries_.size()));
+  for (int w = 0; w < parallelism_; ++w) {
+    auto t = std::make_unique<Subtask>();
+    t->index = w;
+    t->decoder = decoders_();
+    t->pending.resize(static_cast<size_t>(parallelism_));
+    t->outgoing.resize(static_cast<size_t>(parallelism_));
+    subtasks_.push_back(std::move(t));
+  }
+  for (int from = 0; from < parallelism_; ++from) {
+    for (int to = 0; to < parallelism_; ++to) {
+      channels_.push_back(from == to ? nullptr : std::make_unique<Channel>(std::max<size_t>(options_.exchange_queue_messages, 1)));
+    }
   }
 }
 
 SourceScan::~SourceScan() {
   if (in_flight_.result.valid()) in_flight_.result.wait();
 }
+
+bool SourceScan::Exchanged(const Query& q) const { return parallelism_ > 1 && q.windowed; }
 
 void SourceScan::AttachQueryMetrics(MetricsRegistry* metrics, const std::string& sink_name, Query* q) {
   MetricLabels l{{"query", q->def.name}};
@@ -156,76 +270,136 @@ Status SourceScan::Restore() {
                                      "\nRestore the previous pipeline, or start this query from scratch with a new data "
                                      "directory (or another sink, which gives the query another name).");
     }
+    // K is fixed when the state is first made; records from before key groups mean K = 1.
+    q.key_groups = have[qi] ? records[qi].key_groups : ops::DefaultKeyGroups(q.def);
     id = std::max(id, records[qi].id);
   }
+  if (in_flight_.result.valid()) in_flight_.result.wait();  // never restore under a running commit
+  in_flight_.result = {};
+  ResetExchange();
   const EventTime now = WallNow();
   splits_.clear();
   splits_version_ = source_->splits_version();
-  for (auto& reader : source_->OpenSplits()) {
-    auto s = std::make_unique<Split>();
-    s->reader = std::move(reader);
-    splits_.push_back(std::move(s));
+  for (auto& reader : source_->OpenSplits()) splits_.push_back(std::make_unique<Split>(std::move(reader), parallelism_));
+  int mask = 0;
+  for (size_t i = 0; i < splits_.size(); ++i) mask |= 1 << std::min(OwnerOfSplit(i), 30);
+  splits_owned_mask_.store(mask);
+  // The state cache bound is the scan's: each subtask's pipelines get an equal share.
+  const size_t cache = options_.state_cache_groups == 0
+                           ? 0
+                           : std::max<size_t>(options_.state_cache_groups / static_cast<size_t>(parallelism_), 1);
+  for (auto& tp : subtasks_) {
+    Subtask& t = *tp;
+    t.dataflow.clear();
+    t.seen_evictions.assign(queries_.size(), 0);
+    t.seen_reads.assign(queries_.size(), 0);
+    t.over_bound.store(false);
+    t.state_error.store(false);
+    for (size_t qi = 0; qi < queries_.size(); ++qi) {
+      Query& q = *queries_[qi];
+      const ops::KeyGroupRange range = q.windowed ? ops::KeyGroupsOfWorker(q.key_groups, parallelism_, t.index)
+                                                  : ops::KeyGroupRange{};
+      auto df = std::make_unique<ops::QueryPipeline>(*env_.pipeline, q.index, std::max<size_t>(splits_.size(), 1), now, range);
+      if (cache > 0) df->EnableStateCache(env_.store, q.state_space, cache);
+      for (size_t i = 0; i < splits_.size(); ++i) {
+        for (const SplitPosition& p : records[qi].splits) {
+          if (p.id == splits_[i]->reader->id()) df->RestoreSplit(i, p.max_event_time);
+        }
+      }
+      t.dataflow.push_back(std::move(df));
+    }
   }
   for (size_t qi = 0; qi < queries_.size(); ++qi) {
     Query& q = *queries_[qi];
-    q.dataflow = std::make_unique<ops::QueryPipeline>(*env_.pipeline, q.index, std::max<size_t>(splits_.size(), 1), now);
-    if (options_.state_cache_groups > 0) q.dataflow->EnableStateCache(env_.store, q.state_space, options_.state_cache_groups);
-    q.seen_evictions = q.seen_reads = 0;
     q.resume_at.assign(splits_.size(), 1);
     q.split_gauges.clear();
     for (size_t i = 0; i < splits_.size(); ++i) {
       q.split_gauges.push_back(SplitMetrics(env_.metrics, q.def.name, splits_[i]->reader->id()));
       for (const SplitPosition& p : records[qi].splits) {
-        if (p.id != splits_[i]->reader->id()) continue;
-        q.resume_at[i] = p.next_position;
-        q.dataflow->RestoreSplit(i, p.max_event_time);
+        if (p.id == splits_[i]->reader->id()) q.resume_at[i] = p.next_position;
       }
     }
   }
   // Each split resumes at the smallest saved position; queries ahead of it skip what they saw.
   for (size_t i = 0; i < splits_.size(); ++i) {
     Split& s = *splits_[i];
-    s.next_position = UINT64_MAX;
-    for (const auto& q : queries_) s.next_position = std::min(s.next_position, q->resume_at[i]);
-    SLUICE_RETURN_IF_ERROR(s.reader->Seek(s.next_position));
+    uint64_t next = UINT64_MAX;
+    for (const auto& q : queries_) next = std::min(next, q->resume_at[i]);
+    s.next_position.store(next);
+    s.ResetAlignment();
+    SLUICE_RETURN_IF_ERROR(s.reader->Seek(next));
   }
   for (size_t qi = 0; qi < queries_.size(); ++qi) {
     Query& q = *queries_[qi];
-    if (have[qi]) SLUICE_RETURN_IF_ERROR(q.dataflow->Restore(records[qi].scalars, env_.store, q.state_space));
+    if (have[qi]) {
+      for (auto& t : subtasks_) {
+        ops::QueryPipeline& df = *t->dataflow[qi];
+        // A windowed pipeline without key groups holds none of the state (K = 1 lives on subtask 0).
+        if (q.windowed && df.key_groups().empty()) continue;
+        SLUICE_RETURN_IF_ERROR(df.Restore(records[qi].scalars, env_.store, q.state_space));
+      }
+    }
+    std::lock_guard sink_lock(q.sink_mu);
     SLUICE_RETURN_IF_ERROR(q.sink->Recover(env_.store));
   }
   checkpoint_id_ = id;
   last_checkpoint_ = now;
   std::lock_guard lock(status_mu_);
   for (size_t qi = 0; qi < queries_.size(); ++qi) {
-    status_[qi].checkpoint_id = records[qi].id;
-    status_[qi].checkpoint_time = have[qi] ? EventTime{records[qi].wall_ms * 1000} : EventTime::Min();
-    if (status_[qi].state == "starting") status_[qi].state = "running";
+    Query& q = *queries_[qi];
+    QueryStatus& st = status_[qi];
+    st.checkpoint_id = records[qi].id;
+    st.checkpoint_time = have[qi] ? EventTime{records[qi].wall_ms * 1000} : EventTime::Min();
+    st.key_groups = q.key_groups;
+    st.exchange = !Exchanged(q) ? "none" : q.key_groups == 1 ? "single worker" : "key group";
+    if (st.state == "starting") st.state = "running";
   }
   return Status::OK();
 }
 
+void SourceScan::ResetExchange() {
+  for (auto& c : channels_) {
+    if (c) c->Clear();
+  }
+  for (auto& t : subtasks_) {
+    for (auto& p : t->pending) p.clear();
+    for (Message& m : t->outgoing) m = Message();
+  }
+  for (auto& s : splits_) s->holds = true;
+}
+
 Status SourceScan::BeginCheckpoint() {
+  // Every subtask is paused at the barrier: their pipelines and the sinks can be read here.
   const auto started = std::chrono::steady_clock::now();
   auto batch = std::make_shared<StoreBatch>();
   const uint64_t id = checkpoint_id_ + 1;
-  for (auto& qp : queries_) {
-    Query& q = *qp;
+  for (size_t qi = 0; qi < queries_.size(); ++qi) {
+    Query& q = *queries_[qi];
     CheckpointRecord record;
     record.id = id;
     record.wall_ms = WallNow().millis();
     record.fingerprint = q.fingerprint;
-    q.dataflow->CheckpointDelta(q.state_space, batch.get(), &record.scalars);
-    SLUICE_RETURN_IF_ERROR(q.sink->PrepareCheckpoint(id, batch.get()));
+    record.key_groups = q.key_groups;
+    for (auto& t : subtasks_) {
+      // Each subtask's key groups; the pipeline scalars are subtask 0's (it holds group 0).
+      std::string scalars;
+      t->dataflow[qi]->CheckpointDelta(q.state_space, batch.get(), &scalars);
+      if (t->index == 0) record.scalars = std::move(scalars);
+    }
+    {
+      std::lock_guard sink_lock(q.sink_mu);
+      SLUICE_RETURN_IF_ERROR(q.sink->PrepareCheckpoint(id, batch.get()));
+    }
     for (size_t i = 0; i < splits_.size(); ++i) {
-      record.splits.push_back({splits_[i]->reader->id(), std::max(splits_[i]->next_position, q.resume_at[i]),
-                               q.dataflow->split_max_event_time(i)});
+      EventTime max_t = EventTime::Min();
+      for (auto& t : subtasks_) max_t = std::max(max_t, t->dataflow[qi]->split_max_event_time(i));
+      record.splits.push_back({splits_[i]->reader->id(), std::max(splits_[i]->next_position.load(), q.resume_at[i]), max_t});
     }
     batch->Put("sluice.meta", RecordKey(q.def.name), EncodeCheckpointRecord(record));
   }
   in_flight_.positions.clear();
-  for (const auto& s : splits_) in_flight_.positions.push_back(s->next_position);
-  // The commit (WAL write and fsync, or SST ingestion) runs off the worker, which goes on
+  for (const auto& s : splits_) in_flight_.positions.push_back(s->next_position.load());
+  // The commit (WAL write and fsync, or SST ingestion) runs off the workers, which go on
   // processing: the batch holds copies, so later steps cannot change what it commits.
   in_flight_.id = id;
   in_flight_.started = started;
@@ -252,7 +426,11 @@ Status SourceScan::FinishCheckpoint(bool wait) {
   last_checkpoint_ = WallNow();
   state_read_failures_ = 0;
   for (auto& q : queries_) {
-    Status published = q->sink->CommitCheckpoint(checkpoint_id_);
+    Status published;
+    {
+      std::lock_guard sink_lock(q->sink_mu);
+      published = q->sink->CommitCheckpoint(checkpoint_id_);
+    }
     if (!published.ok()) {
       // Committed all the same; the sink retries at the next checkpoint or on recovery.
       std::fprintf(stderr, "sluice: query %s: publishing checkpoint %llu: %s\n", q->def.name.c_str(),
@@ -261,9 +439,10 @@ Status SourceScan::FinishCheckpoint(bool wait) {
   }
   CrashPoint("checkpoint.after_publish");
   // Splits are only ever appended between a checkpoint's start and its finish (a restore drops
-  // the commit in flight first), so index i is still the split whose position was saved.
+  // the commit in flight first), so index i is still the split whose position was saved. The
+  // split's owner tells its reader (readers are used by one thread).
   for (size_t i = 0; i < in_flight_.positions.size() && i < splits_.size(); ++i) {
-    splits_[i]->reader->OnCheckpointCommitted(in_flight_.positions[i]);
+    splits_[i]->to_ack.store(in_flight_.positions[i]);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - in_flight_.started).count();
   for (auto& q : queries_) {
@@ -279,45 +458,77 @@ Status SourceScan::FinishCheckpoint(bool wait) {
   return Status::OK();
 }
 
-void SourceScan::MaybeCheckpoint(EventTime now, bool force) {
+void SourceScan::Coordinate(EventTime now) {
+  // Subtask 0, running: publish a finished commit; raise a barrier when a checkpoint is due.
   const bool requested = request_pending_.load();
-  // A failed read of spilled state leaves the window state unreliable: restart (below).
-  Status st;
-  for (const auto& q : queries_) {
-    if (st.ok()) st = q->dataflow->state_status();
+  bool state_error = false, wants = false;
+  for (auto& t : subtasks_) {
+    state_error = state_error || t->state_error.load();
+    wants = wants || t->over_bound.load();
   }
-  const bool state_error = !st.ok();
-  if (st.ok()) st = FinishCheckpoint(force || requested);
-  if (st.ok() && !in_flight_.result.valid()) {
-    const auto since = now - last_checkpoint_;
-    bool wants = false;
-    for (const auto& q : queries_) wants = wants || q->sink->WantsCheckpoint() || q->dataflow->over_state_cache_bound();
-    const bool due = force || requested || since >= options_.checkpoint_interval ||
-                     (wants && since >= options_.min_checkpoint_pause);
-    if (due) {
-      st = BeginCheckpoint();
-      if (st.ok() && (force || requested)) st = FinishCheckpoint(true);
-    }
-  }
+  Status st = FinishCheckpoint(false);
   if (!st.ok()) {
-    if (in_flight_.result.valid()) in_flight_.result.wait();  // never restore under a running commit
-    in_flight_.result = {};
-    for (auto& q : queries_) q->checkpoint_failures->Inc();
-    std::fprintf(stderr, "sluice: source %s: %s failed (%s); restarting its queries from checkpoint %llu\n",
-                 source_def_.name.c_str(), state_error ? "reading window state" : "checkpoint", st.ToString().c_str(),
-                 static_cast<unsigned long long>(checkpoint_id_));
-    // The same state read failing again before any checkpoint commits is not transient (a
-    // damaged value, say): stop the queries rather than restart them in a loop.
-    Status r = state_error && ++state_read_failures_ > 1
-                   ? Status::Corruption("window state cannot be read after a restart: " + st.ToString())
-                   : Restore();
-    {
-      std::lock_guard lock(status_mu_);
-      for (QueryStatus& qs : status_) qs.last_error = "checkpoint: " + st.ToString();
-    }
-    if (!r.ok()) Fail("restart failed: " + r.ToString());
+    // Every subtask must be paused for the restart: it happens at the next barrier.
+    restart_cause_ = st;
   }
-  if (requested && !in_flight_.result.valid()) AnswerRequests(st);
+  const auto since = now - last_checkpoint_;
+  for (auto& q : queries_) {
+    if (wants) break;
+    std::lock_guard sink_lock(q->sink_mu);
+    wants = q->sink->WantsCheckpoint();
+  }
+  const bool resharded = source_->splits_version() != splits_version_;
+  const bool due = requested || state_error || !restart_cause_.ok() || resharded ||
+                   (!in_flight_.result.valid() &&
+                    (since >= options_.checkpoint_interval || (wants && since >= options_.min_checkpoint_pause)));
+  if (!due) return;
+  barrier_forced_ = requested;
+  barrier_raised_.store(barrier_raised_.load() + 1, std::memory_order_release);
+}
+
+void SourceScan::OnAligned() {
+  // Subtask 0, with every subtask paused at the barrier and every queue empty.
+  Status st = restart_cause_;
+  bool state_error = false;
+  restart_cause_ = Status::OK();
+  if (st.ok()) {
+    for (auto& t : subtasks_) {
+      for (auto& df : t->dataflow) {
+        if (st.ok() && !df->state_status().ok()) {
+          st = df->state_status();
+          state_error = true;
+        }
+      }
+    }
+  }
+  if (st.ok()) st = FinishCheckpoint(true);  // one commit in flight at a time
+  if (st.ok()) {
+    if (Status r = RefreshSplits(); !r.ok()) subtasks_[0]->last_error = "splits: " + r.ToString();
+  }
+  if (st.ok()) st = BeginCheckpoint();
+  if (st.ok() && barrier_forced_) st = FinishCheckpoint(true);
+  if (!st.ok()) Restart(st, state_error);
+  if (barrier_forced_ && !in_flight_.result.valid()) AnswerRequests(st);
+  barrier_forced_ = false;
+}
+
+void SourceScan::Restart(const Status& cause, bool state_error) {
+  if (in_flight_.result.valid()) in_flight_.result.wait();  // never restore under a running commit
+  in_flight_.result = {};
+  for (auto& q : queries_) q->checkpoint_failures->Inc();
+  std::fprintf(stderr, "sluice: source %s: %s failed (%s); restarting its queries from checkpoint %llu\n",
+               source_def_.name.c_str(), state_error ? "reading window state" : "checkpoint", cause.ToString().c_str(),
+               static_cast<unsigned long long>(checkpoint_id_));
+  // The same state read failing again before any checkpoint commits is not transient (a damaged
+  // value, say): stop the queries rather than restart them in a loop.
+  Status r = state_error && ++state_read_failures_ > 1
+                 ? Status::Corruption("window state cannot be read after a restart: " + cause.ToString())
+                 : Restore();
+  {
+    std::lock_guard lock(status_mu_);
+    for (QueryStatus& qs : status_) qs.last_error = "checkpoint: " + cause.ToString();
+  }
+  if (!r.ok()) Fail("restart failed: " + r.ToString());
 }
 
 void SourceScan::AnswerRequests(const Status& st) {
@@ -329,8 +540,7 @@ void SourceScan::AnswerRequests(const Status& st) {
 }
 
 void SourceScan::Fail(const std::string& reason) {
-  broken_ = true;  // no more checkpoints from a half-restored state
-  failed_.store(true);
+  if (failed_.exchange(true)) return;  // the first reason stays
   std::fprintf(stderr, "sluice: source %s: its queries stop: %s\n", source_def_.name.c_str(), reason.c_str());
   {
     std::lock_guard lock(status_mu_);
@@ -370,12 +580,8 @@ Result<uint64_t> SourceScan::RequestCheckpoint(std::chrono::milliseconds timeout
   return status_.empty() ? 0 : status_[0].checkpoint_id;
 }
 
-std::vector<QueryStatus> SourceScan::statuses() const {
-  std::lock_guard lock(status_mu_);
-  return status_;
-}
-
 Status SourceScan::RefreshSplits() {
+  // Every subtask is paused at a barrier (or not started).
   const uint64_t version = source_->splits_version();
   if (version == splits_version_) return Status::OK();
   splits_version_ = version;
@@ -383,17 +589,40 @@ Status SourceScan::RefreshSplits() {
   for (const auto& s : splits_) known.insert(s->reader->id());
   for (auto& reader : source_->OpenSplits()) {
     if (known.count(reader->id()) != 0) continue;
-    auto s = std::make_unique<Split>();
-    s->reader = std::move(reader);
+    auto s = std::make_unique<Split>(std::move(reader), parallelism_);
     SLUICE_RETURN_IF_ERROR(s->reader->Seek(1));  // a new shard: from its first record
+    for (auto& t : subtasks_) {
+      for (auto& df : t->dataflow) df->AddSplit(WallNow());
+    }
     for (auto& q : queries_) {
-      q->dataflow->AddSplit(WallNow());
       q->resume_at.push_back(1);
       q->split_gauges.push_back(SplitMetrics(env_.metrics, q->def.name, s->reader->id()));
     }
     splits_.push_back(std::move(s));
   }
+  int mask = 0;
+  for (size_t i = 0; i < splits_.size(); ++i) mask |= 1 << std::min(OwnerOfSplit(i), 30);
+  splits_owned_mask_.store(mask);
   return Status::OK();
+}
+
+bool SourceScan::AheadOfOthers(size_t si) const {
+  const int64_t drift = options_.max_watermark_drift.count() * 1000000;
+  if (drift <= 0 || !align_ || (splits_.size() < 2 && parallelism_ == 1)) return false;
+  const int64_t mine = splits_[si]->newest_micros.load(std::memory_order_relaxed);
+  if (mine == INT64_MIN) return false;
+  // The slowest split that still has records to read (or has not been read yet) and can be
+  // read, as the subtask that knows least of it had taken it in at its last AdvanceTime(); the
+  // split itself counts too (every subtask must have advanced past most of what was read of it).
+  int64_t slowest = splits_[si]->least_known();
+  for (size_t i = 0; i < splits_.size(); ++i) {
+    const Split& o = *splits_[i];
+    if (i == si || o.finished.load() || o.backlog.load(std::memory_order_relaxed) == Split::kCaughtUp) continue;
+    if (!Readable(o)) continue;
+    slowest = std::min(slowest, o.least_known());
+  }
+  if (slowest == INT64_MAX) return false;
+  return slowest == INT64_MIN || mine - slowest > drift;
 }
 
 bool SourceScan::Readable(const Split& s) const {
@@ -401,26 +630,43 @@ bool SourceScan::Readable(const Split& s) const {
   // A parent that is gone (expired) counts as finished.
   for (const std::string& parent : s.reader->parent_ids()) {
     for (const auto& other : splits_) {
-      if (other->reader->id() == parent && !other->finished) return false;
+      if (other->reader->id() == parent && !other->finished.load()) return false;
     }
   }
   return true;
 }
 
-void SourceScan::HandleLate(Query& q, Split& s, const std::vector<size_t>& index, std::string* last_error) {
-  for (const ops::LateRow& l : late_) {
-    const SourceRecord& r = s.records[index[l.row]];
+void SourceScan::WriteOutput(Subtask& t, Query& q, std::vector<Row>* rows) {
+  if (rows->empty()) return;
+  Status w;
+  {
+    std::lock_guard sink_lock(q.sink_mu);
+    w = q.sink->Write(*rows);
+  }
+  if (!w.ok()) t.last_error = "sink: " + w.ToString();
+  q.rows_emitted->Inc(rows->size());
+  rows->clear();
+}
+
+void SourceScan::HandleLate(Subtask& t, size_t qi, const std::string& split_id, const std::vector<uint64_t>& positions,
+                            const std::vector<std::string_view>* data) {
+  // t.late[i].row indexes `positions` and `data` (each rejected row's record).
+  Query& q = *queries_[qi];
+  const EventTime wm = t.dataflow[qi]->watermark();
+  for (const ops::LateRow& l : t.late) {
+    const uint64_t position = positions[l.row];
+    const std::string_view payload = (*data)[l.row];
     if (l.out_of_range) {
       q.bad_records->Inc();
-      Status w = env_.dlq->Write("decode", source_def_.name, s.reader->id(), r.position,
-                                 "event time out of range for windows (more than 36,000 years from 1970)", r.data);
-      if (!w.ok()) *last_error = w.ToString();
+      Status w = env_.dlq->Write("decode", source_def_.name, split_id, position,
+                                 "event time out of range for windows (more than 36,000 years from 1970)", payload);
+      if (!w.ok()) t.last_error = w.ToString();
       continue;
     }
     q.late_records->Inc();
     const std::string reason = "window ending " + FormatTimestamp(l.window_end) + " (allowed lateness " +
                                FormatDuration(source_def_.allowed_lateness) + ") already closed at watermark " +
-                               FormatTimestamp(q.dataflow->watermark());
+                               FormatTimestamp(wm);
     if (late_output_ != nullptr) {
       // The late-data side output: one JSON record per late event, keyed by shard.
       std::string j = "{\"query\":";
@@ -428,187 +674,495 @@ void SourceScan::HandleLate(Query& q, Split& s, const std::vector<size_t>& index
       j += ",\"source\":";
       AppendJsonString(source_def_.name, &j);
       j += ",\"shard\":";
-      AppendJsonString(s.reader->id(), &j);
-      j += ",\"sequence_number\":\"" + std::to_string(r.position) + "\",\"reason\":";
+      AppendJsonString(split_id, &j);
+      j += ",\"sequence_number\":\"" + std::to_string(position) + "\",\"reason\":";
       AppendJsonString(reason, &j);
-      j += ",\"watermark\":\"" + FormatTimestamp(q.dataflow->watermark()) + "\",\"window_end\":\"" +
-           FormatTimestamp(l.window_end) + "\",\"data\":";
-      AppendJsonString(r.data, &j);
+      j += ",\"watermark\":\"" + FormatTimestamp(wm) + "\",\"window_end\":\"" + FormatTimestamp(l.window_end) +
+           "\",\"data\":";
+      AppendJsonString(payload, &j);
       j += "}";
-      late_batch_.emplace_back(s.reader->id(), std::move(j));
+      t.late_batch.emplace_back(split_id, std::move(j));
       continue;
     }
-    Status w = env_.dlq->Write("late", source_def_.name, s.reader->id(), r.position, reason, r.data);
-    if (!w.ok()) *last_error = w.ToString();
+    Status w = env_.dlq->Write("late", source_def_.name, split_id, position, reason, payload);
+    if (!w.ok()) t.last_error = w.ToString();
   }
-  if (!late_batch_.empty()) {
-    Status w = late_output_->Append(late_batch_);
-    if (!w.ok()) *last_error = "late_output " + source_def_.late_output + ": " + w.ToString();
-    late_batch_.clear();
+  if (!t.late_batch.empty()) {
+    Status w = late_output_->Append(t.late_batch);
+    if (!w.ok()) t.last_error = "late_output " + source_def_.late_output + ": " + w.ToString();
+    t.late_batch.clear();
   }
 }
 
-void SourceScan::ProcessSplit(size_t si, bool* any, std::string* last_error) {
+bool SourceScan::Send(Subtask& t, int to, Message&& m) {
+  auto& pending = t.pending[static_cast<size_t>(to)];
+  if (pending.empty() && channel(t.index, to).TryPush(m)) return true;
+  pending.push_back(std::move(m));  // in order behind what is already waiting
+  return false;
+}
+
+bool SourceScan::FlushPending(Subtask& t) {
+  bool all = true;
+  for (int to = 0; to < parallelism_; ++to) {
+    auto& pending = t.pending[static_cast<size_t>(to)];
+    Channel* c = to == t.index ? nullptr : &channel(t.index, to);
+    while (!pending.empty() && c->TryPush(pending.front())) pending.pop_front();
+    all = all && pending.empty();
+  }
+  return all;
+}
+
+void SourceScan::Handle(Subtask& t, Message& m) {
+  if (m.kind == Message::Kind::kSplitState) {
+    for (size_t qi = 0; qi < queries_.size(); ++qi) {
+      if (Exchanged(*queries_[qi])) t.dataflow[qi]->SetSplitHoldsWatermark(m.split, m.holds);
+    }
+    return;
+  }
+  if (m.kind != Message::Kind::kRows) return;
+  const EventTime now = WallNow();
+  for (size_t qi = 0; qi < queries_.size(); ++qi) {
+    if (!Exchanged(*queries_[qi])) continue;
+    t.dataflow[qi]->NoteActivity(m.split, now);
+    t.dataflow[qi]->ObserveSplit(m.split, m.max_event_time);
+  }
+  for (Message::Part& part : m.parts) {
+    t.late.clear();
+    t.dataflow[part.query]->ProcessRouted(part.rows, part.groups, &t.late);
+    if (t.late.empty()) continue;
+    std::vector<std::string_view> data;
+    for (size_t r = 0; r < part.data_end.size(); ++r) {
+      const uint32_t begin = r == 0 ? 0 : part.data_end[r - 1];
+      data.push_back(std::string_view(part.data).substr(begin, part.data_end[r] - begin));
+    }
+    HandleLate(t, part.query, splits_[m.split]->reader->id(), part.positions, &data);
+  }
+}
+
+void SourceScan::DrainInbound(Subtask& t, bool* any, bool ignore_barriers) {
+  for (int from = 0; from < parallelism_; ++from) {
+    if (from == t.index) continue;
+    Channel& c = channel(from, t.index);
+    while (Message* m = c.Front()) {
+      if (m->kind == Message::Kind::kBarrier) {
+        if (ignore_barriers) {
+          c.Pop();
+          continue;
+        }
+        if (t.phase == Subtask::Phase::kAligned) break;  // paused: nothing moves until released
+        // Another subtask passed the barrier first: this one joins it here, at a step boundary.
+        if (t.phase == Subtask::Phase::kRunning) JoinBarrier(t, m->barrier);
+        t.barrier_from[static_cast<size_t>(from)] = true;
+        c.Pop();
+        break;  // this channel is blocked until every barrier is in
+      }
+      if (!ignore_barriers && t.phase == Subtask::Phase::kAligning && t.barrier_from[static_cast<size_t>(from)]) break;
+      Handle(t, *m);
+      c.Pop();
+      *any = true;
+    }
+  }
+}
+
+void SourceScan::ProcessSplit(Subtask& t, size_t si, bool* any) {
   Split& s = *splits_[si];
-  const bool readable = !s.finished && Readable(s);
-  for (auto& q : queries_) q->dataflow->SetSplitHoldsWatermark(si, readable);
+  if (uint64_t ack = s.to_ack.exchange(0); ack != 0) s.reader->OnCheckpointCommitted(ack);
+  const bool readable = !s.finished.load() && Readable(s);
+  auto set_holds = [&](bool holds) {
+    if (holds == s.holds) return;
+    s.holds = holds;
+    for (auto& df : t.dataflow) df->SetSplitHoldsWatermark(si, holds);
+    for (int to = 0; to < parallelism_; ++to) {
+      if (to == t.index) continue;
+      Message m;
+      m.kind = Message::Kind::kSplitState;
+      m.split = static_cast<uint32_t>(si);
+      m.holds = holds;
+      Send(t, to, std::move(m));
+    }
+  };
+  set_holds(readable);
   if (!readable) return;
+  if (AheadOfOthers(si)) return;  // waits for the splits behind it (watermark alignment)
   Status st = s.reader->Read(options_.batch_records, &s.records);
   if (!st.ok()) {
-    *last_error = s.reader->id() + ": " + st.ToString();
+    t.last_error = s.reader->id() + ": " + st.ToString();
     return;
   }
   if (s.records.empty()) {
+    s.backlog.store(Split::kCaughtUp, std::memory_order_relaxed);
     if (s.reader->finished()) {
-      s.finished = true;
-      for (auto& q : queries_) q->dataflow->SetSplitHoldsWatermark(si, false);
+      s.finished.store(true);
+      set_holds(false);
     }
     return;
   }
   *any = true;
   const EventTime now = WallNow();
-  for (auto& q : queries_) q->dataflow->NoteActivity(si, now);
+  for (auto& df : t.dataflow) df->NoteActivity(si, now);
   records_read_->Inc(s.records.size());
   // The one decode of this batch, for every query of the scan.
-  decoder_->DecodeBatch(s.records, &rows_, &index_, &errors_);
+  t.decoder->DecodeBatch(s.records, &t.rows, &t.row_index, &t.errors);
   records_decoded_->Inc(s.records.size());
-  for (const DecodeError& e : errors_) {
+  for (const DecodeError& e : t.errors) {
     const SourceRecord& r = s.records[e.index];
     source_bad_records_->Inc();
     for (auto& q : queries_) {
       if (r.position >= q->resume_at[si]) q->bad_records->Inc();
     }
     Status w = env_.dlq->Write("decode", source_def_.name, s.reader->id(), r.position, e.reason, r.data);
-    if (!w.ok()) *last_error = w.ToString();
+    if (!w.ok()) t.last_error = w.ToString();
   }
   const uint64_t first = s.records.front().position, last = s.records.back().position;
-  for (auto& qp : queries_) {
-    Query& q = *qp;
+  const bool exchange = parallelism_ > 1;
+  const EventTime batch_max = t.dataflow.front()->MaxEventTime(t.rows);
+  if (batch_max != EventTime::Min()) s.newest_micros.store(batch_max.micros, std::memory_order_relaxed);
+  s.backlog.store(Split::kBacklog, std::memory_order_relaxed);
+  if (exchange) {
+    for (int to = 0; to < parallelism_; ++to) {
+      Message& m = t.outgoing[static_cast<size_t>(to)];
+      m = Message();
+      m.split = static_cast<uint32_t>(si);
+      m.max_event_time = batch_max;
+    }
+  }
+  // The last query that reads this batch may move the decoded rows instead of copying them.
+  size_t last_user = queries_.size();
+  for (size_t qi = 0; qi < queries_.size(); ++qi) {
+    if (queries_[qi]->resume_at[si] <= last) last_user = qi;
+  }
+  std::vector<uint64_t> positions;
+  std::vector<std::string_view> data;
+  for (size_t qi = 0; qi < queries_.size(); ++qi) {
+    Query& q = *queries_[qi];
+    ops::QueryPipeline& df = *t.dataflow[qi];
     const uint64_t resume = q.resume_at[si];
     if (resume > last) continue;  // the query processed this batch before the restart
-    const std::vector<Row>* rows = &rows_;
-    const std::vector<size_t>* index = &index_;
+    std::vector<Row>* rows = &t.rows;
+    const std::vector<size_t>* index = &t.row_index;
     size_t count = s.records.size();
     if (resume > first) {
       // Only after a restart where this query was ahead of another: its part of the batch.
-      sub_rows_.clear();
-      sub_index_.clear();
-      for (size_t r = 0; r < rows_.size(); ++r) {
-        if (s.records[index_[r]].position < resume) continue;
-        sub_rows_.push_back(rows_[r]);
-        sub_index_.push_back(index_[r]);
+      t.sub_rows.clear();
+      t.sub_index.clear();
+      for (size_t r = 0; r < t.rows.size(); ++r) {
+        if (s.records[t.row_index[r]].position < resume) continue;
+        t.sub_rows.push_back(t.rows[r]);
+        t.sub_index.push_back(t.row_index[r]);
       }
-      rows = &sub_rows_;
-      index = &sub_index_;
+      rows = &t.sub_rows;
+      index = &t.sub_index;
       count = static_cast<size_t>(last + 1 - resume);
     }
     q.records_in->Inc(count);
-    late_.clear();
-    out_.clear();
-    q.dataflow->ProcessBatch(si, *rows, &out_, &late_);
-    if (!late_.empty()) HandleLate(q, s, *index, last_error);
-    if (!out_.empty()) {
-      Status w = q.sink->Write(out_);
-      if (!w.ok()) *last_error = "sink: " + w.ToString();
-      q.rows_emitted->Inc(out_.size());
-      out_.clear();
+    t.late.clear();
+    t.out.clear();
+    if (!Exchanged(q)) {
+      df.ProcessBatch(si, *rows, &t.out, &t.late);
+      if (!t.late.empty()) {
+        positions.clear();
+        data.clear();
+        for (size_t r = 0; r < rows->size(); ++r) {
+          positions.push_back(s.records[(*index)[r]].position);
+          data.push_back(s.records[(*index)[r]].data);
+        }
+        HandleLate(t, qi, s.reader->id(), positions, &data);
+      }
+      WriteOutput(t, q, &t.out);
+      continue;
+    }
+    // Route by key group: this subtask's groups here, the others' into their messages.
+    df.ObserveSplit(si, batch_max);
+    df.RouteRows(*rows, &t.groups);
+    const bool move = qi == last_user;
+    t.local_rows.clear();
+    t.local_groups.clear();
+    t.local_positions.clear();
+    positions.clear();
+    data.clear();
+    for (size_t r = 0; r < rows->size(); ++r) {
+      const uint32_t g = t.groups[r];
+      if (g == ops::QueryPipeline::kNoGroup) continue;
+      const int owner = ops::KeyGroupOwner(g, q.key_groups, parallelism_);
+      const SourceRecord& rec = s.records[(*index)[r]];
+      if (owner == t.index) {
+        t.local_rows.push_back(move ? std::move((*rows)[r]) : (*rows)[r]);
+        t.local_groups.push_back(g);
+        positions.push_back(rec.position);
+        data.push_back(rec.data);
+        continue;
+      }
+      Message& m = t.outgoing[static_cast<size_t>(owner)];
+      if (m.parts.empty() || m.parts.back().query != qi) m.parts.emplace_back().query = static_cast<uint32_t>(qi);
+      Message::Part& part = m.parts.back();
+      part.rows.push_back(move ? std::move((*rows)[r]) : (*rows)[r]);
+      part.groups.push_back(g);
+      part.positions.push_back(rec.position);
+      part.data.append(rec.data);  // one copy, for the dead-letter queue should the row be late
+      part.data_end.push_back(static_cast<uint32_t>(part.data.size()));
+    }
+    df.ProcessRouted(t.local_rows, t.local_groups, &t.late);
+    if (!t.late.empty()) HandleLate(t, qi, s.reader->id(), positions, &data);
+  }
+  s.next_position.store(last + 1);
+  if (exchange) {
+    for (int to = 0; to < parallelism_; ++to) {
+      if (to != t.index) Send(t, to, std::move(t.outgoing[static_cast<size_t>(to)]));
     }
   }
-  s.next_position = last + 1;
 }
 
-void SourceScan::Step(bool* any) {
-  if (failed_.load()) return;
+void SourceScan::Step(int subtask, bool* any) {
+  if (failed_.load() || subtask < 0 || subtask >= parallelism_) return;
   try {
-    std::string last_error;
-    if (Status r = RefreshSplits(); !r.ok()) last_error = "splits: " + r.ToString();
-    for (size_t si = 0; si < splits_.size(); ++si) ProcessSplit(si, any, &last_error);
-    const EventTime now = WallNow();
-    for (auto& q : queries_) {
-      out_.clear();
-      q->dataflow->AdvanceTime(now, &out_);
-      if (!out_.empty()) {
-        Status w = q->sink->Write(out_);
-        if (!w.ok()) last_error = "sink: " + w.ToString();
-        q->rows_emitted->Inc(out_.size());
-        out_.clear();
-      }
-      Status t = q->sink->Tick(now);
-      if (!t.ok()) last_error = "sink: " + t.ToString();
-    }
-    MaybeCheckpoint(now, false);
-    if (!failed_.load()) UpdateStatus(now, last_error);
+    StepSubtask(*subtasks_[static_cast<size_t>(subtask)], any);
   } catch (const std::exception& e) {
     // Project code does not throw; a library did (bad_alloc). The scan's state is no longer
     // known to be consistent with its checkpoint: stop its queries, keep the process.
-    if (in_flight_.result.valid()) in_flight_.result.wait();
-    in_flight_.result = {};
     Fail(std::string("internal error: ") + e.what());
   }
 }
 
-void SourceScan::UpdateStatus(EventTime now, const std::string& last_error) {
+void SourceScan::JoinBarrier(Subtask& t, uint64_t barrier) {
+  t.barrier = barrier;
+  t.phase = Subtask::Phase::kAligning;
+  t.barrier_from.assign(static_cast<size_t>(parallelism_), false);
+  t.barrier_from[static_cast<size_t>(t.index)] = true;
+  for (int to = 0; to < parallelism_; ++to) {
+    if (to == t.index) continue;
+    Message b;
+    b.kind = Message::Kind::kBarrier;
+    b.barrier = barrier;
+    Send(t, to, std::move(b));  // behind every row this subtask sent before it
+  }
+}
+
+bool SourceScan::Barrier(Subtask& t, bool* any) {
+  using Phase = Subtask::Phase;
+  // Join a barrier subtask 0 raised (one that arrived from another subtask was joined in
+  // DrainInbound()).
+  if (t.phase == Phase::kRunning) {
+    const uint64_t raised = barrier_raised_.load(std::memory_order_acquire);
+    if (raised <= t.barrier) return true;
+    JoinBarrier(t, raised);
+    if (parallelism_ > 1) DrainInbound(t, any, false);
+  }
+  if (t.phase == Phase::kAligning) {
+    const bool flushed = FlushPending(t);
+    if (!flushed || std::find(t.barrier_from.begin(), t.barrier_from.end(), false) != t.barrier_from.end()) return false;
+    t.phase = Phase::kAligned;
+    aligned_.fetch_add(1, std::memory_order_acq_rel);  // publishes this subtask's state to subtask 0
+  }
+  // Aligned: paused until subtask 0 has taken the checkpoint.
+  if (t.index == 0 && aligned_.load(std::memory_order_acquire) == parallelism_) {
+    OnAligned();
+    aligned_.store(0, std::memory_order_relaxed);
+    barrier_released_.store(t.barrier, std::memory_order_release);
+  }
+  if (barrier_released_.load(std::memory_order_acquire) < t.barrier) return false;
+  t.phase = Phase::kRunning;
+  *any = true;
+  return !failed_.load();
+}
+
+void SourceScan::StepSubtask(Subtask& t, bool* any) {
+  if (parallelism_ > 1 && t.phase != Subtask::Phase::kAligned) DrainInbound(t, any, false);
+  if (!Barrier(t, any)) return;
+  // Read only when the other subtasks have taken what this one sent them (backpressure).
+  if (FlushPending(t)) {
+    for (size_t si = static_cast<size_t>(t.index); si < splits_.size(); si += static_cast<size_t>(parallelism_)) {
+      ProcessSplit(t, si, any);
+    }
+  }
+  const EventTime now = WallNow();
+  bool over = false, state_error = false;
   for (size_t qi = 0; qi < queries_.size(); ++qi) {
     Query& q = *queries_[qi];
-    ops::QueryPipeline& df = *q.dataflow;
+    ops::QueryPipeline& df = *t.dataflow[qi];
+    t.out.clear();
+    df.AdvanceTime(now, &t.out);
+    WriteOutput(t, q, &t.out);
+    over = over || df.over_state_cache_bound();
+    state_error = state_error || !df.state_status().ok();
+  }
+  t.over_bound.store(over);
+  t.state_error.store(state_error);
+  if (align_) {
+    // What this subtask's watermark now accounts for, per split (for AheadOfOthers()).
+    for (size_t qi = 0; qi < queries_.size(); ++qi) {
+      if (!queries_[qi]->windowed) continue;
+      const ops::QueryPipeline& df = *t.dataflow[qi];
+      for (size_t si = 0; si < splits_.size() && si < df.splits(); ++si)
+        splits_[si]->Took(t.index, df.split_max_event_time(si));
+      break;
+    }
+  }
+  if (t.index == 0) {
+    for (auto& q : queries_) {
+      Status tick;
+      {
+        std::lock_guard sink_lock(q->sink_mu);
+        tick = q->sink->Tick(now);
+      }
+      if (!tick.ok()) t.last_error = "sink: " + tick.ToString();
+    }
+    Coordinate(now);
+    // Subtask 0 joins its own barrier at once (with one subtask, the checkpoint happens here).
+    bool ignored = false;
+    Barrier(t, &ignored);
+  }
+  if (!failed_.load()) UpdateStatus(t, now);
+}
+void SourceScan::UpdateStatus(Subtask& t, EventTime now) {
+  // Per query: what this subtask knows (its pipelines, its splits), merged by statuses().
+  for (size_t qi = 0; qi < queries_.size(); ++qi) {
+    Query& q = *queries_[qi];
+    ops::QueryPipeline& df = *t.dataflow[qi];
     const EventTime wm = df.watermark();
-    q.checkpoint_age->Set(std::chrono::duration<double>(WallNow() - last_checkpoint_).count());
-    if (wm != EventTime::Min()) {
-      q.watermark_lag->Set(std::chrono::duration<double>(now - wm).count());
-      q.watermark->Set(static_cast<double>(wm.micros) / 1e6);
+    if (t.index == 0) {
+      q.checkpoint_age->Set(std::chrono::duration<double>(WallNow() - last_checkpoint_).count());
+      if (wm != EventTime::Min()) {
+        q.watermark_lag->Set(std::chrono::duration<double>(now - wm).count());
+        q.watermark->Set(static_cast<double>(wm.micros) / 1e6);
+      }
     }
     if (df.windowed()) {
-      q.open_windows->Set(static_cast<double>(df.open_windows()));
-      q.state_groups->Set(static_cast<double>(df.open_groups()));
-      q.spilled_groups->Set(static_cast<double>(df.spilled_groups()));
       // Counters of the current dataflow (Restore() makes a new one and resets seen_*).
       const uint64_t ev = df.state_evictions(), rd = df.state_reads();
-      q.state_evictions->Inc(ev - q.seen_evictions);
-      q.state_reads->Inc(rd - q.seen_reads);
-      q.seen_evictions = ev;
-      q.seen_reads = rd;
+      q.state_evictions->Inc(ev - t.seen_evictions[qi]);
+      q.state_reads->Inc(rd - t.seen_reads[qi]);
+      t.seen_evictions[qi] = ev;
+      t.seen_reads[qi] = rd;
     }
     const int holding = df.holding_split();
     std::lock_guard lock(status_mu_);
-    QueryStatus& st = status_[qi];
-    st.watermark = wm;
-    st.holding_split = holding >= 0 && static_cast<size_t>(holding) < splits_.size()
-                           ? splits_[static_cast<size_t>(holding)]->reader->id()
-                           : std::string();
-    st.open_windows = df.open_windows();
-    st.state_groups = df.open_groups();
-    st.spilled_groups = df.spilled_groups();
+    QueryStatus& part = parts_[static_cast<size_t>(t.index)][qi];
+    part.watermark = wm;
+    part.holding_split = holding >= 0 && static_cast<size_t>(holding) < splits_.size()
+                             ? splits_[static_cast<size_t>(holding)]->reader->id()
+                             : std::string();
+    part.open_windows = df.open_windows();
+    part.state_groups = df.open_groups();
+    part.spilled_groups = df.spilled_groups();
+    part.splits.clear();
+    for (size_t si = static_cast<size_t>(t.index); si < splits_.size(); si += static_cast<size_t>(parallelism_)) {
+      const Split& s = *splits_[si];
+      const EventTime max_t = df.split_max_event_time(si);
+      part.splits.push_back({s.reader->id(), max_t, df.split_idle(si), std::max(s.next_position.load(), q.resume_at[si])});
+      const SplitGauges& g = q.split_gauges[si];
+      if (max_t != EventTime::Min()) g.max_event_time->Set(static_cast<double>(max_t.micros) / 1e6);
+      g.holding->Set(holding == static_cast<int>(si) ? 1 : 0);
+      g.idle->Set(df.split_idle(si) ? 1 : 0);
+    }
+    if (t.index == 0) {
+      // Whole-query gauges from every subtask's last report.
+      size_t windows = 0, groups = 0, spilled = 0;
+      for (const auto& p : parts_) {
+        windows = std::max(windows, p[qi].open_windows);
+        groups += p[qi].state_groups;
+        spilled += p[qi].spilled_groups;
+      }
+      q.open_windows->Set(static_cast<double>(windows));
+      q.state_groups->Set(static_cast<double>(groups));
+      q.spilled_groups->Set(static_cast<double>(spilled));
+    }
+    if (!t.last_error.empty()) status_[qi].last_error = t.last_error;
+  }
+  if (!t.last_error.empty()) {
+    std::fprintf(stderr, "sluice: source %s: %s\n", source_def_.name.c_str(), t.last_error.c_str());
+    t.last_error.clear();
+  }
+}
+
+std::vector<QueryStatus> SourceScan::statuses() const {
+  std::lock_guard lock(status_mu_);
+  std::vector<QueryStatus> out = status_;
+  for (size_t qi = 0; qi < out.size(); ++qi) {
+    QueryStatus& st = out[qi];
+    const Query& q = *queries_[qi];
+    // The watermark and holding shard as subtask 0 sees them: with an exchange its pipelines
+    // track every split; without one (projections), the splits it reads.
+    st.watermark = parts_[0][qi].watermark;
+    st.holding_split = parts_[0][qi].holding_split;
+    st.open_windows = st.state_groups = st.spilled_groups = 0;
+    st.splits.clear();
+    for (const auto& p : parts_) {
+      st.open_windows = std::max(st.open_windows, p[qi].open_windows);
+      st.state_groups += p[qi].state_groups;
+      st.spilled_groups += p[qi].spilled_groups;
+      st.splits.insert(st.splits.end(), p[qi].splits.begin(), p[qi].splits.end());
+    }
+    std::sort(st.splits.begin(), st.splits.end(), [](const SplitStatus& a, const SplitStatus& b) { return a.id < b.id; });
     st.state_evictions = q.state_evictions->value();
     st.state_reads = q.state_reads->value();
     st.records_in = q.records_in->value();
     st.bad_records = q.bad_records->value();
     st.late_records = q.late_records->value();
     st.rows_emitted = q.rows_emitted->value();
-    st.splits.clear();
-    for (size_t si = 0; si < splits_.size(); ++si) {
-      const Split& s = *splits_[si];
-      const EventTime max_t = df.split_max_event_time(si);
-      st.splits.push_back({s.reader->id(), max_t, df.split_idle(si), std::max(s.next_position, q.resume_at[si])});
-      const SplitGauges& g = q.split_gauges[si];
-      if (max_t != EventTime::Min()) g.max_event_time->Set(static_cast<double>(max_t.micros) / 1e6);
-      g.holding->Set(holding == static_cast<int>(si) ? 1 : 0);
-      g.idle->Set(df.split_idle(si) ? 1 : 0);
-    }
-    if (!last_error.empty()) st.last_error = last_error;
   }
-  if (!last_error.empty()) std::fprintf(stderr, "sluice: source %s: %s\n", source_def_.name.c_str(), last_error.c_str());
+  return out;
+}
+
+bool SourceScan::HasWork(int subtask) const {
+  const Subtask& t = *subtasks_[static_cast<size_t>(subtask)];
+  if (t.phase != Subtask::Phase::kRunning || barrier_raised_.load() > t.barrier) return true;
+  for (const auto& p : t.pending) {
+    if (!p.empty()) return true;
+  }
+  for (int from = 0; from < parallelism_; ++from) {
+    if (from != subtask && !channels_[static_cast<size_t>(from * parallelism_ + subtask)]->empty()) return true;
+  }
+  return false;
+}
+
+bool SourceScan::ReadsSplits(int subtask) const {
+  return (splits_owned_mask_.load() >> std::min(subtask, 30) & 1) != 0;
 }
 
 void SourceScan::Finish() {
+  // No subtask runs. Deliver what is still queued between subtasks, in order (each channel's
+  // messages before the sender's pending ones), so the final checkpoint covers every record read.
+  if (!failed_.load() && parallelism_ > 1) {
+    try {
+      bool more = true;
+      while (more) {
+        more = false;
+        for (auto& t : subtasks_) DrainInbound(*t, &more, /*ignore_barriers=*/true);
+        for (auto& from : subtasks_) {
+          for (int to = 0; to < parallelism_; ++to) {
+            auto& pending = from->pending[static_cast<size_t>(to)];
+            while (!pending.empty()) {
+              if (pending.front().kind != Message::Kind::kBarrier) Handle(*subtasks_[static_cast<size_t>(to)], pending.front());
+              pending.pop_front();
+              more = true;
+            }
+          }
+        }
+      }
+    } catch (const std::exception& e) {
+      Fail(std::string("internal error delivering queued rows: ") + e.what());
+    }
+  }
+  for (auto& t : subtasks_) t->phase = Subtask::Phase::kRunning;
   // Seal what the sinks buffer and take a final checkpoint, which publishes it. Open windows stay
   // in the checkpointed state and fire after the restart.
   for (auto& q : queries_) {
-    Status st = q->sink->Close();
+    Status st;
+    {
+      std::lock_guard sink_lock(q->sink_mu);
+      st = q->sink->Close();
+    }
     if (!st.ok()) std::fprintf(stderr, "sluice: query %s: closing sink: %s\n", q->def.name.c_str(), st.ToString().c_str());
   }
-  if (!broken_) {
+  if (!failed_.load()) {
     try {
-      MaybeCheckpoint(WallNow(), true);
+      barrier_forced_ = false;
+      bool state_error = false;
+      for (auto& t : subtasks_) state_error = state_error || t->state_error.load();
+      Status st = FinishCheckpoint(true);
+      if (st.ok() && !state_error) st = BeginCheckpoint();
+      if (st.ok()) st = FinishCheckpoint(true);
+      if (!st.ok()) std::fprintf(stderr, "sluice: source %s: final checkpoint: %s\n", source_def_.name.c_str(), st.ToString().c_str());
     } catch (const std::exception& e) {
       Fail(std::string("internal error in the final checkpoint: ") + e.what());
     }

@@ -1,48 +1,56 @@
-// SourceScan: a shared scan of one source by every query that reads it. The scan owns the
-// source's splits (shards or partitions), reads each split once per step, decodes each batch
-// once (with the union of the columns its queries read) and hands the decoded rows to every
-// query's ops::QueryPipeline, whose output goes to that query's sink:
+// SourceScan: a shared scan of one source by every query that reads it, run by P workers (the
+// scan's subtasks). Subtask w owns the source's splits i with i mod P == w: it reads each of them
+// once per step, decodes each batch once (with the union of the columns its queries read), and
+// hands the rows to every query:
 //
-//   splits → read → decode (once) ─┬→ query 1: WHERE → window / stages / projection → sink 1
-//                                   └→ query 2: …                                  → sink 2
+//   subtask w: its splits → read → decode (once) ─┬→ projection query: WHERE → projection → sink
+//                                                  └→ windowed query: route by key group ─┐
+//   subtask v (each):  exchange queues (SPSC) ← rows of v's key groups ←─────────────────┘
+//                      → WHERE → window / session / stages → sink
 //
-// The scan holds no thread: runtime::Engine's workers call Step() (runtime/engine.h). Every
-// per-record and per-watermark decision is made by ops::QueryPipeline, which the golden test
-// runner drives too.
+// Key groups (operators/key_groups.h): a windowed query's state is split into K groups by its
+// GROUP BY key; subtask v holds the contiguous groups Flink's KeyGroupRangeAssignment gives it
+// (stage plans have one group, on subtask 0). Rows of other subtasks' groups go to them over a
+// bounded single-producer, single-consumer queue per ordered pair of subtasks (spsc_queue.h), so
+// the per-record path takes no lock. With one subtask nothing is exchanged. A sink is shared by
+// the query's subtasks, behind a mutex taken once per batch of output rows.
 //
-// Watermarks (see QueryPipeline): per query and split, max event time − watermark_delay, the
-// minimum over splits that are not idle; a split is idle after idle_timeout of wall clock without
-// records. Each step reads one batch per split, then advances each query's watermark once, so
-// rows of one step are judged late against the watermark of the previous step.
-// Resharding: new shards are picked up each step (Source::splits_version()); a child shard is
-// read only once all its parents are read to their end, so per-key order holds across a reshard
-// (as the Kinesis Client Library does); finished parents and waiting children do not hold the
-// watermark back.
+// Watermarks: every subtask's pipeline of a windowed query tracks every split: a batch's message
+// carries the batch's largest event time and counts as the split's activity, in order with its
+// rows, so a subtask's watermark is the minimum over non-idle splits of the whole source, as with
+// one subtask (see ops::QueryPipeline). Changes of a split's "holds the watermark" state (a
+// finished parent shard, a child waiting for its parents) travel the same way.
+// Resharding: new shards are picked up at the next barrier; a child shard is read only once all
+// its parents are read to their end, so per-key order holds across a reshard (as the Kinesis
+// Client Library does).
 // Bad records go to the dead-letter queue once per record (stage "decode"), however many
-// queries read the source; late records (every window they belong to ended allowed_lateness or
-// more before the watermark) are counted in sluice_late_records_total{query} and written there
-// with stage "late" — or, when the source names a late_output stream, appended to that stream.
+// queries read the source; late records go there with stage "late" (a routed row carries its
+// record's bytes for this), or to the source's late_output stream.
 //
-// Checkpoints (docs/checkpoints.md): the end of a step is an aligned barrier for every query of
-// the scan — every split has delivered exactly the records before its position and nothing after.
-// At such a point the scan builds ONE StateStore batch holding, for each query, the window state
-// changed since the last checkpoint, the sink's part (staged KV rows; archive buffers and
-// prepared files) and the query's commit record (source positions, watermark state; see
-// checkpoint_record.h). The commit runs asynchronously while the worker goes on (one commit in
-// flight at a time, as Flink's asynchronous snapshots); when it has finished, the sinks publish
-// what that checkpoint covers. Each query keeps its own record, so a query added to a pipeline
-// later starts from its splits' first records while the others resume: the scan seeks each split
-// to the smallest saved position and skips, per query, the records that query has already seen.
-// On start the scan restores the last committed checkpoint; a failed commit restarts the scan
-// the same way, in-process. A scan that cannot restart is stopped, with the reason in
-// QueryStatus::last_error and state "failed".
+// Checkpoints (docs/checkpoints.md), as asynchronous barrier snapshots (Carbone et al. 2015)
+// with aligned barriers: subtask 0 coordinates. When a checkpoint is due it raises the barrier;
+// each subtask, at the end of its step, sends the barrier into every outgoing queue after the
+// rows before it, then processes its incoming queues until the barrier has arrived from every
+// other subtask (not reading past it), and pauses. When all are aligned, subtask 0 builds ONE
+// StateStore batch with every subtask's part — each query's window state changed since the last
+// checkpoint (each key group under its prefix), the sink's part and the query's commit record
+// (source positions, the key-group count K, watermark state; checkpoint_record.h) — starts the
+// commit asynchronously (one commit in flight at a time), and releases the subtasks. When the
+// commit has finished, the sinks publish what it covers. A restore gives each subtask the key
+// groups it owns under the current P, so a checkpoint taken with one worker count restores with
+// another. Each query keeps its own record, so a query added to a pipeline later starts from its
+// splits' first records while the others resume: the scan seeks each split to the smallest
+// saved position and skips, per query, the records that query has already seen. A failed commit
+// restarts the scan the same way, in-process; a scan that cannot restart is stopped, with the
+// reason in QueryStatus::last_error and state "failed".
 //
-// Thread-safety: Restore/Step/Finish from one worker thread at a time; RequestCheckpoint and
-// statuses() from any thread.
+// Thread-safety: Restore() and Finish() while no subtask runs; Step(w) from one thread per w at a
+// time; RequestCheckpoint(), HasWork() and statuses() from any thread.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -55,6 +63,7 @@
 #include "core/state_store.h"
 #include "operators/query_pipeline.h"
 #include "runtime/dead_letter.h"
+#include "runtime/spsc_queue.h"
 
 namespace sluice::runtime {
 
@@ -77,6 +86,18 @@ struct ScanOptions {
   /// (ops::WindowAggregate::EnableSpill, ops::SessionWindowAggregate::EnableSpill). Stage plans
   /// are not bounded. 0 = unbounded (all state in memory). Default: 1,000,000.
   size_t state_cache_groups = 1000000;
+  /// Messages (one per batch read) an exchange queue between two subtasks holds before its
+  /// producer stops reading and waits. Default: 64.
+  size_t exchange_queue_messages = 64;
+  /// Watermark alignment, as Flink's WatermarkStrategy::withWatermarkAlignment: a split whose
+  /// newest event time is more than this ahead of the slowest split that still has records to
+  /// read is not read until that one catches up. It bounds how far splits read by different
+  /// workers drift apart in event time, so whether a record is late does not depend on how the
+  /// workers were scheduled (and open windows of the fast splits do not pile up). A split that
+  /// is caught up (its last read returned nothing), finished, or waiting for its parents never
+  /// holds others back. The slowest split's event time is taken as the least any worker has
+  /// received of it. Applies to scans with a windowed query. 0 = no alignment. Default: 60 s.
+  std::chrono::seconds max_watermark_drift{60};
 };
 
 /// A split's view for status pages.
@@ -93,7 +114,10 @@ struct QueryStatus {
   /// "running"; "stopped" after Stop(); "failed" when the query could not recover (last_error
   /// says why) and no longer reads its source.
   std::string state = "running";
-  int worker = -1;            ///< The engine worker that runs the query's scan.
+  int worker = -1;            ///< The engine worker that coordinates the query's scan (subtask 0).
+  int workers = 1;            ///< Subtasks (workers) the scan runs on.
+  uint32_t key_groups = 1;    ///< K: key groups of the query's state (1: not split).
+  std::string exchange;       ///< "none", "key group" or "single worker" (see SourceScan).
   EventTime watermark = EventTime::Min();
   std::string holding_split;  ///< The split whose watermark is the minimum, or empty.
   Duration idle_timeout{};    ///< The source's idle_timeout (0: splits never go idle).
@@ -127,11 +151,15 @@ struct ScanQuery {
 
 class SourceScan {
  public:
+  /// Makes a decoder of the source's records (one per subtask) that fills at least the columns
+  /// every query of the scan reads.
+  using DecoderFactory = std::function<std::unique_ptr<RowDecoder>()>;
   /// A scan of source `source_index` of env.pipeline for `queries` (each must read that source;
-  /// at least one). `source` and `late_output` (nullptr: late records go to the dead-letter
-  /// queue) must outlive the scan; `decoder` decodes at least the columns every query reads.
-  SourceScan(const ScanEnv& env, int source_index, Source* source, std::unique_ptr<RowDecoder> decoder,
-             std::vector<ScanQuery> queries, RecordAppender* late_output, ScanOptions options);
+  /// at least one), run by `parallelism` subtasks (>= 1). `source` and `late_output` (nullptr:
+  /// late records go to the dead-letter queue) must outlive the scan.
+  SourceScan(const ScanEnv& env, int source_index, Source* source, DecoderFactory decoders,
+             std::vector<ScanQuery> queries, RecordAppender* late_output, ScanOptions options,
+             int parallelism = 1);
   ~SourceScan();
 
   /// Restores the last committed checkpoint of every query (state, positions, sinks).
@@ -139,14 +167,27 @@ class SourceScan {
   /// saved state was made by a query whose window, GROUP BY or aggregates differ (the message
   /// shows both); IOError from the store or a sink.
   Status Restore();
-  /// Reads one batch from each readable split, runs it through every query, advances time and
-  /// checkpoints when due. Sets `*any` when some split returned records. Never throws: an
-  /// exception (bad_alloc) fails the scan like an unrecoverable error (failed() turns true).
-  void Step(bool* any);
-  /// Seals every sink and takes a final checkpoint (unless the scan failed). Call once, last.
+  /// One step of subtask `subtask` (0 <= subtask < parallelism()): processes the rows other
+  /// subtasks sent it, reads one batch from each readable split it owns and runs it through
+  /// every query (routing rows of other subtasks' key groups to them), advances time, and takes
+  /// part in a checkpoint when one is under way. Sets `*any` when it did any work. Never throws:
+  /// an exception (bad_alloc) fails the scan like an unrecoverable error (failed() turns true).
+  void Step(int subtask, bool* any);
+  /// Convenience for one subtask: Step(0, any).
+  void Step(bool* any) { Step(0, any); }
+  /// After every subtask has stopped: processes what is still queued between subtasks, seals
+  /// every sink and takes a final checkpoint (unless the scan failed). Call once, last.
   void Finish();
   /// True once the scan could not recover and has stopped processing (statuses() say why).
   bool failed() const { return failed_.load(); }
+  /// Subtasks the scan runs on.
+  int parallelism() const { return parallelism_; }
+  /// True when subtask `subtask` has work that does not wait for the source: rows queued for
+  /// it, a checkpoint under way. Thread-safe (a hint).
+  bool HasWork(int subtask) const;
+  /// True when subtask `subtask` reads some of the source's splits (then it should wait on the
+  /// source when idle). Thread-safe (a hint).
+  bool ReadsSplits(int subtask) const;
   /// Blocks until new data may be available on the source (Source::WaitForData).
   uint64_t WaitForData(uint64_t seen, std::chrono::milliseconds timeout) { return source_->WaitForData(seen, timeout); }
 
@@ -157,7 +198,7 @@ class SourceScan {
   /// Marks the scan as running (after Restore()) or not, for RequestCheckpoint(); when it stops,
   /// pending requests are answered Unavailable. Thread-safe.
   void SetRunning(bool running);
-  /// The worker running this scan, for statuses.
+  /// The worker running subtask 0, for statuses.
   void set_worker(int worker);
   /// A snapshot of each query, in the order given to the constructor. Thread-safe.
   std::vector<QueryStatus> statuses() const;
@@ -170,39 +211,63 @@ class SourceScan {
   struct Split;
   struct Query;
   struct SplitGauges;
+  struct Message;
+  struct Subtask;
+  using Channel = SpscQueue<Message>;
   static void AttachQueryMetrics(MetricsRegistry* metrics, const std::string& sink_name, Query* q);
   static SplitGauges SplitMetrics(MetricsRegistry* metrics, const std::string& query, const std::string& shard);
-  Status RefreshSplits();                // picks up shards a reshard created
+  Channel& channel(int from, int to) { return *channels_[static_cast<size_t>(from * parallelism_ + to)]; }
+  bool Exchanged(const Query& q) const;  // rows routed by key group between subtasks
+  int OwnerOfSplit(size_t split) const { return static_cast<int>(split % static_cast<size_t>(parallelism_)); }
+  Status RefreshSplits();                // picks up shards a reshard created (all subtasks paused)
   bool Readable(const Split& s) const;   // every parent shard finished
-  void ProcessSplit(size_t si, bool* any, std::string* last_error);
-  void HandleLate(Query& q, Split& s, const std::vector<size_t>& index, std::string* last_error);
-  Status BeginCheckpoint();              // barrier: serialize, prepare the sinks, start the commit
+  bool AheadOfOthers(size_t split) const;  // max_watermark_drift: wait for slower splits
+  void StepSubtask(Subtask& t, bool* any);
+  void JoinBarrier(Subtask& t, uint64_t barrier);  // sends the barrier to every other subtask
+  bool Barrier(Subtask& t, bool* any);  // the barrier protocol; true when t may read and process
+  void ProcessSplit(Subtask& t, size_t si, bool* any);
+  void DrainInbound(Subtask& t, bool* any, bool ignore_barriers);
+  void Handle(Subtask& t, Message& m);
+  bool Send(Subtask& t, int to, Message&& m);  // false: queued in t's pending messages
+  bool FlushPending(Subtask& t);               // true when nothing is pending any more
+  void WriteOutput(Subtask& t, Query& q, std::vector<Row>* rows);
+  void HandleLate(Subtask& t, size_t qi, const std::string& split_id, const std::vector<uint64_t>& positions,
+                  const std::vector<std::string_view>* data);
+  void Coordinate(EventTime now);          // subtask 0: publish commits, raise barriers when due
+  void OnAligned();                        // subtask 0, every subtask paused at the barrier
+  Status BeginCheckpoint();              // every subtask paused: serialize, prepare the sinks, start the commit
   Status FinishCheckpoint(bool wait);    // if the commit finished (or `wait`): publish, metrics
-  void MaybeCheckpoint(EventTime now, bool force);
+  void Restart(const Status& cause, bool state_error);
   void Fail(const std::string& reason);  // stop for good, with the reason in the statuses
-  void UpdateStatus(EventTime now, const std::string& last_error);
+  void UpdateStatus(Subtask& t, EventTime now);
   void AnswerRequests(const Status& st);
+  void ResetExchange();                  // every subtask paused: drop queued messages and barriers
 
   const ScanEnv env_;
   const SourceDef& source_def_;
   Source* source_;
-  std::unique_ptr<RowDecoder> decoder_;
+  DecoderFactory decoders_;
   const std::vector<ScanQuery> queries_spec_;
   std::vector<std::unique_ptr<Query>> queries_;
   RecordAppender* late_output_;
   const ScanOptions options_;
+  const int parallelism_;
   std::vector<std::unique_ptr<Split>> splits_;
-  // Step()'s buffers, kept between steps (the decoder's rows keep their buffers).
-  std::vector<Row> rows_, sub_rows_, out_;
-  std::vector<size_t> index_, sub_index_;
-  std::vector<DecodeError> errors_;
-  std::vector<ops::LateRow> late_;
-  std::vector<std::pair<std::string, std::string>> late_batch_;
+  std::vector<std::unique_ptr<Subtask>> subtasks_;
+  std::vector<std::unique_ptr<Channel>> channels_;  // [from * P + to]; from == to unused
+  bool align_ = false;                  // some query is windowed: max_watermark_drift applies
   bool broken_ = false;                 // a restart failed: stop without checkpointing
   std::atomic<bool> failed_{false};
   int state_read_failures_ = 0;         // spilled-state read errors since the last commit
   uint64_t splits_version_ = 0;         // Source::splits_version() when splits_ was last updated
+  std::atomic<int> splits_owned_mask_{0};  // bit w: subtask w owns a split (ReadsSplits())
   uint64_t checkpoint_id_ = 0;          // last committed (the largest of the queries' records)
+  // The barrier protocol (subtask 0 raises, every subtask aligns, subtask 0 completes).
+  std::atomic<uint64_t> barrier_raised_{0};
+  std::atomic<uint64_t> barrier_released_{0};
+  std::atomic<int> aligned_{0};
+  bool barrier_forced_ = false;         // subtask 0: the raised barrier waits for its commit (a request)
+  Status restart_cause_;                // subtask 0: restart from the last checkpoint at the next barrier
   struct InFlight {
     uint64_t id = 0;
     std::chrono::steady_clock::time_point started;
@@ -225,7 +290,9 @@ class SourceScan {
   Counter* source_bad_records_;  // per source: records that failed to decode
 
   mutable std::mutex status_mu_;
-  std::vector<QueryStatus> status_;  // GUARDED_BY(status_mu_), one per query
+  std::vector<QueryStatus> status_;  // GUARDED_BY(status_mu_), one per query: the shared fields
+  // GUARDED_BY(status_mu_): per subtask and query, what that subtask knows (its state, its splits).
+  std::vector<std::vector<QueryStatus>> parts_;
 };
 
 }  // namespace sluice::runtime

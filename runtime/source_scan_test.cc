@@ -236,6 +236,19 @@ TEST_CASE("engine: stopping and restarting from checkpoints gives an uninterrupt
   for (size_t upto : {100, 101, 377, 900, 1499, 1500}) RunUntil(*p, &src, upto, &store);
   CHECK(Table(&store) == expected);
 
+  // Two workers (key groups exchanged between them), and restarts that change the worker count
+  // (key groups move between workers), give the same table.
+  MemoryStateStore two;
+  RunUntil(*p, &src, 1500, &two, nullptr, false, nullptr, {.workers = 2});
+  CHECK(Table(&two) == expected);
+  MemoryStateStore mixed;
+  int workers = 1;
+  for (size_t upto : {100, 377, 900, 1499, 1500}) {
+    RunUntil(*p, &src, upto, &mixed, nullptr, false, nullptr, {.workers = workers});
+    workers = 3 - workers;
+  }
+  CHECK(Table(&mixed) == expected);
+
   // The record carries positions and a CRC; the state space holds the open windows.
   auto rec = store.Get("sluice.meta", SourceScan::RecordKey(p->queries[0].name));
   REQUIRE(rec.ok());
@@ -296,6 +309,14 @@ ON B.window_start = M.window_start AND B.window_end = M.window_end AND B.v = M.t
   MemoryStateStore store;
   for (size_t upto : {100, 377, 378, 901, 1499, 1500}) RunUntil(*p, &src, upto, &store, nullptr, true);
   CHECK(Table(&store) == expected);
+  // A stage plan keeps one key group, on worker 0; with two workers, worker 1 sends it its rows.
+  MemoryStateStore two;
+  int workers = 2;
+  for (size_t upto : {377, 901, 1500}) {
+    RunUntil(*p, &src, upto, &two, nullptr, true, nullptr, {.workers = workers});
+    workers = 3 - workers;
+  }
+  CHECK(Table(&two) == expected);
   CHECK(store.size("state." + p->queries[0].name + ".0") + store.size("state." + p->queries[0].name + ".1") > 0);
 }
 
@@ -329,6 +350,19 @@ TEST_CASE("engine: a bounded state cache spills, restores lazily, and gives the 
   MESSAGE("cache of 8 groups: " << evictions << " evicted, " << reads << " read back");
   CHECK(evictions > 0);
   CHECK(reads > 0);
+
+  // With two workers the bound is per worker's pipeline, spread over its key groups.
+  MemoryStateStore two;
+  evictions = 0;
+  int workers = 2;
+  for (size_t upto : {300, 900, 2000}) {
+    CacheRun run{8, {}};
+    RunUntil(*p, &src, upto, &two, nullptr, false, &run, {.workers = workers});
+    evictions += run.status.state_evictions;
+    workers = 3 - workers;
+  }
+  CHECK(Table(&two) == expected);
+  CHECK(evictions > 0);
 }
 
 namespace {
@@ -425,7 +459,7 @@ TEST_CASE("engine: a query added to a running pipeline reads from the start whil
   }
 }
 
-TEST_CASE("engine: sources are spread over the workers") {
+TEST_CASE("engine: every source's scan runs on every worker") {
   const char* two_sources = R"(
 CREATE TABLE s (k TEXT, ts TIMESTAMPTZ, v BIGINT)
   WITH (connector = 'stream', shards = 2, event_time = 'ts', watermark_delay = '1 second');
@@ -469,8 +503,10 @@ FROM TUMBLE(s2, ts, INTERVAL '10 seconds') GROUP BY k, window_start, window_end;
   CHECK(engine.workers() == 2);
   auto st = engine.QueryStatuses();
   REQUIRE(st.size() == 2);
-  CHECK(st[0].worker == 0);
-  CHECK(st[1].worker == 1);
+  CHECK(st[0].workers == 2);
+  CHECK(st[1].workers == 2);
+  CHECK(st[0].exchange == "key group");
+  CHECK(st[0].key_groups == 128);
   CHECK(st[0].source == "s");
   CHECK(st[1].source == "s2");
   for (int i = 0; i < 2000; ++i) {
