@@ -265,8 +265,13 @@ TEST_CASE("crash test: 200,000 events, SIGKILL at random moments and at checkpoi
   fs::copy(seed, crashed, fs::copy_options::recursive);
 
   // 2. The uninterrupted reference run.
+  // The reference runs on one worker. The crashed runs alternate between two workers and one
+  // (SLUICE_CRASH_WORKERS overrides both with one count), so restarts change the worker count:
+  // key groups move between workers, and the results must not change.
+  const char* forced = std::getenv("SLUICE_CRASH_WORKERS");
+  auto workers_for = [&](int k) { return std::string(forced ? forced : k % 3 == 2 ? "1" : "2"); };
   SluiceProcessOptions normal;
-  normal.args = {"--checkpoint-interval", "1 second"};
+  normal.args = {"--checkpoint-interval", "1 second", "--workers", "1"};
   const CacheActivity ref_cache = RunToEnd(pipeline, ref, last, normal);
   CHECK(ref_cache.evictions == 0);  // the default cache holds all of this state
 
@@ -274,14 +279,14 @@ TEST_CASE("crash test: 200,000 events, SIGKILL at random moments and at checkpoi
   // default is a million), so TUMBLE, HOP and SESSION state is spilled to the store, read back,
   // and restored from it.
   SluiceProcessOptions small_cache = normal;
-  small_cache.args.insert(small_cache.args.end(), {"--state-cache-groups", "64"});
+  small_cache.args.insert(small_cache.args.end() - 2, {"--state-cache-groups", "64"});
   // The first crashed run, every other one after it, and the last one commit every checkpoint
   // whose ops are in key order by SST ingestion (--state-ingest-size 0) instead of through the
   // WAL: both commit paths share the store, and the results must still equal the reference
   // run's. Those runs' crash points include the one between writing the SST files and
   // ingesting them.
   SluiceProcessOptions small_cache_ingest = small_cache;
-  small_cache_ingest.args.insert(small_cache_ingest.args.end(), {"--state-ingest-size", "0"});
+  small_cache_ingest.args.insert(small_cache_ingest.args.end() - 2, {"--state-ingest-size", "0"});
 
   // 3. The crashed run.
   std::mt19937_64 rng(7);
@@ -300,6 +305,7 @@ TEST_CASE("crash test: 200,000 events, SIGKILL at random moments and at checkpoi
   for (CacheActivity* probe : {&evicted, &read_back}) {
     SluiceProcessOptions o = probe == &evicted ? small_cache_ingest : small_cache;
     o.may_exit = true;
+    o.args.back() = workers_for(probe == &evicted ? 0 : 1);  // "--workers" is the last flag
     SluiceProcess p(pipeline, crashed, o);
     auto seen = [&] {
       if (probe != &evicted) return probe->reads > 0;
@@ -322,6 +328,7 @@ TEST_CASE("crash test: 200,000 events, SIGKILL at random moments and at checkpoi
     const bool ingest = k % 2 == 1;
     SluiceProcessOptions o = ingest ? small_cache_ingest : small_cache;
     o.may_exit = true;
+    o.args.back() = workers_for(k);
     const int mode = static_cast<int>(rng() % 4);
     if (mode > 0) {
       o.env = {std::string("SLUICE_CRASH_POINT=") + (ingest ? ingest_points : points)[mode - 1] + ":" +
@@ -350,7 +357,9 @@ TEST_CASE("crash test: 200,000 events, SIGKILL at random moments and at checkpoi
   }
   MESSAGE(kills << " kills: " << killed_at_point << " at checkpoint crash points, " << killed_randomly << " at random moments");
   CHECK(killed_at_point >= kills / 4);
-  RunToEnd(pipeline, crashed, last, small_cache_ingest);
+  SluiceProcessOptions last_run = small_cache_ingest;
+  last_run.args.back() = workers_for(0);
+  RunToEnd(pipeline, crashed, last, last_run);
 
   // 4. Same tables, same archive.
   auto ref_tables = Tables(ref), got_tables = Tables(crashed);
