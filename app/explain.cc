@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "operators/aggregate_function.h"
+#include "operators/key_groups.h"
 #include "operators/expr_eval.h"
 
 namespace sluice::app {
@@ -99,14 +100,18 @@ std::string ExplainPipeline(const Pipeline& p) {
       for (size_t c = 0; c < needed.size() && c < used.size(); ++c) needed[c] = needed[c] || used[c];
     }
     if (!readers.empty()) {
-      o += "  scan: one worker reads every shard and decodes each record once for " + std::to_string(readers.size()) +
-           (readers.size() == 1 ? " query" : " queries") + " (";
+      o += "  scan: with N workers, worker w reads shards i with i mod N = w and decodes each record once for " +
+           std::to_string(readers.size()) + (readers.size() == 1 ? " query" : " queries") + " (";
       for (size_t i = 0; i < readers.size(); ++i) o += (i ? ", " : "") + readers[i];
       o += "); columns decoded:";
       for (size_t c = 0; c < needed.size(); ++c) {
         if (needed[c]) o += " " + s.schema[c].name;
       }
-      o += "\n  exchange: none (key groups and a row exchange between workers are not built yet)\n";
+      o += "\n";
+      if (s.event_time_column >= 0) {
+        o += "  watermark alignment: a shard more than 60s (the default) ahead in event time of the slowest shard"
+             " still being read waits for it\n";
+      }
     }
   }
   for (const auto& q : p.queries) {
@@ -114,6 +119,18 @@ std::string ExplainPipeline(const Pipeline& p) {
     const SourceDef& src = p.sources[static_cast<size_t>(q.source)];
     o += "\nquery " + q.name + ": " + src.name + " -> " + sink.name + " (" + sink.connector + ")\n";
     o += "  rows from the shared scan of " + src.name + " (decoded once)\n";
+    // How rows reach the worker holding their state (runtime/source_scan.h).
+    const bool keyed = q.stages || q.window.kind != WindowKind::kNone;
+    const uint32_t k = ops::DefaultKeyGroups(q);
+    if (!keyed) {
+      o += "  exchange: none (no keyed state: each worker runs the query on the shards it reads)\n";
+    } else if (k == 1) {
+      o += "  exchange: single worker (one key group: with N > 1 workers, every worker sends its rows to worker 0)\n";
+    } else {
+      o += "  exchange: key group (state in " + std::to_string(k) +
+           " key groups by XXH3 of the GROUP BY key; with N > 1 workers each row goes to the worker owning its"
+           " group over an SPSC queue; none with 1 worker)\n";
+    }
     if (q.where) o += "  filter " + q.where->text + "\n";
     if (q.stages) {
       // Window-aligned stages (docs/sql.md): leaves fire whole windows; nodes run per fired window.

@@ -472,7 +472,10 @@ std::string Server::Impl::QueriesJson() const {
     AppendJsonString(s.sink, &b);
     b += ",\"state\":";
     AppendJsonString(s.state, &b);
-    b += ",\"worker\":" + std::to_string(s.worker) + ",\"idle_timeout\":";
+    b += ",\"worker\":" + std::to_string(s.worker) + ",\"workers\":" + std::to_string(s.workers) +
+         ",\"key_groups\":" + std::to_string(s.key_groups) + ",\"exchange\":";
+    AppendJsonString(s.exchange, &b);
+    b += ",\"idle_timeout\":";
     AppendJsonString(FormatDuration(s.idle_timeout), &b);
     bool have_wm = s.watermark != EventTime::Min();
     b += ",\"watermark\":" + (have_wm ? "\"" + FormatTimestamp(s.watermark) + "\"" : std::string("null"));

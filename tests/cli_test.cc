@@ -155,6 +155,9 @@ TEST_CASE("explain plans a pipeline file") {
   CAPTURE(r.out);
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("query q1_unicorn_minutes") != std::string::npos);
+  // The per-minute query is keyed by Name: its rows are exchanged by key group between workers.
+  CHECK(r.out.find("exchange: key group (state in 128 key groups") != std::string::npos);
+  CHECK(r.out.find("watermark alignment:") != std::string::npos);
 }
 
 TEST_CASE("run accepts the new --workers flag with the others, in both --flag value and --flag=value forms") {
