@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/time.h"
 #include "ingest/log/log.h"
 #include "tests/test_util.h"
 
@@ -167,4 +168,85 @@ TEST_CASE("sluice savepoint NAME asks the running server over HTTP/1.1; its erro
   // The savepoint restores.
   SluiceProcess restored(pipeline, data, {.args = {"--from-savepoint", "before-upgrade"}});
   CHECK(restored.port() > 0);
+}
+
+namespace {
+
+// The worker-count test's pipeline: 4 shards, 10 s counts and sums per key.
+const char* kKeyedPipeline =
+    "CREATE TABLE events (k TEXT, ts TIMESTAMPTZ, v BIGINT) WITH (connector = 'stream', shards = 4, "
+    "event_time = 'ts', watermark_delay = '1 second');\n"
+    "CREATE TABLE per_key () WITH (connector = 'kv', primary_key = 'k, window_start');\n"
+    "INSERT INTO per_key SELECT k, window_start, count(*) AS n, sum(v) AS total "
+    "FROM TUMBLE(events, ts, INTERVAL '10 seconds') GROUP BY k, window_start;\n";
+
+// Events [from, to): 23 keys, 100 ms apart in event time, as NDJSON keyed by k.
+std::string KeyedEvents(int from, int to) {
+  std::string body;
+  for (int i = from; i < to; ++i) {
+    body += "{\"k\":\"k" + std::to_string(i % 23) + "\",\"ts\":\"" +
+            FormatTimestamp(EventTime{1'767'225'600'000'000 + int64_t{i} * 100'000}) + "\",\"v\":" +
+            std::to_string((i * 7919) % 1000) + "}\n";
+  }
+  return body;
+}
+
+// Posts events [from, to) and waits until the query has read every record in the log (`total`).
+void PostAndWait(const SluiceProcess& server, int from, int to, int total) {
+  auto r = HttpPost(server.url() + "/streams/events/records?partition_key=k", KeyedEvents(from, to));
+  REQUIRE(r.status == 200);
+  bool read_all = false;
+  for (int i = 0; i < 600 && !read_all; ++i) {
+    auto q = json::parse(HttpGet(server.url() + "/queries").body, nullptr, false);
+    if (q.is_array() && !q.empty()) {
+      int64_t read = 0;
+      for (const json& s : q[0]["shards"]) read += std::stoll(s["next_sequence_number"].get<std::string>()) - 1;
+      read_all = read == total;
+    }
+    if (!read_all) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(read_all);
+}
+
+// A savepoint (a checkpoint: what was read is committed and visible), then the whole table.
+json SavepointAndTable(const SluiceProcess& server, const std::string& name) {
+  auto [rc, out] = RunShell(std::string(SLUICE_BINARY) + " savepoint " + name + " --listen 127.0.0.1:" +
+                            std::to_string(server.port()));
+  CAPTURE(out);
+  REQUIRE(rc == 0);
+  auto t = HttpGet(server.url() + "/tables/per_key?limit=100000");
+  REQUIRE(t.status == 200);
+  return json::parse(t.body)["rows"];
+}
+
+}  // namespace
+
+TEST_CASE("a savepoint taken with 1 worker restores with 2, and the reverse, giving an uninterrupted run's table") {
+  TempDir tmp;
+  const std::string pipeline = tmp.path() + "/p.sql";
+  WriteFile(pipeline, kKeyedPipeline);
+  constexpr int kFirst = 3000, kAll = 6000;
+  json expected;
+  {
+    SluiceProcess reference(pipeline, tmp.path() + "/reference", {.args = {"--workers", "1"}});
+    PostAndWait(reference, 0, kFirst, kFirst);
+    PostAndWait(reference, kFirst, kAll, kAll);
+    expected = SavepointAndTable(reference, "end");
+  }
+  REQUIRE(expected.size() > 500);  // 23 keys × about 59 fired windows
+  for (auto [before, after] : {std::pair{"1", "2"}, std::pair{"2", "1"}}) {
+    INFO("workers " << before << " then " << after);
+    const std::string data = tmp.path() + "/run" + before;
+    {
+      SluiceProcess first(pipeline, data, {.args = {"--workers", before}});
+      PostAndWait(first, 0, kFirst, kFirst);
+      SavepointAndTable(first, "middle");
+    }
+    SluiceProcess second(pipeline, data, {.args = {"--workers", after, "--from-savepoint", "middle"}});
+    auto q = json::parse(HttpGet(second.url() + "/queries").body);
+    CHECK(q[0]["workers"] == std::stoi(after));
+    CHECK(q[0]["key_groups"] == 128);
+    PostAndWait(second, kFirst, kAll, kAll);
+    CHECK(SavepointAndTable(second, "end") == expected);
+  }
 }
