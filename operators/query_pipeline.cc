@@ -92,13 +92,13 @@ template <typename Op>
 void AddRouted(std::vector<std::unique_ptr<Op>>& ops, uint32_t first, size_t time_col, const std::vector<Row>& rows,
                const std::vector<uint32_t>& groups, std::vector<LateRow>* late) {
   for (size_t i = 0; i < rows.size(); ++i) {
+    const uint32_t g = groups[i];
+    if (g < first || g - first >= ops.size()) continue;  // another pipeline's group, or kNoGroup
     const EventTime t = rows[i][time_col].as_time();
     if (t.micros <= -kMaxEventTimeMicros || t.micros >= kMaxEventTimeMicros) {
       late->push_back({i, EventTime{}, true});
       continue;
     }
-    const uint32_t g = groups[i];
-    if (g < first || g - first >= ops.size()) continue;  // not ours (a routing error): ignored
     Op* op = ops[g - first].get();
     if (op->Add(rows[i], t) == AddResult::kLate) late->push_back({i, op->LastWindowEnd(t), false});
   }

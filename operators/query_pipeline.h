@@ -72,8 +72,10 @@ class QueryPipeline {
   void ProcessBatch(size_t split, const std::vector<Row>& rows, std::vector<Row>* out, std::vector<LateRow>* late);
 
   /// As ProcessBatch(), for rows another worker read and routed here by key group (RouteRows()):
-  /// `rows` already passed WHERE and have event times, `groups[i]` is row i's key group (in this
-  /// pipeline's range). Does not change the split's largest event time (ObserveSplit() does).
+  /// `groups[i]` is row i's key group; for window aggregates, rows of groups outside this
+  /// pipeline's range (and kNoGroup) are skipped, so a whole routed batch may be passed. Stage
+  /// plans take every row: pass only rows that passed WHERE and have event times. Does not
+  /// change the split's largest event time (ObserveSplit() does).
   void ProcessRouted(const std::vector<Row>& rows, const std::vector<uint32_t>& groups, std::vector<LateRow>* late);
   /// Raises split `split`'s largest event time to `max_event_time` (another worker read it).
   void ObserveSplit(size_t split, EventTime max_event_time) {

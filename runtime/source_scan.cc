@@ -116,6 +116,7 @@ struct SourceScan::Message {
   EventTime max_event_time = EventTime::Min();  // kRows
   struct Part {
     uint32_t query = 0;               // index in queries_
+    size_t n = 0;                     // producer, while building: rows[0, n) are this batch's
     std::vector<Row> rows;            // passed WHERE
     std::vector<uint32_t> groups;     // each row's key group
     std::vector<uint64_t> positions;  // each row's record position (for late records)
@@ -123,6 +124,7 @@ struct SourceScan::Message {
     std::vector<uint32_t> data_end;   // where each row's bytes end in `data`
   };
   std::vector<Part> parts;  // kRows
+  size_t used_parts = 0;    // producer, while building: parts[0, used_parts) are this batch's
 };
 
 struct SourceScan::Subtask {
@@ -200,6 +202,7 @@ SourceScan::SourceScan(const ScanEnv& env, int source_index, Source* source, Dec
   for (int from = 0; from < parallelism_; ++from) {
     for (int to = 0; to < parallelism_; ++to) {
       channels_.push_back(from == to ? nullptr : std::make_unique<Channel>(std::max<size_t>(options_.exchange_queue_messages, 1)));
+      returns_.push_back(from == to ? nullptr : std::make_unique<Channel>(std::max<size_t>(options_.exchange_queue_messages, 1)));
     }
   }
 }
@@ -359,6 +362,9 @@ Status SourceScan::Restore() {
 
 void SourceScan::ResetExchange() {
   for (auto& c : channels_) {
+    if (c) c->Clear();
+  }
+  for (auto& c : returns_) {
     if (c) c->Clear();
   }
   for (auto& t : subtasks_) {
@@ -758,7 +764,15 @@ void SourceScan::DrainInbound(Subtask& t, bool* any, bool ignore_barriers) {
       }
       if (!ignore_barriers && t.phase == Subtask::Phase::kAligning && t.barrier_from[static_cast<size_t>(from)]) break;
       Handle(t, *m);
-      c.Pop();
+      if (m->kind == Message::Kind::kRows) {
+        // Back to its producer, which refills it: its rows and buffers keep their memory, so
+        // neither side allocates per batch (and nothing is freed on another thread's heap).
+        Message back = std::move(*m);
+        c.Pop();
+        returns(t.index, from).TryPush(back);  // when full, `back` is freed here
+      } else {
+        c.Pop();
+      }
       *any = true;
     }
   }
@@ -820,10 +834,19 @@ void SourceScan::ProcessSplit(Subtask& t, size_t si, bool* any) {
   s.backlog.store(Split::kBacklog, std::memory_order_relaxed);
   if (exchange) {
     for (int to = 0; to < parallelism_; ++to) {
+      if (to == t.index) continue;
       Message& m = t.outgoing[static_cast<size_t>(to)];
-      m = Message();
+      Channel& back = returns(to, t.index);
+      if (Message* r = back.Front()) {
+        m = std::move(*r);  // a message `to` has handled: reuse its buffers
+        back.Pop();
+      } else {
+        m = Message();
+      }
+      m.kind = Message::Kind::kRows;
       m.split = static_cast<uint32_t>(si);
       m.max_event_time = batch_max;
+      m.used_parts = 0;
     }
   }
   // The last query that reads this batch may move the decoded rows instead of copying them.
@@ -875,6 +898,9 @@ void SourceScan::ProcessSplit(Subtask& t, size_t si, bool* any) {
     df.ObserveSplit(si, batch_max);
     df.RouteRows(*rows, &t.groups);
     const bool move = qi == last_user;
+    // Window aggregates take the whole batch and skip the groups they do not hold; stage plans
+    // (one group, no such check) get a copy of their rows.
+    const bool direct = !q.def.stages;
     t.local_rows.clear();
     t.local_groups.clear();
     t.local_positions.clear();
@@ -886,6 +912,7 @@ void SourceScan::ProcessSplit(Subtask& t, size_t si, bool* any) {
       const int owner = ops::KeyGroupOwner(g, q.key_groups, parallelism_);
       const SourceRecord& rec = s.records[(*index)[r]];
       if (owner == t.index) {
+        if (direct) continue;
         t.local_rows.push_back(move ? std::move((*rows)[r]) : (*rows)[r]);
         t.local_groups.push_back(g);
         positions.push_back(rec.position);
@@ -893,13 +920,39 @@ void SourceScan::ProcessSplit(Subtask& t, size_t si, bool* any) {
         continue;
       }
       Message& m = t.outgoing[static_cast<size_t>(owner)];
-      if (m.parts.empty() || m.parts.back().query != qi) m.parts.emplace_back().query = static_cast<uint32_t>(qi);
-      Message::Part& part = m.parts.back();
-      part.rows.push_back(move ? std::move((*rows)[r]) : (*rows)[r]);
+      if (m.used_parts == 0 || m.parts[m.used_parts - 1].query != qi) {
+        if (m.used_parts == m.parts.size()) m.parts.emplace_back();
+        Message::Part& p = m.parts[m.used_parts++];
+        p.query = static_cast<uint32_t>(qi);
+        p.n = 0;
+        p.groups.clear();
+        p.positions.clear();
+        p.data.clear();
+        p.data_end.clear();
+      }
+      Message::Part& part = m.parts[m.used_parts - 1];
+      // Copied into the recycled row (its buffers reused), so the decoder's rows keep theirs.
+      if (part.n < part.rows.size()) {
+        part.rows[part.n] = (*rows)[r];
+      } else {
+        part.rows.push_back((*rows)[r]);
+      }
+      ++part.n;
       part.groups.push_back(g);
       part.positions.push_back(rec.position);
       part.data.append(rec.data);  // one copy, for the dead-letter queue should the row be late
       part.data_end.push_back(static_cast<uint32_t>(part.data.size()));
+    }
+    if (direct) {
+      df.ProcessRouted(*rows, t.groups, &t.late);
+      if (!t.late.empty()) {
+        for (size_t r = 0; r < rows->size(); ++r) {
+          positions.push_back(s.records[(*index)[r]].position);
+          data.push_back(s.records[(*index)[r]].data);
+        }
+        HandleLate(t, qi, s.reader->id(), positions, &data);
+      }
+      continue;
     }
     df.ProcessRouted(t.local_rows, t.local_groups, &t.late);
     if (!t.late.empty()) HandleLate(t, qi, s.reader->id(), positions, &data);
@@ -907,7 +960,11 @@ void SourceScan::ProcessSplit(Subtask& t, size_t si, bool* any) {
   s.next_position.store(last + 1);
   if (exchange) {
     for (int to = 0; to < parallelism_; ++to) {
-      if (to != t.index) Send(t, to, std::move(t.outgoing[static_cast<size_t>(to)]));
+      if (to == t.index) continue;
+      Message& m = t.outgoing[static_cast<size_t>(to)];
+      m.parts.resize(m.used_parts);
+      for (Message::Part& p : m.parts) p.rows.resize(p.n);
+      Send(t, to, std::move(m));
     }
   }
 }

@@ -217,6 +217,8 @@ class SourceScan {
   static void AttachQueryMetrics(MetricsRegistry* metrics, const std::string& sink_name, Query* q);
   static SplitGauges SplitMetrics(MetricsRegistry* metrics, const std::string& query, const std::string& shard);
   Channel& channel(int from, int to) { return *channels_[static_cast<size_t>(from * parallelism_ + to)]; }
+  // Handled row messages going back from consumer `from` to their producer `to`, for reuse.
+  Channel& returns(int from, int to) { return *returns_[static_cast<size_t>(from * parallelism_ + to)]; }
   bool Exchanged(const Query& q) const;  // rows routed by key group between subtasks
   int OwnerOfSplit(size_t split) const { return static_cast<int>(split % static_cast<size_t>(parallelism_)); }
   Status RefreshSplits();                // picks up shards a reshard created (all subtasks paused)
@@ -255,6 +257,7 @@ class SourceScan {
   std::vector<std::unique_ptr<Split>> splits_;
   std::vector<std::unique_ptr<Subtask>> subtasks_;
   std::vector<std::unique_ptr<Channel>> channels_;  // [from * P + to]; from == to unused
+  std::vector<std::unique_ptr<Channel>> returns_;   // [consumer * P + producer]: messages to reuse
   bool align_ = false;                  // some query is windowed: max_watermark_drift applies
   bool broken_ = false;                 // a restart failed: stop without checkpointing
   std::atomic<bool> failed_{false};
