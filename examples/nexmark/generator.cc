@@ -114,7 +114,9 @@ void AppendFourDigits(int v, std::string* out) {
 
 }  // namespace
 
-Generator::Generator(GeneratorOptions options) : o_(options), us_per_event_(1e6 / options.rate) {
+Generator::Generator(GeneratorOptions options)
+    : o_(options), us_per_event_(1e6 / options.rate), next_number_(std::max<int64_t>(options.first_event, 0)) {
+  o_.stride = std::max<int64_t>(o_.stride, 1);
   Rng rng{Mix(options.seed ^ 0x6A09E667F3BCC908ULL)};
   // The longest extra is 1.2 x the largest average size.
   const int largest = std::max({options.avg_person_bytes, options.avg_auction_bytes, options.avg_bid_bytes, 0});
@@ -268,7 +270,7 @@ void Generator::Next(Event* out) {
       Make(m, out);
       break;
     }
-    ++next_number_;
+    next_number_ += o_.stride;
     const int64_t delay = DelayMs(n);
     if (delay == 0) {
       Make(n, out);

@@ -78,6 +78,12 @@ struct GeneratorOptions {
   int hot_bidder_ratio = 4;
   /// Average encoded sizes the `extra` field pads to. Unit: bytes.
   int avg_person_bytes = 200, avg_auction_bytes = 500, avg_bid_bytes = 100;
+  /// Parallel generation, as the parallel instances of Nexmark's source: this generator makes
+  /// the event numbers first_event, first_event + stride, first_event + 2 × stride, … (stride
+  /// generators with first_event 0 … stride − 1 make every event once between them).
+  /// Defaults: 0 and 1 (every event).
+  int64_t first_event = 0;
+  int64_t stride = 1;
 };
 
 /// The generator. Each event is a pure function of (seed, event number): its fields come from a
