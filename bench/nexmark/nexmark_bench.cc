@@ -22,6 +22,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <time.h>
 
 #include "bench/bench_http.h"
 #include "bench/proc_stats.h"
@@ -33,6 +34,8 @@
 #include "ingest/log/hash_key.h"
 #include "operators/expr_eval.h"
 #include "operators/query_pipeline.h"
+#include "runtime/dead_letter.h"
+#include "runtime/engine.h"
 #include "runtime/rocks_state_store.h"
 #include "sql/planner.h"
 
@@ -461,6 +464,249 @@ Result<NexmarkRunResult> RunInProcess(const NexmarkBenchOptions& o, Plan& plan) 
   return r;
 }
 
+
+// ---- t1 on the engine (--workers N): generated input through runtime::Engine ----
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// One split of the generated source: generator instance k of S (event numbers k, k + S, …, as
+// the parallel instances of Nexmark's source), keeping the events its table accepts. A record's
+// data is the address of one Event in this split's buffer (8 bytes; in-process only:
+// EventDecoder reads it), valid until the next Read(), as SourceRecord promises.
+class GenSplit : public SourceSplit {
+ public:
+  GenSplit(int k, int splits, int64_t quota, const nexmark::GeneratorOptions& g, std::array<bool, 3> accepts,
+           std::atomic<int64_t>* accepted, std::atomic<int64_t>* gen_nanos, std::atomic<int>* splits_done)
+      : id_("gen-" + std::to_string(k)), options_(g), quota_(quota), accepts_(accepts), accepted_(accepted),
+        gen_nanos_(gen_nanos), splits_done_(splits_done) {
+    options_.first_event = k;
+    options_.stride = splits;
+    gen_ = std::make_unique<nexmark::Generator>(options_);
+  }
+  const std::string& id() const override { return id_; }
+  Status Seek(uint64_t position) override {
+    if (position == next_) return Status::OK();
+    // Regenerate from the start up to `position` (a restore; not on the timed path of a fresh run).
+    gen_ = std::make_unique<nexmark::Generator>(options_);
+    generated_ = 0;
+    next_ = 1;
+    Event e;
+    while (next_ < position && generated_ < quota_) {
+      gen_->Next(&e);
+      ++generated_;
+      if (accepts_[static_cast<size_t>(e.type)]) ++next_;
+    }
+    return Status::OK();
+  }
+  Status Read(size_t max_records, std::vector<SourceRecord>* out) override {
+    out->clear();
+    if (generated_ >= quota_) return Status::OK();
+    const double c0 = ThreadCpuSeconds();
+    if (events_.size() < max_records) {
+      events_.resize(max_records);
+      ptrs_.resize(max_records);
+    }
+    size_t n = 0;
+    while (n < max_records && generated_ < quota_) {
+      Event& e = events_[n];
+      gen_->Next(&e);
+      ++generated_;
+      if (!accepts_[static_cast<size_t>(e.type)]) continue;
+      SourceRecord r;
+      r.position = next_++;
+      ptrs_[n] = &e;
+      r.data = std::string_view(reinterpret_cast<const char*>(&ptrs_[n]), sizeof(const Event*));
+      out->push_back(r);
+      ++n;
+    }
+    accepted_->fetch_add(static_cast<int64_t>(n));
+    if (generated_ >= quota_ && !counted_done_) {
+      counted_done_ = true;
+      splits_done_->fetch_add(1);
+    }
+    gen_nanos_->fetch_add(static_cast<int64_t>((ThreadCpuSeconds() - c0) * 1e9));
+    return Status::OK();
+  }
+  bool finished() const override { return generated_ >= quota_; }
+
+ private:
+  const std::string id_;
+  nexmark::GeneratorOptions options_;
+  const int64_t quota_;  // events (all types) this instance generates
+  const std::array<bool, 3> accepts_;
+  std::atomic<int64_t>* accepted_;
+  std::atomic<int64_t>* gen_nanos_;
+  std::atomic<int>* splits_done_;
+  bool counted_done_ = false;
+  std::unique_ptr<nexmark::Generator> gen_;
+  std::vector<Event> events_;
+  std::vector<const Event*> ptrs_;  // what each record's data holds (8 bytes, not the Event)
+  int64_t generated_ = 0;
+  uint64_t next_ = 1;
+};
+
+class GenSource : public Source {
+ public:
+  GenSource(int splits, int64_t events, const nexmark::GeneratorOptions& g, std::array<bool, 3> accepts)
+      : splits_(splits), events_(events), options_(g), accepts_(accepts) {}
+  std::vector<std::unique_ptr<SourceSplit>> OpenSplits() override {
+    std::vector<std::unique_ptr<SourceSplit>> out;
+    for (int k = 0; k < splits_; ++k) {
+      const int64_t quota = events_ / splits_ + (k < events_ % splits_ ? 1 : 0);
+      out.push_back(std::make_unique<GenSplit>(k, splits_, quota, options_, accepts_, &accepted, &gen_nanos, &splits_done));
+    }
+    return out;
+  }
+  uint64_t WaitForData(uint64_t seen, std::chrono::milliseconds timeout) override {
+    // Data is always there until every split is done; then nothing more comes.
+    if (splits_done.load() == splits_) std::this_thread::sleep_for(std::min(timeout, std::chrono::milliseconds(5)));
+    return seen + 1;
+  }
+  std::atomic<int64_t> accepted{0};   // records handed out (events the table accepts)
+  std::atomic<int> splits_done{0};    // splits that made their whole quota
+  std::atomic<int64_t> gen_nanos{0};  // thread CPU spent generating
+
+ private:
+  const int splits_;
+  const int64_t events_;
+  const nexmark::GeneratorOptions options_;
+  const std::array<bool, 3> accepts_;
+};
+
+// Rows from GenSplit's records: the t1 mapping of generated fields to source columns.
+class EventDecoder : public RowDecoder {
+ public:
+  EventDecoder(const Lane& lane, const Schema& schema) : lane_(lane), schema_(schema) {}
+  void DecodeBatch(const std::vector<SourceRecord>& in, std::vector<Row>* rows, std::vector<size_t>* row_index,
+                   std::vector<DecodeError>* errors) override {
+    errors->clear();
+    row_index->resize(in.size());
+    rows->resize(in.size());
+    for (size_t i = 0; i < in.size(); ++i) {
+      const Event* ep;
+      std::memcpy(&ep, in[i].data.data(), sizeof ep);
+      const Event& e = *ep;
+      const std::vector<Field>& fields = lane_.fields[static_cast<size_t>(e.type)];
+      Row& row = (*rows)[i];
+      row.resize(fields.size());
+      for (size_t c : lane_.needed_columns) FillValue(e, fields[c], schema_[c].type, &row[c]);
+      (*row_index)[i] = i;
+    }
+  }
+
+ private:
+  const Lane& lane_;
+  const Schema& schema_;
+};
+
+// Counts the rows a query emits.
+class CountingSink : public Sink {
+ public:
+  Status Write(const std::vector<Row>& rows) override {
+    rows_ += static_cast<int64_t>(rows.size());
+    return Status::OK();
+  }
+  Status Tick(EventTime) override { return Status::OK(); }
+  Status Close() override { return Status::OK(); }
+  int64_t rows() const { return rows_; }
+
+ private:
+  int64_t rows_ = 0;  // the engine serializes a query's Write calls (its sink mutex)
+};
+
+// t1 through runtime::Engine with `o.workers` workers and `o.splits` generated splits per
+// source: the product's step loop, exchange and checkpoints (RocksDB, in a temporary folder).
+Result<NexmarkRunResult> RunOnEngine(const NexmarkBenchOptions& o, Plan& plan) {
+  NexmarkRunResult r;
+  r.query_file = plan.file;
+  char tmpl[] = "/tmp/sluice-bench-engine-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) return Status::IOError("mkdtemp failed");
+  const std::string dir = tmpl;
+  struct Cleanup {
+    std::string d;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(d, ec);
+    }
+  } cleanup{dir};
+  const double run_cpu0 = SelfCpuSeconds();
+  const auto run_wall0 = SteadyClock::now();
+  SLUICE_ASSIGN_OR_RETURN(auto store, runtime::RocksStateStore::Open(dir + "/kv"));
+  MetricsRegistry metrics;
+  runtime::DeadLetterQueue dlq(dir + "/dlq", &metrics);
+  std::vector<GenSource*> sources;
+  std::map<std::string, GenSource*> by_name;
+  std::vector<std::unique_ptr<CountingSink>> sinks;
+  runtime::EngineFactories f;
+  f.source = [&](const SourceDef& def) -> Result<std::unique_ptr<Source>> {
+    auto s = std::make_unique<GenSource>(o.splits, o.events, GenOptions(o), AcceptedTypes(def.name));
+    sources.push_back(s.get());
+    by_name[def.name] = s.get();
+    return std::unique_ptr<Source>(std::move(s));
+  };
+  f.decoder = [&](const SourceDef& def, const std::vector<bool>&) -> std::unique_ptr<RowDecoder> {
+    for (const Lane& l : plan.lanes) {
+      const SourceDef& sd = plan.pipeline.sources[static_cast<size_t>(l.source)];
+      if (sd.name == def.name) return std::make_unique<EventDecoder>(l, sd.schema);
+    }
+    return nullptr;
+  };
+  f.sink = [&](int) -> Result<Sink*> {
+    sinks.push_back(std::make_unique<CountingSink>());
+    return sinks.back().get();
+  };
+  runtime::EngineOptions eo;
+  eo.workers = o.workers;
+  eo.scan.batch_records = o.batch_rows;
+  eo.scan.poll_interval = std::chrono::milliseconds(5);
+  eo.scan.checkpoint_interval = o.checkpoint_interval_s > 0
+                                    ? std::chrono::milliseconds(static_cast<int64_t>(o.checkpoint_interval_s * 1000))
+                                    : std::chrono::hours(24 * 365);
+  const auto wall0 = SteadyClock::now();
+  const double cpu0 = SelfCpuSeconds();
+  {
+    runtime::Engine engine(&plan.pipeline, store.get(), &dlq, &metrics, f, eo);
+    SLUICE_RETURN_IF_ERROR(engine.Start());
+    // Done when every split is generated to its end and every query has read all of its source.
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      bool all = true;
+      for (const runtime::QueryStatus& qs : engine.QueryStatuses()) {
+        if (qs.state == "failed") return Status::Internal("query " + qs.name + " failed: " + qs.last_error);
+        GenSource* src = by_name[qs.source];
+        uint64_t read = 0;
+        for (const runtime::SplitStatus& sp : qs.splits) read += sp.next_position - 1;
+        all = all && src != nullptr && src->splits_done.load() == o.splits &&
+              static_cast<int64_t>(read) == src->accepted.load();
+      }
+      if (all) break;
+    }
+    engine.Stop();  // the final checkpoint
+    for (const runtime::QueryStatus& qs : engine.QueryStatuses()) {
+      r.late_rows += static_cast<int64_t>(qs.late_records);
+      r.bad_records += static_cast<int64_t>(qs.bad_records);
+      r.checkpoints = std::max<int64_t>(r.checkpoints, static_cast<int64_t>(qs.checkpoint_id));
+    }
+  }
+  r.wall_s = Seconds(SteadyClock::now() - wall0);
+  const double cpu = SelfCpuSeconds() - cpu0;
+  int64_t gen_nanos = 0;
+  for (GenSource* s : sources) gen_nanos += s->gen_nanos.load();
+  r.generator_cpu_s = static_cast<double>(gen_nanos) * 1e-9;
+  r.cpu_s = cpu - r.generator_cpu_s;
+  r.whole_cpu_s = SelfCpuSeconds() - run_cpu0;
+  r.whole_wall_s = Seconds(SteadyClock::now() - run_wall0);
+  r.events = o.events;
+  for (GenSource* s : sources) r.events_read += s->accepted.load();
+  for (const auto& k : sinks) r.output_rows += k->rows();
+  r.peak_rss_kib = SelfPeakRssKib();
+  return r;
+}
+
 // ---- t3: the server as a child process ----
 
 class ChildServer {
@@ -759,10 +1005,14 @@ void PrintResult(const NexmarkBenchOptions& o, int run, const NexmarkRunResult& 
           ? "every " + Fixed(o.checkpoint_interval_s, 1) + " s" +
                 (r.checkpoints >= 0 ? ", " + std::to_string(r.checkpoints) + " taken" : "")
           : "off";
-  std::printf("nexmark %s %s run %d: %lld events; whole process (generator included) %.3f CPU-s -> %.0f events/CPU-s "
+  std::printf("nexmark %s %s%s run %d: %lld events; whole process (generator included) %.3f CPU-s -> %.0f events/CPU-s "
               "(%.3f s wall); query only %.3f CPU-s -> %.0f events/CPU-s (%.3f s wall, %.0f events/s); generator "
               "%.3f CPU-s; %lld output rows, %lld late, %lld bad; peak RSS %.1f MiB; checkpoints %s; load %s\n",
-              o.query.c_str(), o.tier.c_str(), run, static_cast<long long>(r.events), r.whole_cpu_s, whole_per_cpu,
+              o.query.c_str(), o.tier.c_str(),
+              o.workers > 0 && o.tier == "t1" ? (" (engine, " + std::to_string(o.workers) + " workers, " +
+                                                 std::to_string(o.splits) + " splits)").c_str()
+                                              : "",
+              run, static_cast<long long>(r.events), r.whole_cpu_s, whole_per_cpu,
               r.whole_wall_s, r.cpu_s, per_cpu, r.wall_s, per_wall, r.generator_cpu_s,
               static_cast<long long>(r.output_rows), static_cast<long long>(r.late_rows),
               static_cast<long long>(r.bad_records), static_cast<double>(r.peak_rss_kib) / 1024.0, checkpoints.c_str(),
@@ -785,6 +1035,7 @@ void PrintResult(const NexmarkBenchOptions& o, int run, const NexmarkRunResult& 
                   "\",\"checkpoints_taken\":" + std::to_string(r.checkpoints) +
                   ",\"checkpoint_interval_s\":" + Fixed(o.checkpoint_interval_s, 1) +
                   ",\"batch_rows\":" + std::to_string(o.batch_rows) +
+                  ",\"workers\":" + std::to_string(o.workers) + ",\"splits\":" + std::to_string(o.workers > 0 ? o.splits : 1) +
                   ",\"all_columns\":" + (o.all_columns ? "true" : "false") +
                   ",\"connections\":" + std::to_string(o.connections) + ",\"simdjson\":\"" +
                   ingest::JsonDecoder::SimdjsonImplementation() + "\",\"load\":\"" + load + "\",\"query_file\":";
@@ -836,6 +1087,8 @@ int NexmarkMain(const std::vector<std::string>& args) {
       else if (a == "--connections" && d >= 1) o.connections = static_cast<int>(d);
       else if (a == "--rate" && d > 0) o.rate = d;
       else if (a == "--checkpoint-interval") o.checkpoint_interval_s = d;
+      else if (a == "--workers" && d >= 1) o.workers = static_cast<int>(d);
+      else if (a == "--splits" && d >= 1) o.splits = static_cast<int>(d);
       else {
         std::fprintf(stderr, "sluice-bench nexmark: unknown option or bad value: %s %s\n", a.c_str(), v.c_str());
         return 2;
@@ -858,7 +1111,7 @@ int NexmarkMain(const std::vector<std::string>& args) {
                     tier.c_str());
         return 3;
       }
-      auto r = tier == "t3" ? RunT3(o, *plan) : RunInProcess(o, *plan);
+      auto r = tier == "t3" ? RunT3(o, *plan) : o.workers > 0 && tier == "t1" ? RunOnEngine(o, *plan) : RunInProcess(o, *plan);
       if (!r.ok()) {
         std::fprintf(stderr, "sluice-bench nexmark %s %s: %s\n", o.query.c_str(), tier.c_str(),
                      r.status().ToString().c_str());
@@ -906,6 +1159,7 @@ Result<std::string> FindNexmarkQueryFile(const std::string& query, const std::st
 Result<NexmarkRunResult> RunNexmarkOnce(const NexmarkBenchOptions& options) {
   SLUICE_ASSIGN_OR_RETURN(Plan plan, LoadPlan(options));
   if (options.tier == "t3") return RunT3(options, plan);
+  if (options.tier == "t1" && options.workers > 0) return RunOnEngine(options, plan);
   if (options.tier == "t1" || options.tier == "t2") return RunInProcess(options, plan);
   return Status::InvalidArgument("tier must be t1, t2 or t3");
 }

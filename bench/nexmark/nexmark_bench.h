@@ -3,7 +3,7 @@
 //   sluice-bench nexmark --query qN [--events N] [--tier t1|t2|t3|all] [--runs R]
 //                        [--batch-rows B] [--connections C] [--rate EVENTS_PER_S]
 //                        [--checkpoint-interval SECONDS] [--queries-dir DIR] [--all-columns]
-//                        [--sluice PATH]
+//                        [--sluice PATH] [--workers N [--splits S]]
 //
 // The Nexmark query file is looked up as, in order: DIR/qN.sql (--queries-dir), then under
 // $SLUICE_SOURCE_DIR (when set) examples/nexmark/queries/qN.sql and bench/nexmark/queries/qN.sql,
@@ -29,6 +29,12 @@
 //       chunk processed before the next is made, so memory stays bounded whatever --events is and
 //       the chunk is still in cache when processed. The generator's CPU is measured per chunk
 //       (generator_cpu_s); query only = the rest.
+//   t1 with --workers N: the same generated structs, but through runtime::Engine: a source of S
+//       splits (--splits, default 4), split k running generator instance k of S (event numbers
+//       k, k + S, …), read, decoded (struct → Row) and processed by N workers with the engine's
+//       step loop, key-group exchange and checkpoints (RocksDB in a temporary folder; a final
+//       checkpoint at the end, no Flush: windows still open at the end are not emitted). The
+//       generator's CPU is the splits' thread CPU while generating; query only = the rest.
 //   t2: each chunk is also rendered as JSON lines (counted with the generator) →
 //       ingest::JsonDecoder (simdjson) → the pipeline, as t1 (a chunk's last batch may be short).
 //   t3: `sluice run` (the binary given by --sluice, default DefaultSluiceBinary()) as a child
@@ -88,6 +94,12 @@ struct NexmarkBenchOptions {
   bool all_columns = false;
   /// t3: the `sluice` binary to start. Default (empty): DefaultSluiceBinary().
   std::string sluice_binary;
+  /// t1: 0 drives ops::QueryPipeline directly (one split, the bench's own loop); N >= 1 runs the
+  /// query on runtime::Engine with N workers (the product's step loop, exchange by key group,
+  /// checkpoints), the generator inside the source's splits. Default: 0.
+  int workers = 0;
+  /// t1 with workers >= 1: generated splits per source (Nexmark generator instances). Default: 4.
+  int splits = 4;
 };
 
 /// The figures of one run.

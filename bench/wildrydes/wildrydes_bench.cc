@@ -35,6 +35,7 @@ struct Options {
   int unicorns = 1000;
   double warmup_s = 2;
   bool full_windows = false;
+  int workers = 0;  // engine workers (0: one per core)
 };
 
 std::string Replace(std::string s, const std::string& from, const std::string& to, bool* found) {
@@ -88,7 +89,7 @@ struct Phase {
   std::string base;
 };
 
-Status StartServer(const std::string& pipeline, RowListener listener, Phase* p) {
+Status StartServer(const std::string& pipeline, int workers, RowListener listener, Phase* p) {
   if (p->dir.path.empty()) return Status::IOError("mkdtemp failed");
   ServerOptions so;
   so.pipeline_text = pipeline;
@@ -97,6 +98,7 @@ Status StartServer(const std::string& pipeline, RowListener listener, Phase* p) 
   so.host = "127.0.0.1";
   so.port = 0;
   so.row_listener = std::move(listener);
+  so.workers = workers;
   SLUICE_ASSIGN_OR_RETURN(p->server, Server::Start(so));
   p->base = "http://127.0.0.1:" + std::to_string(p->server->port());
   return Status::OK();
@@ -163,6 +165,7 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
     else if (a == "--connections" && d >= 1) o.connections = static_cast<int>(d);
     else if (a == "--unicorns" && d >= 1) o.unicorns = static_cast<int>(d);
     else if (a == "--warmup") o.warmup_s = d;
+    else if (a == "--workers" && d >= 1) o.workers = static_cast<int>(d);
     else {
       std::fprintf(stderr, "sluice-bench wildrydes: unknown option or bad value: %s %s\n", a.c_str(), v.c_str());
       return 2;
@@ -194,7 +197,7 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
   double peak = 0;
   {
     Phase p;
-    Status st = StartServer(pipeline, nullptr, &p);
+    Status st = StartServer(pipeline, o.workers, nullptr, &p);
     if (!st.ok()) {
       std::fprintf(stderr, "sluice-bench wildrydes: %s\n", st.ToString().c_str());
       return 1;
@@ -241,9 +244,9 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
                 "process CPU %.2f s (server and client); %s; load %s\n",
                 static_cast<long long>(acked.load()), wall, peak, ingest, cpu, variant.c_str(), load.c_str());
     std::printf("{\"bench\":\"wildrydes\",\"phase\":\"peak\",\"records\":%lld,\"wall_s\":%.3f,\"records_per_s\":%.0f,"
-                "\"ack_records_per_s\":%.0f,\"cpu_s\":%.3f,\"connections\":%d,\"unicorns\":%d,\"variant\":\"%s\","
-                "\"load\":\"%s\"}\n",
-                static_cast<long long>(acked.load()), wall, peak, ingest, cpu, o.connections, o.unicorns,
+                "\"ack_records_per_s\":%.0f,\"cpu_s\":%.3f,\"connections\":%d,\"unicorns\":%d,\"workers\":%d,"
+                "\"variant\":\"%s\",\"load\":\"%s\"}\n",
+                static_cast<long long>(acked.load()), wall, peak, ingest, cpu, o.connections, o.unicorns, o.workers,
                 variant.c_str(), load.c_str());
     std::fflush(stdout);
     p.server->Stop();
@@ -284,7 +287,7 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
     }
   };
   Phase p;
-  Status st = StartServer(pipeline, listener, &p);
+  Status st = StartServer(pipeline, o.workers, listener, &p);
   if (!st.ok()) {
     std::fprintf(stderr, "sluice-bench wildrydes: %s\n", st.ToString().c_str());
     return 1;

@@ -4,7 +4,7 @@
 // `sluice` by path), because the latency phase listens to the KV sink's writes (RowListener).
 //
 //   sluice-bench wildrydes [--duration S (default 20)] [--rate R] [--connections C] [--unicorns U]
-//                          [--warmup S] [--full-windows]
+//                          [--warmup S] [--full-windows] [--workers N (default: one per core)]
 //
 // Two phases, each on a fresh server (127.0.0.1, port chosen by the kernel, temp data dir):
 //  1. Peak: C keep-alive connections send PutRecords of 500 workshop-format statuses
