@@ -10,7 +10,7 @@ PACKAGES=(
   # libraries (see CMakeLists.txt)
   librdkafka-dev librocksdb-dev prometheus-cpp-dev nlohmann-json3-dev doctest-dev
   libsimdjson-dev libpg-query-dev libh2o-evloop-dev libssl-dev zlib1g-dev libzstd-dev
-  libcurl4-openssl-dev libcli11-dev libconcurrentqueue-dev libxxhash-dev ccache
+  libcurl4-openssl-dev libcli11-dev libconcurrentqueue-dev libxxhash-dev libjemalloc-dev ccache
   # tools the tests and demo use
   curl procps
   # the libFuzzer target (cmake -DSLUICE_FUZZ=ON with clang; docs/golden-tests.md)
