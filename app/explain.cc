@@ -125,7 +125,9 @@ std::string ExplainPipeline(const Pipeline& p) {
     if (!keyed) {
       o += "  exchange: none (no keyed state: each worker runs the query on the shards it reads)\n";
     } else if (k == 1) {
-      o += "  exchange: single worker (one key group: with N > 1 workers, every worker sends its rows to worker 0)\n";
+      o += "  exchange: single worker (one key group, on worker 0: the source's scan runs on worker 0 alone, unless"
+           " another query of the source has key groups; then the other workers send this query's rows to"
+           " worker 0)\n";
     } else {
       o += "  exchange: key group (state in " + std::to_string(k) +
            " key groups by XXH3 of the GROUP BY key; with N > 1 workers each row goes to the worker owning its"

@@ -195,8 +195,17 @@ void CollectColumns(const Expr& e, std::vector<bool>* used) {
 }
 
 std::vector<bool> ColumnsUsed(const QueryDef& q, size_t source_columns, int event_time_column) {
-  if (q.stages != nullptr) return std::vector<bool>(source_columns, true);
   std::vector<bool> used(source_columns, false);
+  if (q.stages != nullptr) {
+    // Only the leaves read the source; the nodes above them read the leaves' outputs.
+    for (const QueryDef& leaf : q.stages->leaves) {
+      const std::vector<bool> l = ColumnsUsed(leaf, source_columns, event_time_column);
+      for (size_t c = 0; c < source_columns; ++c) used[c] = used[c] || l[c];
+    }
+    if (event_time_column >= 0 && static_cast<size_t>(event_time_column) < source_columns)
+      used[static_cast<size_t>(event_time_column)] = true;
+    return used;
+  }
   auto mark = [&](int c) {
     if (c >= 0 && static_cast<size_t>(c) < source_columns) used[static_cast<size_t>(c)] = true;
   };

@@ -32,7 +32,8 @@ void CollectColumns(const Expr& e, std::vector<bool>* used);
 
 /// The source columns query `q` reads from each input row: WHERE, projections, GROUP BY keys,
 /// aggregate arguments and FILTERs, and the window's time column, plus `event_time_column` (read
-/// for watermarks; -1 for none). Every column when `q` is a stage plan (q.stages). One entry per
+/// for watermarks; -1 for none). For a stage plan (q.stages), the union over its leaves (only
+/// the leaves read source rows). One entry per
 /// source column (`source_columns`). Used to let a decoder skip fields no query needs.
 std::vector<bool> ColumnsUsed(const QueryDef& q, size_t source_columns, int event_time_column);
 

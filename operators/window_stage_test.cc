@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "operators/expr_eval.h"
 #include "operators/window_tagger.h"
 
 namespace sluice::ops {
@@ -193,6 +194,16 @@ TEST_CASE("WindowStage aggregates over a windowed relation per window") {
   CHECK(out[1][0].as_int() == 3);
   CHECK(out[1][1].as_time() == EventTime{10000000});
   CHECK(stage.open_windows() == 0);
+}
+
+TEST_CASE("ColumnsUsed of a stage plan is the union of its leaves' columns") {
+  // Source (k, price, ts, unused): leaf 0 reads k and price, leaf 1 price, both windows ts; the
+  // join and projection above read only the leaves' outputs.
+  const std::vector<bool> used = ColumnsUsed(Q7Shape(), 4, 2);
+  CHECK(used == std::vector<bool>{true, true, true, false});
+  QueryDef only_max;
+  only_max.stages = std::make_shared<StagePlan>(StagePlan{{MaxLeaf()}, {}});
+  CHECK(ColumnsUsed(only_max, 4, 2) == std::vector<bool>{false, true, true, false});
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "operators/expr_eval.h"
+#include "operators/key_groups.h"
 
 namespace sluice::runtime {
 
@@ -36,6 +37,16 @@ Status Engine::Start() {
     if (!source.ok()) return Status(source.status().code(), "source " + def.name + ": " + source.status().message());
     std::vector<bool> needed(def.schema.size(), false);
     std::vector<ScanQuery> queries;
+    // A scan whose windowed queries all keep one key group (stage plans) would only send every
+    // row to worker 0: it runs on one worker instead, unless a query with key groups needs all.
+    bool one_group = false, keyed = false;
+    for (int qi : query_indexes) {
+      const QueryDef& q = pipeline_->queries[static_cast<size_t>(qi)];
+      const bool windowed = q.stages || q.window.kind != WindowKind::kNone;
+      if (windowed && ops::DefaultKeyGroups(q) == 1) one_group = true;
+      if (windowed && ops::DefaultKeyGroups(q) > 1) keyed = true;
+    }
+    const int parallelism = one_group && !keyed ? 1 : workers;
     for (int qi : query_indexes) {
       const QueryDef& q = pipeline_->queries[static_cast<size_t>(qi)];
       const std::vector<bool> used = ops::ColumnsUsed(q, def.schema.size(), def.event_time_column);
@@ -47,7 +58,7 @@ Status Engine::Start() {
     sources_.push_back(std::move(source).value());
     auto make_decoder = [this, &def, needed] { return factories_.decoder(def, needed); };
     scans_.push_back(std::make_unique<SourceScan>(env, source_index, sources_.back().get(), make_decoder,
-                                                  std::move(queries), late, options_.scan, workers));
+                                                  std::move(queries), late, options_.scan, parallelism));
   }
   for (auto& scan : scans_) SLUICE_RETURN_IF_ERROR(scan->Restore());
   metrics_->GetGauge("sluice_engine_workers", "Worker threads of the engine that run scans", {})

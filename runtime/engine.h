@@ -40,7 +40,9 @@ namespace sluice::runtime {
 /// Engine tuning. Not changeable after Start().
 struct EngineOptions {
   /// Worker threads. Each runs one subtask of every scan (its share of the splits and of the key
-  /// groups). 0 = one per core (std::thread::hardware_concurrency()). Default: 0.
+  /// groups); a scan whose windowed queries all keep one key group (stage plans: subqueries,
+  /// window joins) and none has more runs on worker 0 alone, since every row would go there.
+  /// 0 = one per core (std::thread::hardware_concurrency()). Default: 0.
   int workers = 0;
   /// Per-scan tuning (batch size, poll interval, checkpoint intervals, state cache bound).
   ScanOptions scan;

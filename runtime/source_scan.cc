@@ -183,8 +183,9 @@ SourceScan::SourceScan(const ScanEnv& env, int source_index, Source* source, Dec
     st.idle_timeout = source_def_.idle_timeout;
     st.state = "starting";
     st.workers = parallelism_;
-    st.exchange = !q->windowed || parallelism_ == 1 ? "none"
+    st.exchange = !q->windowed                          ? "none"
                   : ops::DefaultKeyGroups(q->def) == 1 ? "single worker"
+                  : parallelism_ == 1                  ? "none"
                                                        : "key group";
     status_.push_back(std::move(st));
     align_ = align_ || q->windowed;
@@ -354,7 +355,7 @@ Status SourceScan::Restore() {
     st.checkpoint_id = records[qi].id;
     st.checkpoint_time = have[qi] ? EventTime{records[qi].wall_ms * 1000} : EventTime::Min();
     st.key_groups = q.key_groups;
-    st.exchange = !Exchanged(q) ? "none" : q.key_groups == 1 ? "single worker" : "key group";
+    st.exchange = !q.windowed ? "none" : q.key_groups == 1 ? "single worker" : !Exchanged(q) ? "none" : "key group";
     if (st.state == "starting") st.state = "running";
   }
   return Status::OK();
@@ -1161,6 +1162,7 @@ std::vector<QueryStatus> SourceScan::statuses() const {
 }
 
 bool SourceScan::HasWork(int subtask) const {
+  if (subtask < 0 || subtask >= parallelism_) return false;
   const Subtask& t = *subtasks_[static_cast<size_t>(subtask)];
   if (t.phase != Subtask::Phase::kRunning || barrier_raised_.load() > t.barrier) return true;
   for (const auto& p : t.pending) {

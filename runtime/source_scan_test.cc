@@ -309,7 +309,8 @@ ON B.window_start = M.window_start AND B.window_end = M.window_end AND B.v = M.t
   MemoryStateStore store;
   for (size_t upto : {100, 377, 378, 901, 1499, 1500}) RunUntil(*p, &src, upto, &store, nullptr, true);
   CHECK(Table(&store) == expected);
-  // A stage plan keeps one key group, on worker 0; with two workers, worker 1 sends it its rows.
+  // A stage plan keeps one key group, on worker 0: with two workers its scan runs on worker 0
+  // alone (Engine), and restarts that change the worker count give the same table.
   MemoryStateStore two;
   int workers = 2;
   for (size_t upto : {377, 901, 1500}) {
