@@ -73,7 +73,12 @@ struct SourceScan::Query {
         state_space("state." + def.name),
         fingerprint(StateFingerprint(p, def)),
         windowed(def.stages || def.window.kind == WindowKind::kTumble || def.window.kind == WindowKind::kHop ||
-                 def.window.kind == WindowKind::kSession) {}
+                 def.window.kind == WindowKind::kSession) {
+    const SourceDef& src = p.sources[static_cast<size_t>(def.source)];
+    const std::vector<bool> used = ops::ColumnsUsed(def, src.schema.size(), src.event_time_column);
+    for (size_t c = 0; c < used.size(); ++c)
+      if (used[c]) used_columns.push_back(c);
+  }
   const int index;
   const QueryDef& def;
   Sink* const sink;
@@ -81,6 +86,7 @@ struct SourceScan::Query {
   const std::string state_space;
   const std::string fingerprint;
   const bool windowed;
+  std::vector<size_t> used_columns;  // the source columns the query reads (ops::ColumnsUsed)
   uint32_t key_groups = 1;  // K of the query's state (from its checkpoint, or the default)
   // Per split: the position this query's checkpoint saved. Records before it were processed by
   // the query before the restart (the scan may seek lower for another query), so it skips them.
@@ -932,13 +938,13 @@ void SourceScan::ProcessSplit(Subtask& t, size_t si, bool* any) {
         p.data_end.clear();
       }
       Message::Part& part = m.parts[m.used_parts - 1];
-      // Copied into the recycled row (its buffers reused), so the decoder's rows keep theirs.
-      if (part.n < part.rows.size()) {
-        part.rows[part.n] = (*rows)[r];
-      } else {
-        part.rows.push_back((*rows)[r]);
-      }
-      ++part.n;
+      // Only the columns the query reads are copied, into the recycled row (its buffers reused;
+      // its other columns are NULL), so the decoder's rows keep theirs.
+      const Row& from = (*rows)[r];
+      if (part.n == part.rows.size()) part.rows.emplace_back();
+      Row& to_row = part.rows[part.n++];
+      if (to_row.size() != from.size()) to_row.assign(from.size(), Value::Null());
+      for (size_t c : q.used_columns) to_row[c] = from[c];
       part.groups.push_back(g);
       part.positions.push_back(rec.position);
       part.data.append(rec.data);  // one copy, for the dead-letter queue should the row be late
