@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "bench/bench_http.h"
+#include "bench/engine_run.h"
 #include "bench/proc_stats.h"
 #include "core/base64.h"
 #include "core/file_util.h"
@@ -34,8 +35,6 @@
 #include "ingest/log/hash_key.h"
 #include "operators/expr_eval.h"
 #include "operators/query_pipeline.h"
-#include "runtime/dead_letter.h"
-#include "runtime/engine.h"
 #include "runtime/rocks_state_store.h"
 #include "sql/planner.h"
 
@@ -549,15 +548,17 @@ class GenSplit : public SourceSplit {
   uint64_t next_ = 1;
 };
 
-class GenSource : public Source {
+class GenSource : public FiniteSource {
  public:
-  GenSource(int splits, int64_t events, const nexmark::GeneratorOptions& g, std::array<bool, 3> accepts)
-      : splits_(splits), events_(events), options_(g), accepts_(accepts) {}
+  GenSource(int splits, int64_t events, const nexmark::GeneratorOptions& g, std::array<bool, 3> accepts,
+            std::atomic<int64_t>* gen_nanos)
+      : splits_(splits), events_(events), options_(g), accepts_(accepts), gen_nanos_(gen_nanos) {}
+  int64_t total() const override { return splits_done.load() == splits_ ? accepted.load() : -1; }
   std::vector<std::unique_ptr<SourceSplit>> OpenSplits() override {
     std::vector<std::unique_ptr<SourceSplit>> out;
     for (int k = 0; k < splits_; ++k) {
       const int64_t quota = events_ / splits_ + (k < events_ % splits_ ? 1 : 0);
-      out.push_back(std::make_unique<GenSplit>(k, splits_, quota, options_, accepts_, &accepted, &gen_nanos, &splits_done));
+      out.push_back(std::make_unique<GenSplit>(k, splits_, quota, options_, accepts_, &accepted, gen_nanos_, &splits_done));
     }
     return out;
   }
@@ -568,13 +569,13 @@ class GenSource : public Source {
   }
   std::atomic<int64_t> accepted{0};   // records handed out (events the table accepts)
   std::atomic<int> splits_done{0};    // splits that made their whole quota
-  std::atomic<int64_t> gen_nanos{0};  // thread CPU spent generating
 
  private:
   const int splits_;
   const int64_t events_;
   const nexmark::GeneratorOptions options_;
   const std::array<bool, 3> accepts_;
+  std::atomic<int64_t>* gen_nanos_;  // thread CPU spent generating (all sources of the run)
 };
 
 // Rows from GenSplit's records: the t1 mapping of generated fields to source columns.
@@ -603,106 +604,42 @@ class EventDecoder : public RowDecoder {
   const Schema& schema_;
 };
 
-// Counts the rows a query emits.
-class CountingSink : public Sink {
- public:
-  Status Write(const std::vector<Row>& rows) override {
-    rows_ += static_cast<int64_t>(rows.size());
-    return Status::OK();
-  }
-  Status Tick(EventTime) override { return Status::OK(); }
-  Status Close() override { return Status::OK(); }
-  int64_t rows() const { return rows_; }
-
- private:
-  int64_t rows_ = 0;  // the engine serializes a query's Write calls (its sink mutex)
-};
-
-// t1 through runtime::Engine with `o.workers` workers and `o.splits` generated splits per
-// source: the product's step loop, exchange and checkpoints (RocksDB, in a temporary folder).
-Result<NexmarkRunResult> RunOnEngine(const NexmarkBenchOptions& o, Plan& plan) {
+// t1 through runtime::Engine (bench/engine_run.h) with `o.workers` workers and `o.splits`
+// generated splits per source.
+Result<NexmarkRunResult> RunT1OnEngine(const NexmarkBenchOptions& o, Plan& plan) {
   NexmarkRunResult r;
   r.query_file = plan.file;
-  char tmpl[] = "/tmp/sluice-bench-engine-XXXXXX";
-  if (::mkdtemp(tmpl) == nullptr) return Status::IOError("mkdtemp failed");
-  const std::string dir = tmpl;
-  struct Cleanup {
-    std::string d;
-    ~Cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(d, ec);
-    }
-  } cleanup{dir};
   const double run_cpu0 = SelfCpuSeconds();
   const auto run_wall0 = SteadyClock::now();
-  SLUICE_ASSIGN_OR_RETURN(auto store, runtime::RocksStateStore::Open(dir + "/kv"));
-  MetricsRegistry metrics;
-  runtime::DeadLetterQueue dlq(dir + "/dlq", &metrics);
-  std::vector<GenSource*> sources;
-  std::map<std::string, GenSource*> by_name;
-  std::vector<std::unique_ptr<CountingSink>> sinks;
-  runtime::EngineFactories f;
-  f.source = [&](const SourceDef& def) -> Result<std::unique_ptr<Source>> {
-    auto s = std::make_unique<GenSource>(o.splits, o.events, GenOptions(o), AcceptedTypes(def.name));
-    sources.push_back(s.get());
-    by_name[def.name] = s.get();
-    return std::unique_ptr<Source>(std::move(s));
-  };
-  f.decoder = [&](const SourceDef& def, const std::vector<bool>&) -> std::unique_ptr<RowDecoder> {
-    for (const Lane& l : plan.lanes) {
-      const SourceDef& sd = plan.pipeline.sources[static_cast<size_t>(l.source)];
-      if (sd.name == def.name) return std::make_unique<EventDecoder>(l, sd.schema);
-    }
-    return nullptr;
-  };
-  f.sink = [&](int) -> Result<Sink*> {
-    sinks.push_back(std::make_unique<CountingSink>());
-    return sinks.back().get();
-  };
-  runtime::EngineOptions eo;
+  std::atomic<int64_t> gen_nanos{0};
+  EngineRunOptions eo;
   eo.workers = o.workers;
-  eo.scan.batch_records = o.batch_rows;
-  eo.scan.poll_interval = std::chrono::milliseconds(5);
-  eo.scan.checkpoint_interval = o.checkpoint_interval_s > 0
-                                    ? std::chrono::milliseconds(static_cast<int64_t>(o.checkpoint_interval_s * 1000))
-                                    : std::chrono::hours(24 * 365);
-  const auto wall0 = SteadyClock::now();
-  const double cpu0 = SelfCpuSeconds();
-  {
-    runtime::Engine engine(&plan.pipeline, store.get(), &dlq, &metrics, f, eo);
-    SLUICE_RETURN_IF_ERROR(engine.Start());
-    // Done when every split is generated to its end and every query has read all of its source.
-    for (;;) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      bool all = true;
-      for (const runtime::QueryStatus& qs : engine.QueryStatuses()) {
-        if (qs.state == "failed") return Status::Internal("query " + qs.name + " failed: " + qs.last_error);
-        GenSource* src = by_name[qs.source];
-        uint64_t read = 0;
-        for (const runtime::SplitStatus& sp : qs.splits) read += sp.next_position - 1;
-        all = all && src != nullptr && src->splits_done.load() == o.splits &&
-              static_cast<int64_t>(read) == src->accepted.load();
-      }
-      if (all) break;
-    }
-    engine.Stop();  // the final checkpoint
-    for (const runtime::QueryStatus& qs : engine.QueryStatuses()) {
-      r.late_rows += static_cast<int64_t>(qs.late_records);
-      r.bad_records += static_cast<int64_t>(qs.bad_records);
-      r.checkpoints = std::max<int64_t>(r.checkpoints, static_cast<int64_t>(qs.checkpoint_id));
-    }
-  }
-  r.wall_s = Seconds(SteadyClock::now() - wall0);
-  const double cpu = SelfCpuSeconds() - cpu0;
-  int64_t gen_nanos = 0;
-  for (GenSource* s : sources) gen_nanos += s->gen_nanos.load();
-  r.generator_cpu_s = static_cast<double>(gen_nanos) * 1e-9;
-  r.cpu_s = cpu - r.generator_cpu_s;
+  eo.batch_records = o.batch_rows;
+  eo.checkpoint_interval_s = o.checkpoint_interval_s;
+  auto run = RunOnEngine(
+      plan.pipeline, eo,
+      [&](const SourceDef& def) -> std::unique_ptr<FiniteSource> {
+        return std::make_unique<GenSource>(o.splits, o.events, GenOptions(o), AcceptedTypes(def.name), &gen_nanos);
+      },
+      [&](const SourceDef& def, const std::vector<bool>&) -> std::unique_ptr<RowDecoder> {
+        for (const Lane& l : plan.lanes) {
+          const SourceDef& sd = plan.pipeline.sources[static_cast<size_t>(l.source)];
+          if (sd.name == def.name) return std::make_unique<EventDecoder>(l, sd.schema);
+        }
+        return nullptr;
+      });
+  if (!run.ok()) return run.status();
+  r.wall_s = run->wall_s;
+  r.generator_cpu_s = static_cast<double>(gen_nanos.load()) * 1e-9;
+  r.cpu_s = run->cpu_s - r.generator_cpu_s;
   r.whole_cpu_s = SelfCpuSeconds() - run_cpu0;
   r.whole_wall_s = Seconds(SteadyClock::now() - run_wall0);
   r.events = o.events;
-  for (GenSource* s : sources) r.events_read += s->accepted.load();
-  for (const auto& k : sinks) r.output_rows += k->rows();
+  r.events_read = run->records;
+  r.output_rows = run->output_rows;
+  r.late_rows = run->late_rows;
+  r.bad_records = run->bad_records;
+  r.checkpoints = run->checkpoints;
   r.peak_rss_kib = SelfPeakRssKib();
   return r;
 }
@@ -1111,7 +1048,7 @@ int NexmarkMain(const std::vector<std::string>& args) {
                     tier.c_str());
         return 3;
       }
-      auto r = tier == "t3" ? RunT3(o, *plan) : o.workers > 0 && tier == "t1" ? RunOnEngine(o, *plan) : RunInProcess(o, *plan);
+      auto r = tier == "t3" ? RunT3(o, *plan) : o.workers > 0 && tier == "t1" ? RunT1OnEngine(o, *plan) : RunInProcess(o, *plan);
       if (!r.ok()) {
         std::fprintf(stderr, "sluice-bench nexmark %s %s: %s\n", o.query.c_str(), tier.c_str(),
                      r.status().ToString().c_str());
@@ -1159,7 +1096,7 @@ Result<std::string> FindNexmarkQueryFile(const std::string& query, const std::st
 Result<NexmarkRunResult> RunNexmarkOnce(const NexmarkBenchOptions& options) {
   SLUICE_ASSIGN_OR_RETURN(Plan plan, LoadPlan(options));
   if (options.tier == "t3") return RunT3(options, plan);
-  if (options.tier == "t1" && options.workers > 0) return RunOnEngine(options, plan);
+  if (options.tier == "t1" && options.workers > 0) return RunT1OnEngine(options, plan);
   if (options.tier == "t1" || options.tier == "t2") return RunInProcess(options, plan);
   return Status::InvalidArgument("tier must be t1, t2 or t3");
 }

@@ -14,9 +14,12 @@
 
 #include "app/server.h"
 #include "bench/bench_http.h"
+#include "bench/engine_run.h"
 #include "bench/proc_stats.h"
 #include "core/base64.h"
 #include "examples/wildrydes/producer.h"
+#include "ingest/json_decoder.h"
+#include "sql/planner.h"
 #include "wildrydes_pipeline.h"
 
 namespace sluice::bench {
@@ -36,6 +39,8 @@ struct Options {
   double warmup_s = 2;
   bool full_windows = false;
   int workers = 0;  // engine workers (0: one per core)
+  bool in_process = false;
+  int64_t events = 4'000'000;  // --in-process: statuses generated
 };
 
 std::string Replace(std::string s, const std::string& from, const std::string& to, bool* found) {
@@ -139,6 +144,147 @@ std::string Fixed(double v, int digits) {
   return b;
 }
 
+
+// ---- --in-process: the pipeline on runtime::Engine, statuses generated inside its shards ----
+
+// Shard k of S makes the statuses of unicorns j with j mod S == k, one per unicorn per simulated
+// second, in time order, as workshop JSON (UnicornStatus::ToJson()); values from a per-record
+// splitmix64, so runs repeat. A record's view is valid until the next Read(), as promised.
+class StatusSplit : public SourceSplit {
+ public:
+  StatusSplit(int k, int shards, int unicorns, int64_t quota, std::atomic<int64_t>* handed_out,
+              std::atomic<int>* done)
+      : id_("shardId-" + std::to_string(100000000000 + k).substr(1)), quota_(quota), handed_out_(handed_out),
+        done_(done) {
+    for (int j = k; j < unicorns; j += shards) names_.push_back(wildrydes::Fleet::NameOf(j));
+  }
+  const std::string& id() const override { return id_; }
+  Status Seek(uint64_t position) override {
+    made_ = static_cast<int64_t>(position) - 1;  // statuses are a function of their number
+    return Status::OK();
+  }
+  Status Read(size_t max_records, std::vector<SourceRecord>* out) override {
+    out->clear();
+    json_.clear();
+    ends_.clear();
+    while (out->size() < max_records && made_ < quota_ && !names_.empty()) {
+      const int64_t n = made_++;
+      uint64_t z = static_cast<uint64_t>(n) * 0x9E3779B97F4A7C15ULL + 0x6A09E667F3BCC908ULL;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+      z ^= z >> 31;
+      wildrydes::UnicornStatus st;
+      st.name = names_[static_cast<size_t>(n) % names_.size()];
+      st.status_time_ms = kStartMs + n / static_cast<int64_t>(names_.size()) * 1000;
+      st.latitude = 40.0 + static_cast<double>(z & 0xFFFF) / 65536.0;
+      st.longitude = -74.0 + static_cast<double>((z >> 16) & 0xFFFF) / 65536.0;
+      st.distance = static_cast<double>((z >> 32) & 0x3FF) / 10.0;
+      st.magic_points = static_cast<int>((z >> 42) % 150) + 1;
+      st.health_points = static_cast<int>((z >> 50) % 150) + 1;
+      json_ += st.ToJson();
+      ends_.push_back(json_.size());
+      SourceRecord r;
+      r.position = static_cast<uint64_t>(n) + 1;
+      out->push_back(r);
+    }
+    size_t begin = 0;
+    for (size_t i = 0; i < out->size(); ++i) {  // views into json_, now that it no longer grows
+      (*out)[i].data = std::string_view(json_).substr(begin, ends_[i] - begin);
+      begin = ends_[i];
+    }
+    handed_out_->fetch_add(static_cast<int64_t>(out->size()));
+    if (made_ >= quota_ && !counted_) {
+      counted_ = true;
+      done_->fetch_add(1);
+    }
+    return Status::OK();
+  }
+  bool finished() const override { return made_ >= quota_; }
+
+ private:
+  static constexpr int64_t kStartMs = 1767225600000;  // 2026-01-01T00:00:00Z
+  const std::string id_;
+  const int64_t quota_;
+  std::atomic<int64_t>* handed_out_;
+  std::atomic<int>* done_;
+  std::vector<std::string> names_;
+  std::string json_;
+  std::vector<size_t> ends_;
+  int64_t made_ = 0;
+  bool counted_ = false;
+};
+
+class StatusSource : public FiniteSource {
+ public:
+  StatusSource(int shards, int unicorns, int64_t events) : shards_(shards), unicorns_(unicorns), events_(events) {}
+  std::vector<std::unique_ptr<SourceSplit>> OpenSplits() override {
+    std::vector<std::unique_ptr<SourceSplit>> out;
+    for (int k = 0; k < shards_; ++k) {
+      const int64_t quota = events_ / shards_ + (k < events_ % shards_ ? 1 : 0);
+      out.push_back(std::make_unique<StatusSplit>(k, shards_, unicorns_, quota, &handed_out_, &done_));
+    }
+    return out;
+  }
+  uint64_t WaitForData(uint64_t seen, std::chrono::milliseconds timeout) override {
+    if (done_.load() == shards_) std::this_thread::sleep_for(std::min(timeout, std::chrono::milliseconds(5)));
+    return seen + 1;
+  }
+  int64_t total() const override { return done_.load() == shards_ ? handed_out_.load() : -1; }
+
+ private:
+  const int shards_, unicorns_;
+  const int64_t events_;
+  std::atomic<int64_t> handed_out_{0};
+  std::atomic<int> done_{0};
+};
+
+// Both Wild Rydes queries over o.events generated statuses, on the engine with o.workers.
+int RunInProcessBench(const Options& o) {
+  auto planned = sql::PlanPipeline(wildrydes::kPipelineSql);
+  if (!planned.ok()) {
+    std::fprintf(stderr, "sluice-bench wildrydes: %s\n", planned.status().ToString().c_str());
+    return 1;
+  }
+  const Pipeline& p = *planned;
+  const int workers = o.workers > 0 ? o.workers : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const double cpu0 = SelfCpuSeconds();
+  const auto wall0 = std::chrono::steady_clock::now();
+  EngineRunOptions eo;
+  eo.workers = workers;
+  auto r = RunOnEngine(
+      p, eo,
+      [&](const SourceDef& def) -> std::unique_ptr<FiniteSource> {
+        return std::make_unique<StatusSource>(def.shards, o.unicorns, o.events);
+      },
+      [&](const SourceDef& def, const std::vector<bool>& needed) -> std::unique_ptr<RowDecoder> {
+        auto d = std::make_unique<ingest::JsonDecoder>(def.schema, def.event_time_column);
+        d->SetNeededColumns(needed);
+        return d;
+      });
+  if (!r.ok()) {
+    std::fprintf(stderr, "sluice-bench wildrydes: %s\n", r.status().ToString().c_str());
+    return 1;
+  }
+  const double whole_cpu = SelfCpuSeconds() - cpu0;
+  const double whole_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  const double per_s = static_cast<double>(r->records) / r->wall_s;
+  const double per_cpu = static_cast<double>(r->records) / whole_cpu;
+  std::printf("wildrydes in-process, %d workers: %lld statuses (%d unicorns, %zu shards) in %.3f s -> %.0f records/s; "
+              "%.3f CPU-s -> %.0f records/CPU-s (generating and JSON included); %lld rows out, %lld late, %lld bad; "
+              "peak RSS %.1f MiB\n",
+              workers, static_cast<long long>(r->records), o.unicorns, static_cast<size_t>(p.sources[0].shards), r->wall_s,
+              per_s, whole_cpu, per_cpu, static_cast<long long>(r->output_rows), static_cast<long long>(r->late_rows),
+              static_cast<long long>(r->bad_records), static_cast<double>(SelfPeakRssKib()) / 1024.0);
+  std::printf("{\"bench\":\"wildrydes\",\"phase\":\"in-process\",\"workers\":%d,\"records\":%lld,\"wall_s\":%.4f,"
+              "\"records_per_s\":%.0f,\"cpu_s\":%.4f,\"records_per_cpu_s\":%.0f,\"whole_wall_s\":%.4f,"
+              "\"output_rows\":%lld,\"late_rows\":%lld,\"bad_records\":%lld,\"unicorns\":%d,\"peak_rss_mib\":%.1f}\n",
+              workers, static_cast<long long>(r->records), r->wall_s, per_s, whole_cpu, per_cpu, whole_wall,
+              static_cast<long long>(r->output_rows), static_cast<long long>(r->late_rows),
+              static_cast<long long>(r->bad_records), o.unicorns, static_cast<double>(SelfPeakRssKib()) / 1024.0);
+  std::fflush(stdout);
+  return 0;
+}
+
 }  // namespace
 
 int RunWildRydesBenchMain(const std::vector<std::string>& args) {
@@ -147,6 +293,10 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
     const std::string& a = args[i];
     if (a == "--full-windows") {
       o.full_windows = true;
+      continue;
+    }
+    if (a == "--in-process") {
+      o.in_process = true;
       continue;
     }
     if (i + 1 >= args.size()) {
@@ -166,11 +316,13 @@ int RunWildRydesBenchMain(const std::vector<std::string>& args) {
     else if (a == "--unicorns" && d >= 1) o.unicorns = static_cast<int>(d);
     else if (a == "--warmup") o.warmup_s = d;
     else if (a == "--workers" && d >= 1) o.workers = static_cast<int>(d);
+    else if (a == "--events" && d >= 1) o.events = static_cast<int64_t>(d);
     else {
       std::fprintf(stderr, "sluice-bench wildrydes: unknown option or bad value: %s %s\n", a.c_str(), v.c_str());
       return 2;
     }
   }
+  if (o.in_process) return RunInProcessBench(o);
   InitBenchHttp();
   std::string pipeline = wildrydes::kPipelineSql;
   Duration delay = std::chrono::seconds(5);

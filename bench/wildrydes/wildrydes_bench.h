@@ -5,6 +5,14 @@
 //
 //   sluice-bench wildrydes [--duration S (default 20)] [--rate R] [--connections C] [--unicorns U]
 //                          [--warmup S] [--full-windows] [--workers N (default: one per core)]
+//   sluice-bench wildrydes --in-process [--events N (default 4M)] [--workers N] [--unicorns U]
+//
+// --in-process: no HTTP and no log. The shipped pipeline runs on runtime::Engine
+// (bench/engine_run.h) with its 4 shards as generated splits: shard k makes the statuses of
+// unicorns j with j mod 4 == k, one per unicorn per simulated second, as workshop JSON, decoded by
+// ingest::JsonDecoder as in the server; both queries' output is counted (no KV table or archive
+// files). Reports records/s (wall) and records per CPU-second of the whole process (generating
+// and formatting the JSON included), for worker-scaling measurements.
 //
 // Two phases, each on a fresh server (127.0.0.1, port chosen by the kernel, temp data dir):
 //  1. Peak: C keep-alive connections send PutRecords of 500 workshop-format statuses
