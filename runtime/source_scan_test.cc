@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <thread>
@@ -67,7 +68,7 @@ struct BorrowedSource final : Source {
 
 // Decodes "key,event_ms,value" into (k TEXT, ts TIMESTAMPTZ, v BIGINT); counts what it decoded.
 struct CsvDecoder final : RowDecoder {
-  size_t* decoded = nullptr;
+  std::atomic<size_t>* decoded = nullptr;  // shared by the workers' decoders
   void DecodeBatch(const std::vector<SourceRecord>& in, std::vector<Row>* rows, std::vector<size_t>* index,
                    std::vector<DecodeError>* errors) override {
     rows->clear();
@@ -140,7 +141,7 @@ struct CacheRun {
 // Each query's sink stages into space "table.<sink name>"; `decoded` (when set) adds the records
 // the engine decoded; `workers` sets EngineOptions::workers.
 struct RunExtras {
-  size_t* decoded = nullptr;
+  std::atomic<size_t>* decoded = nullptr;
   int workers = 1;
 };
 void RunUntil(const Pipeline& p, MemorySource* src, size_t upto, MemoryStateStore* store, Status* start_status = nullptr,
@@ -405,7 +406,7 @@ TEST_CASE("engine: queries of one source share one scan and decode each record o
   MemorySource src;
   FillInOrder(&src, 3000);
   MemoryStateStore reference;
-  size_t decoded = 0;
+  std::atomic<size_t> decoded{0};
   RunUntil(*p, &src, 1500, &reference, nullptr, false, nullptr, {&decoded, 2});
   // 1500 records per split, each decoded once although two queries read them.
   CHECK(decoded == 3000);
@@ -441,7 +442,7 @@ TEST_CASE("engine: a query added to a running pipeline reads from the start whil
   REQUIRE(first.ok());
   MemoryStateStore store;
   RunUntil(*first, &src, 700, &store);
-  size_t decoded = 0;
+  std::atomic<size_t> decoded{0};
   RunUntil(*both, &src, 1500, &store, nullptr, false, nullptr, {&decoded, 1});
   // u's scan starts at position 1 of each split; t skips the 700 records per split it saw.
   CHECK(decoded == 3000);
