@@ -907,16 +907,17 @@ Result<NexmarkRunResult> RunT3(const NexmarkBenchOptions& o, Plan& plan) {
   }
   if (sentinels > 0) {
     SLUICE_ASSIGN_OR_RETURN(status, WaitConsumed(&control, expected + sentinels, &server));
-    // Records are counted when read; with several workers the rows reach the worker of their
-    // key group, which fires the windows, a moment later. Wait until the output stops growing.
-    int64_t rows = SumJsonField(status, "rows_emitted");
-    for (int stable = 0; stable < 25;) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      SLUICE_ASSIGN_OR_RETURN(status, control.Get("/queries"));
-      const int64_t now_rows = SumJsonField(status, "rows_emitted");
-      stable = now_rows == rows ? stable + 1 : 0;
-      rows = now_rows;
-    }
+  }
+  // Records are counted when read; the rows they give are counted a moment later (with several
+  // workers, on the worker of their key group; each worker's counts reach /queries at the end of
+  // its step). Wait until the output stops growing, for every query, windowed or not.
+  int64_t rows = SumJsonField(status, "rows_emitted");
+  for (int stable = 0; stable < 25;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    SLUICE_ASSIGN_OR_RETURN(status, control.Get("/queries"));
+    const int64_t now_rows = SumJsonField(status, "rows_emitted");
+    stable = now_rows == rows ? stable + 1 : 0;
+    rows = now_rows;
   }
   r.output_rows = SumJsonField(status, "rows_emitted");
   r.peak_rss_kib = ProcPeakRssKib(server.pid());
