@@ -28,12 +28,16 @@ class FiniteSource : public Source {
   virtual int64_t total() const = 0;
 };
 
+/// How RunOnEngine runs the pipeline: the engine's worker count, batch size and checkpoint
+/// interval. Plain data; copy freely.
 struct EngineRunOptions {
   int workers = 1;              ///< runtime::EngineOptions::workers (>= 1).
   size_t batch_records = 1024;  ///< Records per split per step.
   double checkpoint_interval_s = 10;  ///< 0 = no periodic checkpoints (one final one).
 };
 
+/// What one RunOnEngine call measured: wall and CPU time over the read, and the counts the
+/// engine reported at its end. Plain data.
 struct EngineRunResult {
   /// From Engine::Start() until every query has read every record. Unit: seconds. (Then,
   /// untimed, the run waits until the output rows settle and stops the engine.)
@@ -41,14 +45,16 @@ struct EngineRunResult {
   double cpu_s = 0;             ///< This process's user+system CPU over the same span. Unit: seconds.
   int64_t records = 0;          ///< Records the sources handed out (sum of total()).
   int64_t output_rows = 0;      ///< Rows every query emitted, counted and dropped.
-  int64_t late_rows = 0, bad_records = 0;
+  int64_t late_rows = 0;        ///< Late records the queries counted (QueryStatus::late_records).
+  int64_t bad_records = 0;      ///< Records the decoders refused (QueryStatus::bad_records).
   int64_t checkpoints = 0;      ///< The largest committed checkpoint id of a query.
 };
 
 /// Runs `pipeline` until every query has read all its source's records, then stops the engine
 /// (final checkpoint). `make_source(def)` is called once per source and `make_decoder(def,
-/// needed columns)` once per source and worker. Errors: a factory's or Engine::Start()'s error; Internal when a
-/// query fails (with its reason); IOError when no temporary folder can be made.
+/// needed columns)` once per source and worker.
+/// Errors: a factory's or Engine::Start()'s error; Internal when a query fails (with its
+/// reason); IOError when no temporary folder can be made.
 Result<EngineRunResult> RunOnEngine(const Pipeline& pipeline, const EngineRunOptions& options,
                                     const std::function<std::unique_ptr<FiniteSource>(const SourceDef&)>& make_source,
                                     const std::function<std::unique_ptr<RowDecoder>(const SourceDef&, const std::vector<bool>&)>& make_decoder);

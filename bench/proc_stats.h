@@ -13,6 +13,10 @@ namespace sluice::bench {
 /// Unit: seconds.
 double SelfCpuSeconds();
 
+/// CPU seconds the calling thread has used so far (clock_gettime CLOCK_THREAD_CPUTIME_ID).
+/// Unit: seconds. Used to take the generator's share out of a whole-process figure.
+double ThreadCpuSeconds();
+
 /// Peak resident set size of this process so far (getrusage ru_maxrss). Unit: KiB.
 int64_t SelfPeakRssKib();
 

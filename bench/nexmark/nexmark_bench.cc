@@ -466,12 +466,6 @@ Result<NexmarkRunResult> RunInProcess(const NexmarkBenchOptions& o, Plan& plan) 
 
 // ---- t1 on the engine (--workers N): generated input through runtime::Engine ----
 
-double ThreadCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
 // One split of the generated source: generator instance k of S (event numbers k, k + S, …, as
 // the parallel instances of Nexmark's source), keeping the events its table accepts. A record's
 // data is the address of one Event in this split's buffer (8 bytes; in-process only:
