@@ -99,8 +99,16 @@ std::string ExplainPipeline(const Pipeline& p) {
       const std::vector<bool> used = ops::ColumnsUsed(q, s.schema.size(), s.event_time_column);
       for (size_t c = 0; c < needed.size() && c < used.size(); ++c) needed[c] = needed[c] || used[c];
     }
+    bool by_pk = false;
+    for (const auto& q : p.queries) {
+      by_pk = by_pk || (p.sources[static_cast<size_t>(q.source)].name == s.name && s.connector == "stream" &&
+                        ops::PartitionKeyGroupKey(s, q) >= 0);
+    }
+    if (s.partition_key_column >= 0) o += "  partition key: " + s.schema[static_cast<size_t>(s.partition_key_column)].name + "\n";
     if (!readers.empty()) {
-      o += "  scan: with N workers, worker w reads shards i with i mod N = w and decodes each record once for " +
+      o += std::string(by_pk ? "  scan: with N workers, worker w reads the shards whose hash-key ranges hold its key groups"
+                             : "  scan: with N workers, worker w reads shards i with i mod N = w") +
+           " and decodes each record once for " +
            std::to_string(readers.size()) + (readers.size() == 1 ? " query" : " queries") + " (";
       for (size_t i = 0; i < readers.size(); ++i) o += (i ? ", " : "") + readers[i];
       o += "); columns decoded:";
@@ -128,6 +136,11 @@ std::string ExplainPipeline(const Pipeline& p) {
       o += "  exchange: single worker (one key group, on worker 0: the source's scan runs on worker 0 alone, unless"
            " another query of the source has key groups; then the other workers send this query's rows to"
            " worker 0)\n";
+    } else if (const int pk = ops::PartitionKeyGroupKey(src, q); pk >= 0 && src.connector == "stream") {
+      o += "  exchange: partition key (GROUP BY holds " + q.group_keys[static_cast<size_t>(pk)].text +
+           ", the source's partition_key: state in " + std::to_string(k) +
+           " key groups by the key's Kinesis hash key, and each worker reads the shards whose hash-key ranges"
+           " hold its groups, so rows stay on the worker that read them)\n";
     } else {
       o += "  exchange: key group (state in " + std::to_string(k) +
            " key groups by XXH3 of the GROUP BY key; with N > 1 workers each row goes to the worker owning its"

@@ -491,7 +491,8 @@ std::string Server::Impl::QueriesJson() const {
          ",\"spilled_groups\":" + std::to_string(s.spilled_groups) +
          ",\"state_evictions\":" + std::to_string(s.state_evictions) + ",\"state_reads\":" + std::to_string(s.state_reads) + ",\"records_in\":" + std::to_string(s.records_in) +
          ",\"bad_records\":" + std::to_string(s.bad_records) + ",\"late_records\":" + std::to_string(s.late_records) +
-         ",\"rows_emitted\":" + std::to_string(s.rows_emitted) + ",\"shards\":[";
+         ",\"rows_emitted\":" + std::to_string(s.rows_emitted) +
+         ",\"rows_exchanged\":" + std::to_string(s.rows_exchanged) + ",\"shards\":[";
     for (size_t i = 0; i < s.splits.size(); ++i) {
       const auto& sp = s.splits[i];
       if (i) b += ',';

@@ -105,6 +105,7 @@ Result<EngineRunResult> RunOnEngine(const Pipeline& pipeline, const EngineRunOpt
     for (const runtime::QueryStatus& qs : engine.QueryStatuses()) {
       r.late_rows += static_cast<int64_t>(qs.late_records);
       r.bad_records += static_cast<int64_t>(qs.bad_records);
+      r.rows_exchanged += static_cast<int64_t>(qs.rows_exchanged);
       r.checkpoints = std::max<int64_t>(r.checkpoints, static_cast<int64_t>(qs.checkpoint_id));
     }
     for (const auto& [name, s] : sources) r.records += s->total();  // the engine owns the sources

@@ -47,6 +47,7 @@ struct EngineRunResult {
   int64_t output_rows = 0;      ///< Rows every query emitted, counted and dropped.
   int64_t late_rows = 0;        ///< Late records the queries counted (QueryStatus::late_records).
   int64_t bad_records = 0;      ///< Records the decoders refused (QueryStatus::bad_records).
+  int64_t rows_exchanged = 0;   ///< Rows sent between workers (QueryStatus::rows_exchanged).
   int64_t checkpoints = 0;      ///< The largest committed checkpoint id of a query.
 };
 

@@ -8,11 +8,13 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "core/hash_key.h"
 #include "core/state_store.h"
 #include "core/status.h"
 #include "core/time.h"
@@ -46,6 +48,11 @@ class SourceSplit {
   /// reader that wants per-key order reads a split only after all its parents are finished().
   /// Empty for a split with no parents (and for sources that never reshard).
   virtual std::vector<std::string> parent_ids() const { return {}; }
+  /// The hash-key range of a Kinesis-style shard: the split holds exactly the records whose
+  /// partition key's HashPartitionKey() lies in it. The engine uses it to keep a query grouped
+  /// by the partition key on the worker that reads the shard (no exchange). nullopt (the
+  /// default) for splits that are not hash-key ranges, such as Kafka partitions.
+  virtual std::optional<HashKeyRange> hash_key_range() const { return std::nullopt; }
   /// True once the split is closed (it takes no new records) and this reader has read every
   /// record of it: Read() will only ever return empty. Cheap; may be called after every Read().
   /// Always false for splits that never close.

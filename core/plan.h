@@ -146,6 +146,11 @@ struct SourceDef {
   int shards = 1;                      ///< Shard count when Sluice creates the stream.
   std::string format = "json";
   int event_time_column = -1;          ///< Index into schema; required for windowed queries.
+  /// WITH (partition_key = 'col'), stream sources only: producers use this TEXT or BIGINT
+  /// column's value as each record's partition key. A windowed query whose GROUP BY holds it
+  /// keeps each shard's keys on the worker that reads the shard (no exchange;
+  /// operators/key_groups.h). -1 = not declared.
+  int partition_key_column = -1;
   Duration watermark_delay{0};         ///< Watermark = max event time seen − delay.
   /// A shard without records for this long (processing time) stops holding the watermark back,
   /// so a shard that never gets a record (a first Kafka pipeline with few keys) cannot hold

@@ -6,7 +6,7 @@ namespace {
 class ShardSplit final : public SourceSplit {
  public:
   ShardSplit(std::shared_ptr<log::Stream> stream, const log::ShardInfo& info)
-      : stream_(std::move(stream)), shard_(info.index), id_(log::Stream::ShardIdFor(info.index)) {
+      : stream_(std::move(stream)), shard_(info.index), id_(log::Stream::ShardIdFor(info.index)), range_(info.range) {
     if (info.parent >= 0) parents_.push_back(log::Stream::ShardIdFor(info.parent));
     if (info.adjacent_parent >= 0) parents_.push_back(log::Stream::ShardIdFor(info.adjacent_parent));
   }
@@ -24,6 +24,7 @@ class ShardSplit final : public SourceSplit {
     return Status::OK();
   }
   std::vector<std::string> parent_ids() const override { return parents_; }
+  std::optional<HashKeyRange> hash_key_range() const override { return range_; }
   bool finished() const override {
     // The topology changes only by reshards; a shard, once closed, keeps its end_sequence.
     if (end_sequence_ == 0) {
@@ -43,6 +44,7 @@ class ShardSplit final : public SourceSplit {
   int shard_;
   std::string id_;
   std::vector<std::string> parents_;
+  HashKeyRange range_;
   log::LogCursor cursor_;
   log::ReadBatch batch_;
   // finished()'s cache: the shard's end (0 = open as of topology version seen_version_).

@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <charconv>
 #include <memory>
 
 namespace sluice::ops {
@@ -21,6 +22,52 @@ uint32_t DefaultKeyGroups(const QueryDef& q) {
 uint32_t KeyGroupOfKey(std::string_view encoded_key, uint32_t key_groups) {
   if (key_groups <= 1) return 0;
   return static_cast<uint32_t>(XXH3_64bits(encoded_key.data(), encoded_key.size()) % key_groups);
+}
+
+int PartitionKeyGroupKey(const SourceDef& source, const QueryDef& q) {
+  if (source.partition_key_column < 0 || DefaultKeyGroups(q) == 1) return -1;
+  for (size_t i = 0; i < q.group_keys.size(); ++i) {
+    const Expr& k = q.group_keys[i];
+    if (k.op == ExprOp::kColumn && k.column == source.partition_key_column) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+uint32_t KeyGroupOfPartitionKey(const Value& v, uint32_t key_groups) {
+  if (key_groups <= 1) return 0;
+  switch (v.type()) {
+    case DataType::kText:
+      return KeyGroupOfHashKey(HashPartitionKey(v.as_text()), key_groups);
+    case DataType::kInt64: {
+      char buf[24];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v.as_int());
+      (void)ec;  // 24 bytes hold every int64
+      return KeyGroupOfHashKey(HashPartitionKey(std::string_view(buf, static_cast<size_t>(end - buf))), key_groups);
+    }
+    default:
+      return KeyGroupOfHashKey(HashPartitionKey(""), key_groups);
+  }
+}
+
+uint32_t PartitionKeyGroups::Of(const Value& v) {
+  if (key_groups_ <= 1) return 0;
+  if (v.type() == DataType::kText) return OfText(v.as_text());
+  if (v.type() == DataType::kInt64) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v.as_int());
+    (void)ec;  // 24 bytes hold every int64
+    return OfText(std::string_view(buf, static_cast<size_t>(end - buf)));
+  }
+  return KeyGroupOfPartitionKey(v, key_groups_);
+}
+
+uint32_t PartitionKeyGroups::OfText(std::string_view key) {
+  Slot& s = slots_[XXH3_64bits(key.data(), key.size()) & (kSlots - 1)];
+  if (s.used && s.key == key) return s.group;
+  s.key.assign(key);
+  s.group = KeyGroupOfHashKey(HashPartitionKey(key), key_groups_);
+  s.used = true;
+  return s.group;
 }
 
 KeyGroupRange KeyGroupsOfWorker(uint32_t key_groups, int workers, int worker) {

@@ -2,7 +2,10 @@
 // restored, as Flink's key groups (its "max parallelism") and RisingWave's virtual nodes.
 //
 // A windowed query's state is split into K key groups by its GROUP BY key: the group of a row is
-// XXH3-64 of the row's encoded GROUP BY values (operators/key_encoder.h) mod K. K is fixed when
+// XXH3-64 of the row's encoded GROUP BY values (operators/key_encoder.h) mod K. When the GROUP BY
+// holds the source's partition key (SourceDef::partition_key_column), the group comes from that
+// value's Kinesis hash key instead (KeyGroupOfHashKey), so a shard's keys fall in the groups its
+// hash-key range covers and the worker that reads the shard can own them: no exchange. K is fixed when
 // the query's state is first created (kDefaultKeyGroups; 1 for stage plans and for state made
 // before key groups existed) and saved in every checkpoint record. With P workers, worker w owns
 // the contiguous range of groups Flink's KeyGroupRangeAssignment gives it, so a different worker
@@ -19,7 +22,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "core/hash_key.h"
 #include "core/plan.h"
 #include "core/state_store.h"
 #include "core/value.h"
@@ -51,6 +56,50 @@ uint32_t DefaultKeyGroups(const QueryDef& q);
 /// The key group of an encoded GROUP BY key: XXH3_64bits(key) mod `key_groups`. Stable across
 /// releases and machines, since it decides where state lives on disk. REQUIRES: key_groups >= 1.
 uint32_t KeyGroupOfKey(std::string_view encoded_key, uint32_t key_groups);
+
+/// The key group of hash key `h` (core/hash_key.h): floor(h × K / 2^128), computed from its high
+/// 64 bits. Group g covers the hash keys from g × 2^128 / K up to the next group's, so a shard
+/// whose range starts and ends on group boundaries (CreateStream's even ranges when the shard
+/// count divides K) holds whole groups. REQUIRES: key_groups >= 1.
+inline uint32_t KeyGroupOfHashKey(HashKey h, uint32_t key_groups) {
+  const unsigned __int128 hi = static_cast<uint64_t>(h >> 64);
+  return static_cast<uint32_t>((hi * key_groups) >> 64);
+}
+
+/// For a TUMBLE, HOP or SESSION aggregate (not a stage plan) whose GROUP BY holds a plain
+/// reference to its source's partition-key column: the index of that key in q.group_keys, so
+/// its key groups are placed by KeyGroupOfPartitionKey(). -1 for every other query.
+int PartitionKeyGroupKey(const SourceDef& source, const QueryDef& q);
+
+/// The key group of a row of such a query from its partition-key value, as the log routed the
+/// record when the producer used that value as the partition key: KeyGroupOfHashKey of
+/// HashPartitionKey(text) for TEXT, of the decimal text for BIGINT (as the NDJSON endpoint's
+/// `partition_key` turns an integer field into a key), of "" for anything else (NULL).
+uint32_t KeyGroupOfPartitionKey(const Value& v, uint32_t key_groups);
+
+/// KeyGroupOfPartitionKey() with a small cache in front, for the per-row path: a direct-mapped
+/// table of 1,024 recent keys (by XXH3 of their text), so a key seen before costs a hash and a
+/// compare instead of an MD5. Results are exactly KeyGroupOfPartitionKey()'s; the cache only
+/// saves time. Memory: 1,024 entries of about 40 bytes, plus keys longer than the strings' inline
+/// buffer. Thread-safety: one thread at a time (each pipeline has its own).
+class PartitionKeyGroups {
+ public:
+  /// For a query with `key_groups` groups (>= 1).
+  explicit PartitionKeyGroups(uint32_t key_groups) : key_groups_(key_groups), slots_(kSlots) {}
+  /// The key group of partition-key value `v`.
+  uint32_t Of(const Value& v);
+
+ private:
+  static constexpr size_t kSlots = 1024;
+  struct Slot {
+    std::string key;
+    uint32_t group = 0;
+    bool used = false;
+  };
+  uint32_t OfText(std::string_view key);
+  const uint32_t key_groups_;
+  std::vector<Slot> slots_;
+};
 
 /// The worker of `workers` that owns group `group` of `key_groups`: group * workers / key_groups
 /// (Flink's KeyGroupRangeAssignment.computeOperatorIndexForKeyGroup).

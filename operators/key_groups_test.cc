@@ -183,3 +183,60 @@ TEST_CASE("key groups: a checkpoint of one pipeline restores into two, and two i
     }
   }
 }
+
+TEST_CASE("key groups of a partition-key GROUP BY follow the Kinesis hash key") {
+  // Group g of K covers hash keys [g × 2^128 / K, (g + 1) × 2^128 / K).
+  CHECK(KeyGroupOfHashKey(0, 128) == 0);
+  CHECK(KeyGroupOfHashKey(~static_cast<HashKey>(0), 128) == 127);
+  CHECK(KeyGroupOfHashKey(static_cast<HashKey>(1) << 127, 128) == 64);
+  CHECK(KeyGroupOfHashKey((static_cast<HashKey>(1) << 127) - 1, 128) == 63);
+  CHECK(KeyGroupOfHashKey(static_cast<HashKey>(5) << 125, 128) == 80);
+  CHECK(KeyGroupOfHashKey(static_cast<HashKey>(12345) << 64, 1) == 0);
+  // So CreateStream's 4 even shards hold groups 0–31, 32–63, 64–95 and 96–127: with 2 workers,
+  // shards 0 and 1 are worker 0's groups.
+  for (uint32_t g = 0; g < 128; ++g) CHECK(KeyGroupOwner(g, 128, 2) == (g < 64 ? 0 : 1));
+  // A TEXT key by its MD5 (known vector: MD5("") = d41d8cd98f00b204e9800998ecf8427e, so 0xd4 >> 1 = 106);
+  // BIGINT by its decimal text.
+  CHECK(KeyGroupOfPartitionKey(Value::Text(""), 128) == 0xd4 >> 1);
+  CHECK(KeyGroupOfPartitionKey(Value::Null(), 128) == 0xd4 >> 1);
+  CHECK(KeyGroupOfPartitionKey(Value::Int(42), 128) == KeyGroupOfPartitionKey(Value::Text("42"), 128));
+  CHECK(KeyGroupOfPartitionKey(Value::Text("Shadowfax"), 128) == KeyGroupOfHashKey(HashPartitionKey("Shadowfax"), 128));
+  CHECK(KeyGroupOfPartitionKey(Value::Text("Shadowfax"), 1) == 0);
+}
+
+TEST_CASE("PartitionKeyGroupKey finds a plain GROUP BY reference to the source's partition key") {
+  SourceDef src;
+  src.partition_key_column = 1;
+  QueryDef q;
+  q.window.kind = WindowKind::kTumble;
+  Expr a, b;
+  a.op = b.op = ExprOp::kColumn;
+  a.column = 0;
+  b.column = 1;
+  q.group_keys = {a, b};
+  CHECK(PartitionKeyGroupKey(src, q) == 1);
+  q.group_keys = {a};
+  CHECK(PartitionKeyGroupKey(src, q) == -1);  // not grouped by it
+  q.group_keys = {b};
+  q.window.kind = WindowKind::kNone;
+  CHECK(PartitionKeyGroupKey(src, q) == -1);  // no keyed window state
+  q.window.kind = WindowKind::kSession;
+  CHECK(PartitionKeyGroupKey(src, q) == 0);
+  src.partition_key_column = -1;
+  CHECK(PartitionKeyGroupKey(src, q) == -1);  // none declared
+}
+
+TEST_CASE("PartitionKeyGroups gives KeyGroupOfPartitionKey's groups, cached or not") {
+  PartitionKeyGroups cache(128);
+  // 5,000 distinct keys, twice over: every slot is replaced many times, and repeats hit.
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 5000; ++i) {
+      const Value text = Value::Text("unicorn-" + std::to_string(i * 7919 % 5000) + std::string(i % 3 ? 0 : 20, 'x'));
+      CHECK(cache.Of(text) == KeyGroupOfPartitionKey(text, 128));
+      CHECK(cache.Of(Value::Int(i)) == KeyGroupOfPartitionKey(Value::Int(i), 128));
+    }
+  }
+  CHECK(cache.Of(Value::Null()) == KeyGroupOfPartitionKey(Value::Null(), 128));
+  PartitionKeyGroups one(1);
+  CHECK(one.Of(Value::Text("a")) == 0);
+}

@@ -28,6 +28,7 @@ QueryPipeline::QueryPipeline(const Pipeline& pipeline, int query_index, size_t s
       source_(pipeline.sources[static_cast<size_t>(query_.source)]),
       emit_interval_(pipeline.sinks[static_cast<size_t>(query_.sink)].emit_interval),
       groups_(NormalizeGroups(query_, groups)),
+      pk_key_(PartitionKeyGroupKey(source_, query_)),
       splits_(splits),
       start_(now),
       next_emit_(now + emit_interval_) {
@@ -35,6 +36,7 @@ QueryPipeline::QueryPipeline(const Pipeline& pipeline, int query_index, size_t s
   options.allowed_lateness = source_.allowed_lateness;
   options.emit_partial = emit_interval_.count() > 0;
   windowed_ = query_.stages || HasKeyedWindow(query_);
+  if (pk_key_ >= 0 && groups_.count > 1) pk_groups_ = std::make_unique<PartitionKeyGroups>(groups_.count);
   const uint32_t n = groups_.empty() ? 0 : groups_.last - groups_.first;
   if (query_.stages) {
     if (n > 0) stage_ = std::make_unique<WindowStage>(query_);
@@ -59,9 +61,22 @@ namespace {
 // The per-row loop, instantiated per window operator so the calls are direct. With one operator
 // (K = 1) every row goes to ops[0]; otherwise to the operator of the row's key group (rows of
 // groups outside [first, first + ops.size()) are skipped).
+// The key group of a row of a keyed window query (K > 1): from the partition key's hash key when
+// the GROUP BY holds it (pk_key >= 0, a column reference; `pk` set), else XXH3 of the encoded
+// GROUP BY key.
+uint32_t RowKeyGroup(const QueryDef& q, int pk_key, PartitionKeyGroups* pk, uint32_t key_groups, const Row& row,
+                     Row* key_values, std::string* key_buf) {
+  if (pk_key >= 0) return pk->Of(row[static_cast<size_t>(q.group_keys[static_cast<size_t>(pk_key)].column)]);
+  key_values->clear();
+  for (const Expr& k : q.group_keys) key_values->push_back(Eval(k, row));
+  key_buf->clear();
+  EncodeKey(*key_values, key_buf);
+  return KeyGroupOfKey(*key_buf, key_groups);
+}
+
 template <typename Op>
 void AddRows(std::vector<std::unique_ptr<Op>>& ops, uint32_t key_groups, uint32_t first, const QueryDef& q,
-             size_t time_col, const std::vector<Row>& rows, std::vector<LateRow>* late, Row* key_values,
+             int pk_key, PartitionKeyGroups* pk, size_t time_col, const std::vector<Row>& rows, std::vector<LateRow>* late, Row* key_values,
              std::string* key_buf) {
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& row = rows[i];
@@ -75,11 +90,7 @@ void AddRows(std::vector<std::unique_ptr<Op>>& ops, uint32_t key_groups, uint32_
     }
     Op* op = ops[0].get();
     if (key_groups > 1) {
-      key_values->clear();
-      for (const Expr& k : q.group_keys) key_values->push_back(Eval(k, row));
-      key_buf->clear();
-      EncodeKey(*key_values, key_buf);
-      const uint32_t g = KeyGroupOfKey(*key_buf, key_groups);
+      const uint32_t g = RowKeyGroup(q, pk_key, pk, key_groups, row, key_values, key_buf);
       if (g < first || g - first >= ops.size()) continue;
       op = ops[g - first].get();
     }
@@ -122,9 +133,9 @@ void QueryPipeline::ProcessBatch(size_t split, const std::vector<Row>& rows, std
   ObserveSplit(split, MaxEventTime(rows));
   const size_t tc = static_cast<size_t>(query_.window.time_column);
   if (!hop_.empty()) {
-    AddRows(hop_, groups_.count, groups_.first, query_, tc, rows, late, &key_values_, &key_buf_);
+    AddRows(hop_, groups_.count, groups_.first, query_, pk_key_, pk_groups_.get(), tc, rows, late, &key_values_, &key_buf_);
   } else if (!session_.empty()) {
-    AddRows(session_, groups_.count, groups_.first, query_, tc, rows, late, &key_values_, &key_buf_);
+    AddRows(session_, groups_.count, groups_.first, query_, pk_key_, pk_groups_.get(), tc, rows, late, &key_values_, &key_buf_);
   } else if (stage_) {
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& row = rows[i];
@@ -184,11 +195,7 @@ void QueryPipeline::RouteRows(const std::vector<Row>& rows, std::vector<uint32_t
       groups->push_back(0);
       continue;
     }
-    key_values_.clear();
-    for (const Expr& k : query_.group_keys) key_values_.push_back(Eval(k, row));
-    key_buf_.clear();
-    EncodeKey(key_values_, &key_buf_);
-    groups->push_back(KeyGroupOfKey(key_buf_, groups_.count));
+    groups->push_back(RowKeyGroup(query_, pk_key_, pk_groups_.get(), groups_.count, row, &key_values_, &key_buf_));
   }
 }
 

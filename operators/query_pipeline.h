@@ -172,6 +172,8 @@ class QueryPipeline {
   StateStore* GroupStore(StateStore* store, size_t i);  // group i's view of `store` (K > 1)
   void ShareCacheBound();  // before eviction: each group's operator gets its share of the bound
   const KeyGroupRange groups_;
+  const int pk_key_;  // PartitionKeyGroupKey(): the GROUP BY key that places key groups, or -1
+  std::unique_ptr<PartitionKeyGroups> pk_groups_;  // set when pk_key_ >= 0 and K > 1
   bool windowed_ = false;
   // One window operator per key group of groups_ (index: group - groups_.first); one in all when
   // groups_.count == 1.

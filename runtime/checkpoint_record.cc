@@ -109,6 +109,9 @@ std::string StateFingerprint(const Pipeline& pipeline, const QueryDef& q) {
     f += " " + a.text;
     if (a.filter) f += " FILTER (" + a.filter->text + ")";
   }
+  // Where each key's state lives: by the partition key's hash key instead of XXH3 of the key.
+  const int pk = ops::PartitionKeyGroupKey(pipeline.sources[static_cast<size_t>(q.source)], q);
+  if (pk >= 0) f += "; key groups by partition key " + q.group_keys[static_cast<size_t>(pk)].text;
   return f;
 }
 

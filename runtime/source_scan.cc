@@ -34,6 +34,7 @@ struct SourceScan::Split {
   // has heard of every split, which holds it at the minimum): whether a row is late then does
   // not depend on how the subtasks were scheduled.
   std::unique_ptr<std::atomic<int64_t>[]> known;
+  int owner = 0;  // the subtask that reads and decodes the split (SourceScan::SplitOwner)
   explicit Split(std::unique_ptr<SourceSplit> r, int subtasks)
       : reader(std::move(r)), known(new std::atomic<int64_t>[static_cast<size_t>(subtasks)]), subtasks_(subtasks) {
     ResetAlignment();
@@ -73,7 +74,8 @@ struct SourceScan::Query {
         state_space("state." + def.name),
         fingerprint(StateFingerprint(p, def)),
         windowed(def.stages || def.window.kind == WindowKind::kTumble || def.window.kind == WindowKind::kHop ||
-                 def.window.kind == WindowKind::kSession) {
+                 def.window.kind == WindowKind::kSession),
+        pk_key(ops::PartitionKeyGroupKey(p.sources[static_cast<size_t>(def.source)], def)) {
     const SourceDef& src = p.sources[static_cast<size_t>(def.source)];
     const std::vector<bool> used = ops::ColumnsUsed(def, src.schema.size(), src.event_time_column);
     for (size_t c = 0; c < used.size(); ++c)
@@ -86,6 +88,7 @@ struct SourceScan::Query {
   const std::string state_space;
   const std::string fingerprint;
   const bool windowed;
+  const int pk_key;  // ops::PartitionKeyGroupKey(): key groups placed by the partition key, or -1
   std::vector<size_t> used_columns;  // the source columns the query reads (ops::ColumnsUsed)
   uint32_t key_groups = 1;  // K of the query's state (from its checkpoint, or the default)
   // Per split: the position this query's checkpoint saved. Records before it were processed by
@@ -96,6 +99,7 @@ struct SourceScan::Query {
   Counter* bad_records = nullptr;
   Counter* late_records = nullptr;
   Counter* rows_emitted = nullptr;
+  Counter* rows_exchanged = nullptr;
   Counter* state_evictions = nullptr;
   Counter* state_reads = nullptr;
   Counter* checkpoints = nullptr;
@@ -192,6 +196,7 @@ SourceScan::SourceScan(const ScanEnv& env, int source_index, Source* source, Dec
     st.exchange = !q->windowed                          ? "none"
                   : ops::DefaultKeyGroups(q->def) == 1 ? "single worker"
                   : parallelism_ == 1                  ? "none"
+                  : q->pk_key >= 0                     ? "partition key"
                                                        : "key group";
     status_.push_back(std::move(st));
     align_ = align_ || q->windowed;
@@ -226,6 +231,8 @@ void SourceScan::AttachQueryMetrics(MetricsRegistry* metrics, const std::string&
   q->bad_records = &metrics->GetCounter("sluice_query_bad_records_total", "Records a query could not decode", l);
   q->late_records = &metrics->GetCounter("sluice_late_records_total", "Records that arrived after their window fired", l);
   q->rows_emitted = &metrics->GetCounter("sluice_sink_rows_total", "Rows emitted to a sink", {{"sink", sink_name}, {"query", q->def.name}});
+  q->rows_exchanged = &metrics->GetCounter("sluice_exchange_rows_total",
+                                           "Rows sent to another worker because it owns their key group", l);
   q->watermark_lag = &metrics->GetGauge("sluice_watermark_lag_seconds", "Wall clock minus the query's watermark", l);
   q->watermark = &metrics->GetGauge("sluice_watermark_seconds", "The query's watermark, Unix seconds", l);
   q->open_windows = &metrics->GetGauge("sluice_open_windows", "Windows held in state", l);
@@ -290,10 +297,15 @@ Status SourceScan::Restore() {
   const EventTime now = WallNow();
   splits_.clear();
   splits_version_ = source_->splits_version();
-  for (auto& reader : source_->OpenSplits()) splits_.push_back(std::make_unique<Split>(std::move(reader), parallelism_));
-  int mask = 0;
-  for (size_t i = 0; i < splits_.size(); ++i) mask |= 1 << std::min(OwnerOfSplit(i), 30);
-  splits_owned_mask_.store(mask);
+  pk_groups_ = 0;
+  for (const auto& q : queries_) {
+    if (q->pk_key >= 0 && q->key_groups > 1 && pk_groups_ == 0) pk_groups_ = q->key_groups;
+  }
+  for (auto& reader : source_->OpenSplits()) {
+    splits_.push_back(std::make_unique<Split>(std::move(reader), parallelism_));
+    splits_.back()->owner = SplitOwner(*splits_.back()->reader, splits_.size() - 1);
+  }
+  UpdateOwnedMask();
   // The state cache bound is the scan's: each subtask's pipelines get an equal share.
   const size_t cache = options_.state_cache_groups == 0
                            ? 0
@@ -361,7 +373,7 @@ Status SourceScan::Restore() {
     st.checkpoint_id = records[qi].id;
     st.checkpoint_time = have[qi] ? EventTime{records[qi].wall_ms * 1000} : EventTime::Min();
     st.key_groups = q.key_groups;
-    st.exchange = !q.windowed ? "none" : q.key_groups == 1 ? "single worker" : !Exchanged(q) ? "none" : "key group";
+    st.exchange = ExchangeKind(q);
     if (st.state == "starting") st.state = "running";
   }
   return Status::OK();
@@ -603,6 +615,7 @@ Status SourceScan::RefreshSplits() {
   for (auto& reader : source_->OpenSplits()) {
     if (known.count(reader->id()) != 0) continue;
     auto s = std::make_unique<Split>(std::move(reader), parallelism_);
+    s->owner = SplitOwner(*s->reader, splits_.size());
     SLUICE_RETURN_IF_ERROR(s->reader->Seek(1));  // a new shard: from its first record
     for (auto& t : subtasks_) {
       for (auto& df : t->dataflow) df->AddSplit(WallNow());
@@ -613,10 +626,38 @@ Status SourceScan::RefreshSplits() {
     }
     splits_.push_back(std::move(s));
   }
-  int mask = 0;
-  for (size_t i = 0; i < splits_.size(); ++i) mask |= 1 << std::min(OwnerOfSplit(i), 30);
-  splits_owned_mask_.store(mask);
+  UpdateOwnedMask();
   return Status::OK();
+}
+
+int SourceScan::SplitOwner(const SourceSplit& reader, size_t index) const {
+  const std::optional<HashKeyRange> range = reader.hash_key_range();
+  if (pk_groups_ == 0 || !range) return static_cast<int>(index % static_cast<size_t>(parallelism_));
+  // The worker that owns the key group in the middle of the shard's range: with CreateStream's
+  // even ranges and a shard count that divides K, it owns every group of the shard.
+  const HashKey mid = range->start + (range->end - range->start) / 2;
+  return ops::KeyGroupOwner(ops::KeyGroupOfHashKey(mid, pk_groups_), pk_groups_, parallelism_);
+}
+
+void SourceScan::UpdateOwnedMask() {
+  int mask = 0;
+  bool by_hash = !splits_.empty();
+  for (const auto& sp : splits_) {
+    mask |= 1 << std::min(sp->owner, 30);
+    by_hash = by_hash && sp->reader->hash_key_range().has_value();
+  }
+  splits_owned_mask_.store(mask);
+  splits_by_hash_ = by_hash;
+}
+
+std::string SourceScan::ExchangeKind(const Query& q) const {
+  if (!q.windowed) return "none";
+  if (q.key_groups == 1) return "single worker";
+  if (!Exchanged(q)) return "none";
+  // Rows stay on the worker that read their shard; only a key group whose hash keys span two
+  // shards' owners (uneven shards, a reshard) sends rows over.
+  if (q.pk_key >= 0 && pk_groups_ == q.key_groups && splits_by_hash_) return "partition key";
+  return "key group";
 }
 
 bool SourceScan::AheadOfOthers(size_t si) const {
@@ -913,6 +954,7 @@ void SourceScan::ProcessSplit(Subtask& t, size_t si, bool* any) {
     t.local_positions.clear();
     positions.clear();
     data.clear();
+    size_t sent = 0;
     for (size_t r = 0; r < rows->size(); ++r) {
       const uint32_t g = t.groups[r];
       if (g == ops::QueryPipeline::kNoGroup) continue;
@@ -949,7 +991,9 @@ void SourceScan::ProcessSplit(Subtask& t, size_t si, bool* any) {
       part.positions.push_back(rec.position);
       part.data.append(rec.data);  // one copy, for the dead-letter queue should the row be late
       part.data_end.push_back(static_cast<uint32_t>(part.data.size()));
+      ++sent;
     }
+    if (sent > 0) q.rows_exchanged->Inc(sent);
     if (direct) {
       df.ProcessRouted(*rows, t.groups, &t.late);
       if (!t.late.empty()) {
@@ -1034,8 +1078,8 @@ void SourceScan::StepSubtask(Subtask& t, bool* any) {
   if (!Barrier(t, any)) return;
   // Read only when the other subtasks have taken what this one sent them (backpressure).
   if (FlushPending(t)) {
-    for (size_t si = static_cast<size_t>(t.index); si < splits_.size(); si += static_cast<size_t>(parallelism_)) {
-      ProcessSplit(t, si, any);
+    for (size_t si = 0; si < splits_.size(); ++si) {
+      if (splits_[si]->owner == t.index) ProcessSplit(t, si, any);
     }
   }
   const EventTime now = WallNow();
@@ -1109,8 +1153,9 @@ void SourceScan::UpdateStatus(Subtask& t, EventTime now) {
     part.state_groups = df.open_groups();
     part.spilled_groups = df.spilled_groups();
     part.splits.clear();
-    for (size_t si = static_cast<size_t>(t.index); si < splits_.size(); si += static_cast<size_t>(parallelism_)) {
+    for (size_t si = 0; si < splits_.size(); ++si) {
       const Split& s = *splits_[si];
+      if (s.owner != t.index) continue;
       const EventTime max_t = df.split_max_event_time(si);
       part.splits.push_back({s.reader->id(), max_t, df.split_idle(si), std::max(s.next_position.load(), q.resume_at[si])});
       const SplitGauges& g = q.split_gauges[si];
@@ -1163,6 +1208,7 @@ std::vector<QueryStatus> SourceScan::statuses() const {
     st.bad_records = q.bad_records->value();
     st.late_records = q.late_records->value();
     st.rows_emitted = q.rows_emitted->value();
+    st.rows_exchanged = q.rows_exchanged->value();
   }
   return out;
 }

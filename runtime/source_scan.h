@@ -1,5 +1,6 @@
 // SourceScan: a shared scan of one source by every query that reads it, run by P workers (the
-// scan's subtasks). Subtask w owns the source's splits i with i mod P == w: it reads each of them
+// scan's subtasks). Subtask w owns the source's splits i with i mod P == w (but see "partition
+// key" below): it reads each of them
 // once per step, decodes each batch once (with the union of the columns its queries read), and
 // hands the rows to every query:
 //
@@ -12,7 +13,11 @@
 // GROUP BY key; subtask v holds the contiguous groups Flink's KeyGroupRangeAssignment gives it
 // (stage plans have one group, on subtask 0). Rows of other subtasks' groups go to them over a
 // bounded single-producer, single-consumer queue per ordered pair of subtasks (spsc_queue.h), so
-// the per-record path takes no lock. With one subtask nothing is exchanged. A sink is shared by
+// the per-record path takes no lock. With one subtask nothing is exchanged. When a query's GROUP
+// BY holds the source's partition key (SourceDef::partition_key_column) and the splits are shards
+// with hash-key ranges, its key groups are placed by the key's hash key and each shard goes to the
+// subtask that owns its groups instead of i mod P: rows stay where they were read (exchange
+// "partition key"; only a group that spans two owners' shards sends rows). A sink is shared by
 // the query's subtasks, behind a mutex taken once per batch of output rows.
 //
 // Watermarks: every subtask's pipeline of a windowed query tracks every split: a batch's message
@@ -117,7 +122,9 @@ struct QueryStatus {
   int worker = -1;            ///< The engine worker that coordinates the query's scan (subtask 0).
   int workers = 1;            ///< Subtasks (workers) the scan runs on.
   uint32_t key_groups = 1;    ///< K: key groups of the query's state (1: not split).
-  std::string exchange;       ///< "none", "key group" or "single worker" (see SourceScan).
+  /// "none", "key group", "partition key" (key groups placed by the partition key's hash key:
+  /// rows stay on the worker that read their shard) or "single worker" (see SourceScan).
+  std::string exchange;
   EventTime watermark = EventTime::Min();
   std::string holding_split;  ///< The split whose watermark is the minimum, or empty.
   Duration idle_timeout{};    ///< The source's idle_timeout (0: splits never go idle).
@@ -127,6 +134,9 @@ struct QueryStatus {
   uint64_t state_evictions = 0;  ///< Groups evicted from the state cache since the server started.
   uint64_t state_reads = 0;      ///< Groups read back from the state store since the server started.
   uint64_t records_in = 0, bad_records = 0, late_records = 0, rows_emitted = 0;
+  /// Rows sent to another worker because it owns their key group (0 with one worker, and
+  /// nearly 0 with exchange "partition key").
+  uint64_t rows_exchanged = 0;
   std::vector<SplitStatus> splits;
   uint64_t checkpoint_id = 0;                 ///< The last committed checkpoint (0: none yet).
   EventTime checkpoint_time = EventTime::Min();  ///< When it was taken (wall clock).
@@ -220,7 +230,11 @@ class SourceScan {
   // Handled row messages going back from consumer `from` to their producer `to`, for reuse.
   Channel& returns(int from, int to) { return *returns_[static_cast<size_t>(from * parallelism_ + to)]; }
   bool Exchanged(const Query& q) const;  // rows routed by key group between subtasks
-  int OwnerOfSplit(size_t split) const { return static_cast<int>(split % static_cast<size_t>(parallelism_)); }
+  // The subtask that reads split `index`: index mod P, or, when a query is grouped by the
+  // partition key (pk_groups_ > 0) and the split is a hash-key range, the owner of its groups.
+  int SplitOwner(const SourceSplit& reader, size_t index) const;
+  void UpdateOwnedMask();                  // splits_owned_mask_ and splits_by_hash_ from the splits' owners
+  std::string ExchangeKind(const Query& q) const;  // QueryStatus::exchange
   Status RefreshSplits();                // picks up shards a reshard created (all subtasks paused)
   bool Readable(const Split& s) const;   // every parent shard finished
   bool AheadOfOthers(size_t split) const;  // max_watermark_drift: wait for slower splits
@@ -264,6 +278,8 @@ class SourceScan {
   int state_read_failures_ = 0;         // spilled-state read errors since the last commit
   uint64_t splits_version_ = 0;         // Source::splits_version() when splits_ was last updated
   std::atomic<int> splits_owned_mask_{0};  // bit w: subtask w owns a split (ReadsSplits())
+  uint32_t pk_groups_ = 0;       // K of the first query grouped by the partition key (0: none); places splits
+  bool splits_by_hash_ = false;  // every split is a hash-key range (a stream of the log)
   uint64_t checkpoint_id_ = 0;          // last committed (the largest of the queries' records)
   // The barrier protocol (subtask 0 raises, every subtask aligns, subtask 0 completes).
   std::atomic<uint64_t> barrier_raised_{0};

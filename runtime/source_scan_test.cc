@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "core/memory_state_store.h"
@@ -20,10 +21,12 @@ namespace {
 // An in-memory source: each split is a vector of "key,event_ms,value" records.
 struct MemorySplit final : SourceSplit {
   std::string id_;
+  std::optional<HashKeyRange> range;  // set: the split says it is this hash-key range
   const std::vector<std::string>* data;
   size_t* visible;  // records readable so far (shared by all splits)
   uint64_t next = 1;
   const std::string& id() const override { return id_; }
+  std::optional<HashKeyRange> hash_key_range() const override { return range; }
   Status Seek(uint64_t position) override {
     next = std::max<uint64_t>(position, 1);
     return Status::OK();
@@ -40,6 +43,7 @@ struct MemorySplit final : SourceSplit {
 
 struct MemorySource final : Source {
   std::vector<std::vector<std::string>> splits;
+  std::vector<HashKeyRange> ranges;  // when set, one per split (hash_key_range())
   size_t visible = 0;
   std::vector<std::unique_ptr<SourceSplit>> OpenSplits() override {
     std::vector<std::unique_ptr<SourceSplit>> out;
@@ -48,6 +52,7 @@ struct MemorySource final : Source {
       s->id_ = "split-" + std::to_string(i);
       s->data = &splits[i];
       s->visible = &visible;
+      if (i < ranges.size()) s->range = ranges[i];
       out.push_back(std::move(s));
     }
     return out;
@@ -143,6 +148,7 @@ struct CacheRun {
 struct RunExtras {
   std::atomic<size_t>* decoded = nullptr;
   int workers = 1;
+  std::vector<QueryStatus>* statuses = nullptr;  // set: the statuses once caught up
 };
 void RunUntil(const Pipeline& p, MemorySource* src, size_t upto, MemoryStateStore* store, Status* start_status = nullptr,
               bool key_all_columns = false, CacheRun* cache = nullptr, RunExtras extras = {}) {
@@ -195,6 +201,7 @@ void RunUntil(const Pipeline& p, MemorySource* src, size_t upto, MemoryStateStor
     for (int i = 0; i < 2000 && !caught_up(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     CHECK(caught_up());
     CHECK(engine.Checkpoint(std::chrono::seconds(10)).ok());
+    if (extras.statuses != nullptr) *extras.statuses = engine.QueryStatuses();
     if (cache != nullptr) {
       // The checkpoint above wrote every group touched since the one before; this one may evict
       // them all, since none has been touched since (the status shows it a step later).
@@ -278,6 +285,67 @@ TEST_CASE("engine: stopping and restarting from checkpoints gives an uninterrupt
   REQUIRE(store.Commit(b).ok());
   RunUntil(*p, &src, 1500, &store, &st);
   CHECK(st.code() == StatusCode::kCorruption);
+}
+
+TEST_CASE("engine: a query grouped by the partition key keeps rows on the worker that read their shard") {
+  // Four shards with CreateStream's even ranges; each key's records in the shard its MD5 picks,
+  // as the log routes them when the producer uses k as the partition key.
+  auto p = sql::PlanPipeline(std::string(kPipeline).replace(std::string(kPipeline).find("shards = 2"), 10,
+                                                            "shards = 4, partition_key = 'k'"));
+  REQUIRE(p.ok());
+  MemorySource routed, misrouted;
+  for (MemorySource* m : {&routed, &misrouted}) {
+    m->splits.resize(4);
+    for (int i = 0; i < 4; ++i) {
+      const HashKey start = static_cast<HashKey>(i) << 126;
+      m->ranges.push_back({start, start + ((static_cast<HashKey>(1) << 126) - 1)});
+    }
+  }
+  for (int i = 0; i < 4000; ++i) {
+    const std::string key = "k" + std::to_string(i % 23);
+    const std::string rec = key + "," + std::to_string(1'000'000 + i * 29) + "," + std::to_string(i);
+    routed.splits[static_cast<size_t>(HashPartitionKey(key) >> 126)].push_back(rec);
+    misrouted.splits[static_cast<size_t>(i % 4)].push_back(rec);  // keys on every shard
+  }
+  MemoryStateStore reference;
+  RunUntil(*p, &routed, 4000, &reference);
+  auto expected = Table(&reference);
+  REQUIRE(expected.size() > 100);
+
+  std::vector<QueryStatus> st;
+  MemoryStateStore two;
+  RunUntil(*p, &routed, 4000, &two, nullptr, false, nullptr, {.workers = 2, .statuses = &st});
+  CHECK(Table(&two) == expected);
+  REQUIRE(st.size() == 1);
+  CHECK(st[0].exchange == "partition key");
+  CHECK(st[0].key_groups == 128);
+  CHECK(st[0].rows_exchanged == 0);
+
+  // Restarts that change the worker count move the key groups with their shards.
+  MemoryStateStore mixed;
+  int workers = 2;
+  for (size_t upto : {300, 1100, 2500, 4000}) {
+    RunUntil(*p, &routed, upto, &mixed, nullptr, false, nullptr, {.workers = workers});
+    workers = 3 - workers;
+  }
+  CHECK(Table(&mixed) == expected);
+
+  // Records whose partition key is not the column's value (a producer that keys otherwise): the
+  // rows of other workers' groups still reach them, through the exchange.
+  MemoryStateStore ref_mis, two_mis;
+  RunUntil(*p, &misrouted, 4000, &ref_mis);
+  RunUntil(*p, &misrouted, 4000, &two_mis, nullptr, false, nullptr, {.workers = 2, .statuses = &st});
+  CHECK(Table(&two_mis) == Table(&ref_mis));
+  REQUIRE(st.size() == 1);
+  CHECK(st[0].rows_exchanged > 0);
+
+  // Without the hash-key ranges (a Kafka topic), the rows are exchanged by key group.
+  routed.ranges.clear();
+  MemoryStateStore plain;
+  RunUntil(*p, &routed, 4000, &plain, nullptr, false, nullptr, {.workers = 2, .statuses = &st});
+  CHECK(Table(&plain) == expected);
+  REQUIRE(st.size() == 1);
+  CHECK(st[0].exchange == "key group");
 }
 
 TEST_CASE("engine: a window join (Nexmark q7 shape) restarts from checkpoints like an uninterrupted run") {

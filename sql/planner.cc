@@ -255,9 +255,17 @@ Status PlanSource(const StatementContext& ctx, std::string connector, std::strin
   } else {
     SLUICE_RETURN_IF_ERROR(CheckKnownOptions(ctx, options, "a stream source",
                                              {"connector", "shards", "format", "event_time", "watermark_delay",
-                                              "idle_timeout", "allowed_lateness", "late_output"},
+                                              "idle_timeout", "allowed_lateness", "late_output", "partition_key"},
                                              {"primary_key", "emit_interval"}));
   }
+  // The source column an option names (event_time, partition_key), or an error naming the option.
+  auto column_of = [&](const Option& opt) -> Result<int> {
+    const int index = src.schema.IndexOf(opt.value);
+    if (index >= 0) return index;
+    std::string msg = UnknownColumnMessage(opt.value, src.schema, true);
+    msg.insert(msg.find(" does not exist") + 15, " in " + QuoteIdent(src.name));
+    return ctx.Error(opt.location, opt.key + " " + msg);
+  };
   for (const Option& opt : options) {
     src.options[opt.key] = opt.value;
     if (opt.key == "partitions") {
@@ -274,17 +282,20 @@ Status PlanSource(const StatementContext& ctx, std::string connector, std::strin
       SLUICE_RETURN_IF_ERROR(CheckChoice(ctx, &opt, {"json"}));
       src.format = "json";
     } else if (opt.key == "event_time") {
-      int index = src.schema.IndexOf(opt.value);
-      if (index < 0) {
-        std::string msg = UnknownColumnMessage(opt.value, src.schema, true);
-        msg.insert(msg.find(" does not exist") + 15, " in " + QuoteIdent(src.name));
-        return ctx.Error(opt.location, "event_time " + msg);
-      }
+      SLUICE_ASSIGN_OR_RETURN(const int index, column_of(opt));
       if (src.schema[index].type != DataType::kTimestamp) {
         return ctx.Error(opt.location, "event_time column \"" + opt.value + "\" must be TIMESTAMPTZ, not " +
                                            DataTypeName(src.schema[index].type));
       }
       src.event_time_column = index;
+    } else if (opt.key == "partition_key") {
+      SLUICE_ASSIGN_OR_RETURN(const int index, column_of(opt));
+      const DataType t = src.schema[index].type;
+      if (t != DataType::kText && t != DataType::kInt64) {
+        return ctx.Error(opt.location, "partition_key column \"" + opt.value + "\" must be TEXT or BIGINT, not " +
+                                           DataTypeName(t));
+      }
+      src.partition_key_column = index;
     } else if (opt.key == "watermark_delay") {
       SLUICE_ASSIGN_OR_RETURN(src.watermark_delay, DurationOption(ctx, opt));
     } else if (opt.key == "idle_timeout") {

@@ -449,6 +449,22 @@ TEST_CASE("missing event_time") {
   CHECK(Headline(err) == "line 1, column 64: event_time column \"ts\" must be TIMESTAMPTZ, not BIGINT");
 }
 
+TEST_CASE("partition_key names a TEXT or BIGINT column of a stream source") {
+  Pipeline p = MustPlan("CREATE TABLE s (a TEXT, n BIGINT, ts TIMESTAMPTZ) WITH (connector = 'stream', partition_key = 'a');");
+  CHECK(p.sources[0].partition_key_column == 0);
+  p = MustPlan("CREATE TABLE s (a TEXT, n BIGINT, ts TIMESTAMPTZ) WITH (connector = 'stream', partition_key = 'n');");
+  CHECK(p.sources[0].partition_key_column == 1);
+  p = MustPlan("CREATE TABLE s (a TEXT, ts TIMESTAMPTZ) WITH (connector = 'stream');");
+  CHECK(p.sources[0].partition_key_column == -1);
+  CHECK(Contains(ErrorOf("CREATE TABLE s (a TEXT) WITH (connector = 'stream', partition_key = 'b');"),
+                 "partition_key column \"b\" does not exist"));
+  CHECK(Contains(ErrorOf("CREATE TABLE s (a TEXT, ts TIMESTAMPTZ) WITH (connector = 'stream', partition_key = 'ts');"),
+                 "partition_key column \"ts\" must be TEXT or BIGINT, not TIMESTAMPTZ"));
+  CHECK(Contains(ErrorOf("CREATE TABLE s (a TEXT) WITH (connector = 'kafka', topic = 't', bootstrap_servers = 'h:1', "
+                         "partition_key = 'a');"),
+                 "partition_key"));
+}
+
 TEST_CASE("windows must use the event-time column and a valid size") {
   std::string err = QueryError(
       "INSERT INTO out SELECT count(*) AS n FROM TUMBLE(t, other_ts, INTERVAL '1 minute') GROUP BY window_start;");

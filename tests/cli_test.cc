@@ -155,8 +155,12 @@ TEST_CASE("explain plans a pipeline file") {
   CAPTURE(r.out);
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("query q1_unicorn_minutes") != std::string::npos);
-  // The per-minute query is keyed by Name: its rows are exchanged by key group between workers.
-  CHECK(r.out.find("exchange: key group (state in 128 key groups") != std::string::npos);
+  // The per-minute query is keyed by Name, the source's partition key: each worker reads the
+  // shards that hold its key groups, and rows are not exchanged.
+  CHECK(r.out.find("partition key: Name") != std::string::npos);
+  CHECK(r.out.find("exchange: partition key (GROUP BY holds \"Name\", the source's partition_key: state in 128 key groups") !=
+        std::string::npos);
+  CHECK(r.out.find("worker w reads the shards whose hash-key ranges hold its key groups") != std::string::npos);
   CHECK(r.out.find("watermark alignment:") != std::string::npos);
 }
 

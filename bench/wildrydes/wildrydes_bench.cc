@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -19,6 +20,7 @@
 #include "core/base64.h"
 #include "examples/wildrydes/producer.h"
 #include "ingest/json_decoder.h"
+#include "ingest/log/hash_key.h"
 #include "sql/planner.h"
 #include "wildrydes_pipeline.h"
 
@@ -147,18 +149,19 @@ std::string Fixed(double v, int digits) {
 
 // ---- --in-process: the pipeline on runtime::Engine, statuses generated inside its shards ----
 
-// Shard k of S makes the statuses of unicorns j with j mod S == k, one per unicorn per simulated
-// second, in time order, as workshop JSON (UnicornStatus::ToJson()); values from a per-record
-// splitmix64, so runs repeat. A record's view is valid until the next Read(), as promised.
+// Shard k of S makes the statuses of the unicorns whose name (the partition key, as the
+// workshop's producer sends it) hashes into the shard's hash-key range, as the log would route
+// them: one status per unicorn per simulated second, in time order, as workshop JSON
+// (UnicornStatus::ToJson()); values from a per-record splitmix64, so runs repeat. A record's
+// view is valid until the next Read(), as promised.
 class StatusSplit : public SourceSplit {
  public:
-  StatusSplit(int k, int shards, int unicorns, int64_t quota, std::atomic<int64_t>* handed_out,
-              std::atomic<int>* done)
-      : id_("shardId-" + std::to_string(100000000000 + k).substr(1)), quota_(quota), handed_out_(handed_out),
-        done_(done) {
-    for (int j = k; j < unicorns; j += shards) names_.push_back(wildrydes::Fleet::NameOf(j));
-  }
+  StatusSplit(int k, HashKeyRange range, std::vector<std::string> names, int64_t quota,
+              std::atomic<int64_t>* handed_out, std::atomic<int>* done)
+      : id_("shardId-" + std::to_string(100000000000 + k).substr(1)), range_(range), quota_(quota),
+        handed_out_(handed_out), done_(done), names_(std::move(names)) {}
   const std::string& id() const override { return id_; }
+  std::optional<HashKeyRange> hash_key_range() const override { return range_; }
   Status Seek(uint64_t position) override {
     made_ = static_cast<int64_t>(position) - 1;  // statuses are a function of their number
     return Status::OK();
@@ -185,6 +188,7 @@ class StatusSplit : public SourceSplit {
       ends_.push_back(json_.size());
       SourceRecord r;
       r.position = static_cast<uint64_t>(n) + 1;
+      r.key = names_[static_cast<size_t>(n) % names_.size()];
       out->push_back(r);
     }
     size_t begin = 0;
@@ -193,17 +197,18 @@ class StatusSplit : public SourceSplit {
       begin = ends_[i];
     }
     handed_out_->fetch_add(static_cast<int64_t>(out->size()));
-    if (made_ >= quota_ && !counted_) {
+    if ((made_ >= quota_ || names_.empty()) && !counted_) {
       counted_ = true;
       done_->fetch_add(1);
     }
     return Status::OK();
   }
-  bool finished() const override { return made_ >= quota_; }
+  bool finished() const override { return made_ >= quota_ || names_.empty(); }
 
  private:
   static constexpr int64_t kStartMs = 1767225600000;  // 2026-01-01T00:00:00Z
   const std::string id_;
+  const HashKeyRange range_;
   const int64_t quota_;
   std::atomic<int64_t>* handed_out_;
   std::atomic<int>* done_;
@@ -218,10 +223,27 @@ class StatusSource : public FiniteSource {
  public:
   StatusSource(int shards, int unicorns, int64_t events) : shards_(shards), unicorns_(unicorns), events_(events) {}
   std::vector<std::unique_ptr<SourceSplit>> OpenSplits() override {
-    std::vector<std::unique_ptr<SourceSplit>> out;
+    // Each unicorn to the shard whose range holds the MD5 of its name; the events shared among
+    // the shards in proportion to their unicorns, so every unicorn reports equally often.
+    const std::vector<log::HashKeyRange> ranges = log::EvenHashKeyRanges(shards_);
+    std::vector<std::vector<std::string>> names(static_cast<size_t>(shards_));
+    for (int j = 0; j < unicorns_; ++j) {
+      std::string name = wildrydes::Fleet::NameOf(j);
+      names[static_cast<size_t>(log::ShardForHashKey(ranges, HashPartitionKey(name)))].push_back(std::move(name));
+    }
+    int last = 0;  // the last shard with unicorns takes the rounding remainder
     for (int k = 0; k < shards_; ++k) {
-      const int64_t quota = events_ / shards_ + (k < events_ % shards_ ? 1 : 0);
-      out.push_back(std::make_unique<StatusSplit>(k, shards_, unicorns_, quota, &handed_out_, &done_));
+      if (!names[static_cast<size_t>(k)].empty()) last = k;
+    }
+    std::vector<std::unique_ptr<SourceSplit>> out;
+    int64_t given = 0;
+    for (int k = 0; k < shards_; ++k) {
+      const size_t n = names[static_cast<size_t>(k)].size();
+      int64_t quota = events_ * static_cast<int64_t>(n) / std::max(unicorns_, 1);
+      if (k == last) quota = events_ - given;
+      given += quota;
+      out.push_back(std::make_unique<StatusSplit>(k, ranges[static_cast<size_t>(k)], std::move(names[static_cast<size_t>(k)]),
+                                                  quota, &handed_out_, &done_));
     }
     return out;
   }
@@ -271,16 +293,18 @@ int RunInProcessBench(const Options& o) {
   const double per_cpu = static_cast<double>(r->records) / whole_cpu;
   std::printf("wildrydes in-process, %d workers: %lld statuses (%d unicorns, %zu shards) in %.3f s -> %.0f records/s; "
               "%.3f CPU-s -> %.0f records/CPU-s (generating and JSON included); %lld rows out, %lld late, %lld bad; "
-              "peak RSS %.1f MiB\n",
+              "%lld rows exchanged between workers; peak RSS %.1f MiB\n",
               workers, static_cast<long long>(r->records), o.unicorns, static_cast<size_t>(p.sources[0].shards), r->wall_s,
               per_s, whole_cpu, per_cpu, static_cast<long long>(r->output_rows), static_cast<long long>(r->late_rows),
-              static_cast<long long>(r->bad_records), static_cast<double>(SelfPeakRssKib()) / 1024.0);
+              static_cast<long long>(r->bad_records), static_cast<long long>(r->rows_exchanged),
+              static_cast<double>(SelfPeakRssKib()) / 1024.0);
   std::printf("{\"bench\":\"wildrydes\",\"phase\":\"in-process\",\"workers\":%d,\"records\":%lld,\"wall_s\":%.4f,"
               "\"records_per_s\":%.0f,\"cpu_s\":%.4f,\"records_per_cpu_s\":%.0f,\"whole_wall_s\":%.4f,"
-              "\"output_rows\":%lld,\"late_rows\":%lld,\"bad_records\":%lld,\"unicorns\":%d,\"peak_rss_mib\":%.1f}\n",
+              "\"output_rows\":%lld,\"late_rows\":%lld,\"bad_records\":%lld,\"rows_exchanged\":%lld,\"unicorns\":%d,"
+              "\"peak_rss_mib\":%.1f}\n",
               workers, static_cast<long long>(r->records), r->wall_s, per_s, whole_cpu, per_cpu, whole_wall,
               static_cast<long long>(r->output_rows), static_cast<long long>(r->late_rows),
-              static_cast<long long>(r->bad_records), o.unicorns, static_cast<double>(SelfPeakRssKib()) / 1024.0);
+              static_cast<long long>(r->bad_records), static_cast<long long>(r->rows_exchanged), o.unicorns, static_cast<double>(SelfPeakRssKib()) / 1024.0);
   std::fflush(stdout);
   return 0;
 }

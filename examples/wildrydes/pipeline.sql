@@ -3,6 +3,9 @@
 -- one query keeps per-unicorn, per-minute statistics in a queryable table (the workshop's
 -- Kinesis Data Analytics → Lambda → DynamoDB leg), another archives every raw event as
 -- hour-partitioned gzip JSON lines (the Firehose → S3 leg).
+-- The producer sends each status with the unicorn's Name as its partition key, as the
+-- workshop's does; partition_key says so, and the per-unicorn query then keeps each shard's
+-- unicorns on the worker that reads the shard (no exchange between workers).
 
 CREATE TABLE unicorn_telemetry (
   "Name" TEXT,
@@ -13,7 +16,8 @@ CREATE TABLE unicorn_telemetry (
   "MagicPoints" INT,
   "HealthPoints" INT
 ) WITH (connector = 'stream', shards = 4, format = 'json',
-        event_time = 'StatusTime', watermark_delay = '5 seconds', idle_timeout = '10 seconds');
+        event_time = 'StatusTime', watermark_delay = '5 seconds', idle_timeout = '10 seconds',
+        partition_key = 'Name');
 
 CREATE TABLE unicorn_minutes () WITH (connector = 'kv', primary_key = 'name, window_start');
 

@@ -1,20 +1,8 @@
 #include "ingest/log/hash_key.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 
 namespace sluice::log {
-
-HashKey HashPartitionKey(std::string_view partition_key) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  // EVP_Digest with the default provider's MD5; thread-safe (no shared mutable state).
-  EVP_Digest(partition_key.data(), partition_key.size(), digest, &len, EVP_md5(), nullptr);
-  HashKey k = 0;
-  for (unsigned i = 0; i < 16 && i < len; ++i) k = (k << 8) | digest[i];
-  return k;
-}
 
 std::string HashKeyToString(HashKey k) {
   if (k == 0) return "0";

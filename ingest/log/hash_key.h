@@ -1,7 +1,7 @@
-// Partition-key hashing and shard hash-key ranges, as Kinesis Data Streams does them.
+// Shard hash-key ranges, as Kinesis Data Streams does them (HashKey, HashKeyRange and
+// HashPartitionKey itself are in core/hash_key.h).
 //
-// A partition key maps to a 128-bit hash key: the MD5 digest of its UTF-8 bytes read as an unsigned
-// big-endian integer. A stream's shards cover [0, 2^128 - 1] in contiguous ranges; CreateStream
+// A stream's shards cover [0, 2^128 - 1] in contiguous ranges; CreateStream
 // with N shards gives shard i the range starting at floor(i * 2^128 / N).
 // Source: AWS Kinesis Data Streams API Reference, PutRecord ("PartitionKey ... MD5 hash function
 // is used to map partition keys to 128-bit integer values") and HashKeyRange.
@@ -14,25 +14,19 @@
 #include <string_view>
 #include <vector>
 
+#include "core/hash_key.h"
+
 namespace sluice::log {
 
-using HashKey = unsigned __int128;
-
-/// MD5 of `partition_key` as a big-endian 128-bit integer.
-HashKey HashPartitionKey(std::string_view partition_key);
+using ::sluice::HashKey;
+using ::sluice::HashKeyRange;
+using ::sluice::HashPartitionKey;
 
 /// Decimal text of a hash key (up to 39 digits), as Kinesis prints HashKeyRange.
 std::string HashKeyToString(HashKey k);
 
 /// Parses a decimal hash key in [0, 2^128 - 1]; nullopt for anything else.
 std::optional<HashKey> ParseHashKey(std::string_view s);
-
-/// One shard's inclusive hash-key range.
-struct HashKeyRange {
-  HashKey start = 0;
-  HashKey end = 0;
-  bool Contains(HashKey k) const { return k >= start && k <= end; }
-};
 
 /// The ranges CreateStream gives `shard_count` shards, in shard order. REQUIRES: shard_count >= 1.
 std::vector<HashKeyRange> EvenHashKeyRanges(int shard_count);

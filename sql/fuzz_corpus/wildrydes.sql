@@ -13,7 +13,8 @@ CREATE TABLE unicorn_telemetry (
   "MagicPoints" INT,
   "HealthPoints" INT
 ) WITH (connector = 'stream', shards = 4, format = 'json',
-        event_time = 'StatusTime', watermark_delay = '5 seconds', idle_timeout = '10 seconds');
+        event_time = 'StatusTime', watermark_delay = '5 seconds', idle_timeout = '10 seconds',
+        partition_key = 'Name');
 
 CREATE TABLE unicorn_minutes () WITH (connector = 'kv', primary_key = 'name, window_start');
 
