@@ -23,12 +23,12 @@ KeyGroupRange NormalizeGroups(const QueryDef& q, KeyGroupRange g) {
 }  // namespace
 
 QueryPipeline::QueryPipeline(const Pipeline& pipeline, int query_index, size_t splits, EventTime now,
-                             KeyGroupRange groups)
+                             KeyGroupRange groups, bool partition_key_groups)
     : query_(pipeline.queries[static_cast<size_t>(query_index)]),
       source_(pipeline.sources[static_cast<size_t>(query_.source)]),
       emit_interval_(pipeline.sinks[static_cast<size_t>(query_.sink)].emit_interval),
       groups_(NormalizeGroups(query_, groups)),
-      pk_key_(PartitionKeyGroupKey(source_, query_)),
+      pk_key_(partition_key_groups ? PartitionKeyGroupKey(source_, query_) : -1),
       splits_(splits),
       start_(now),
       next_emit_(now + emit_interval_) {

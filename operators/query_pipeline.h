@@ -59,8 +59,10 @@ class QueryPipeline {
   /// splits >= 1; groups.count >= 1 (1 for queries without keyed window state, whatever is
   /// passed). `now` starts the idle clocks and the emit_interval schedule. `groups` are the key
   /// groups this pipeline holds (default: the only one); rows of other groups must not be given.
+  /// `partition_key_groups` false places key groups by XXH3 even when the GROUP BY holds the
+  /// source's partition key (for state checkpointed before that placement existed).
   QueryPipeline(const Pipeline& pipeline, int query_index, size_t splits, EventTime now,
-                KeyGroupRange groups = {});
+                KeyGroupRange groups = {}, bool partition_key_groups = true);
 
   /// Marks split `split` active at `now` (call whenever records were read from it, decodable or
   /// not). REQUIRES: split < splits.

@@ -75,7 +75,7 @@ Result<CheckpointRecord> DecodeCheckpointRecord(std::string_view bytes) {
   return rec;
 }
 
-std::string StateFingerprint(const Pipeline& pipeline, const QueryDef& q) {
+std::string StateFingerprint(const Pipeline& pipeline, const QueryDef& q, bool partition_key_groups) {
   std::string f = "source " + pipeline.sources[static_cast<size_t>(q.source)].name;
   if (q.stages) {
     // Window-aligned stages: the state is the leaves'; a leaf's position is its identity.
@@ -111,7 +111,7 @@ std::string StateFingerprint(const Pipeline& pipeline, const QueryDef& q) {
   }
   // Where each key's state lives: by the partition key's hash key instead of XXH3 of the key.
   const int pk = ops::PartitionKeyGroupKey(pipeline.sources[static_cast<size_t>(q.source)], q);
-  if (pk >= 0) f += "; key groups by partition key " + q.group_keys[static_cast<size_t>(pk)].text;
+  if (pk >= 0 && partition_key_groups) f += "; key groups by partition key " + q.group_keys[static_cast<size_t>(pk)].text;
   return f;
 }
 

@@ -54,6 +54,9 @@ Result<CheckpointRecord> DecodeCheckpointRecord(std::string_view bytes);
 /// aggregates (not WHERE or projections, which can change without invalidating state). Two
 /// pipelines whose query has the same fingerprint can share the query's checkpointed state.
 /// Non-aggregating queries have no state and their fingerprint only names the source.
-std::string StateFingerprint(const Pipeline& pipeline, const QueryDef& q);
+/// A query whose key groups are placed by the source's partition key (ops::PartitionKeyGroupKey)
+/// says so at the end; `partition_key_groups` false gives the fingerprint of the same query with
+/// XXH3 placement (as state made before partition_key existed was placed).
+std::string StateFingerprint(const Pipeline& pipeline, const QueryDef& q, bool partition_key_groups = true);
 
 }  // namespace sluice::runtime

@@ -86,9 +86,9 @@ struct SourceScan::Query {
   Sink* const sink;
   std::mutex sink_mu;  // the sink is shared by the subtasks: one Write (a batch) at a time
   const std::string state_space;
-  const std::string fingerprint;
+  std::string fingerprint;  // of the state as restored (see Restore())
   const bool windowed;
-  const int pk_key;  // ops::PartitionKeyGroupKey(): key groups placed by the partition key, or -1
+  int pk_key;  // ops::PartitionKeyGroupKey(): key groups placed by the partition key, or -1
   std::vector<size_t> used_columns;  // the source columns the query reads (ops::ColumnsUsed)
   uint32_t key_groups = 1;  // K of the query's state (from its checkpoint, or the default)
   // Per split: the position this query's checkpoint saved. Records before it were processed by
@@ -279,6 +279,12 @@ Status SourceScan::Restore() {
     } else if (saved.status().code() != StatusCode::kNotFound) {
       return saved.status();
     }
+    if (have[qi] && q.pk_key >= 0 && records[qi].fingerprint == StateFingerprint(*env_.pipeline, q.def, false)) {
+      // State made before the query's groups were placed by the partition key (or with the
+      // source's partition_key added since): it stays placed by XXH3, and rows are exchanged.
+      q.pk_key = -1;
+      q.fingerprint = records[qi].fingerprint;
+    }
     if (have[qi] && records[qi].fingerprint != q.fingerprint) {
       return Status::InvalidArgument("query " + q.def.name +
                                      ": the checkpointed state cannot be used by the query as it is now written.\n"
@@ -321,7 +327,8 @@ Status SourceScan::Restore() {
       Query& q = *queries_[qi];
       const ops::KeyGroupRange range = q.windowed ? ops::KeyGroupsOfWorker(q.key_groups, parallelism_, t.index)
                                                   : ops::KeyGroupRange{};
-      auto df = std::make_unique<ops::QueryPipeline>(*env_.pipeline, q.index, std::max<size_t>(splits_.size(), 1), now, range);
+      auto df = std::make_unique<ops::QueryPipeline>(*env_.pipeline, q.index, std::max<size_t>(splits_.size(), 1), now, range,
+                                                     q.pk_key >= 0);
       if (cache > 0) df->EnableStateCache(env_.store, q.state_space, cache);
       for (size_t i = 0; i < splits_.size(); ++i) {
         for (const SplitPosition& p : records[qi].splits) {

@@ -324,11 +324,23 @@ TEST_CASE("engine: a query grouped by the partition key keeps rows on the worker
   // Restarts that change the worker count move the key groups with their shards.
   MemoryStateStore mixed;
   int workers = 2;
-  for (size_t upto : {300, 1100, 2500, 4000}) {
+  for (size_t upto : {120, 333, 700, 1200, 4000}) {
     RunUntil(*p, &routed, upto, &mixed, nullptr, false, nullptr, {.workers = workers});
     workers = 3 - workers;
   }
   CHECK(Table(&mixed) == expected);
+
+  // State made before the source declared partition_key (groups by XXH3) keeps that placement
+  // after it is added: the query resumes, and its rows are exchanged by key group.
+  auto before = sql::PlanPipeline(std::string(kPipeline).replace(std::string(kPipeline).find("shards = 2"), 10, "shards = 4"));
+  REQUIRE(before.ok());
+  MemoryStateStore upgraded;
+  RunUntil(*before, &routed, 450, &upgraded, nullptr, false, nullptr, {.workers = 2});
+  RunUntil(*p, &routed, 4000, &upgraded, nullptr, false, nullptr, {.workers = 2, .statuses = &st});
+  CHECK(Table(&upgraded) == expected);
+  REQUIRE(st.size() == 1);
+  CHECK(st[0].exchange == "key group");
+  CHECK(st[0].rows_exchanged > 0);
 
   // Records whose partition key is not the column's value (a producer that keys otherwise): the
   // rows of other workers' groups still reach them, through the exchange.
