@@ -50,57 +50,6 @@ using nexmark::EventType;
 
 double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-// Profiling only the timed sections: with SLUICE_BENCH_PERF_CTL=CTL_FIFO:ACK_FIFO in the
-// environment, "enable"/"disable" are written to perf's control FIFO around each timed section
-// (perf record --delay=-1 --control=fifo:CTL_FIFO,ACK_FIFO; see bench/profile.sh).
-class PerfControl {
- public:
-  PerfControl() {
-    const char* env = std::getenv("SLUICE_BENCH_PERF_CTL");
-    if (!env) return;
-    std::string spec = env;
-    auto colon = spec.find(':');
-    if (colon == std::string::npos) return;
-    ctl_ = open(spec.substr(0, colon).c_str(), O_WRONLY);
-    ack_ = open(spec.substr(colon + 1).c_str(), O_RDONLY);
-  }
-  ~PerfControl() {
-    if (ctl_ >= 0) close(ctl_);
-    if (ack_ >= 0) close(ack_);
-  }
-  void Send(const char* cmd) {
-    if (ctl_ < 0 || ack_ < 0) return;
-    if (write(ctl_, cmd, std::strlen(cmd)) < 0) return;
-    char buf[16];
-    if (read(ack_, buf, sizeof buf) < 0) return;
-  }
-
- private:
-  int ctl_ = -1, ack_ = -1;
-};
-
-// Accumulates wall and CPU time over several timed sections.
-class SectionTimer {
- public:
-  void Start() {
-    perf_.Send("enable\n");
-    wall0_ = SteadyClock::now();
-    cpu0_ = SelfCpuSeconds();
-  }
-  void Stop() {
-    wall_ += Seconds(SteadyClock::now() - wall0_);
-    cpu_ += SelfCpuSeconds() - cpu0_;
-    perf_.Send("disable\n");
-  }
-  double wall() const { return wall_; }
-  double cpu() const { return cpu_; }
-
- private:
-  PerfControl perf_;
-  SteadyClock::time_point wall0_;
-  double cpu0_ = 0, wall_ = 0, cpu_ = 0;
-};
-
 // ---- which generated field feeds which column (t1) ----
 
 enum class Field : uint8_t {
@@ -215,14 +164,8 @@ struct Lane {
   std::vector<bool> needed;                  // columns some query of this lane reads
   std::vector<size_t> needed_columns;        // their indexes
   std::vector<int> queries;                  // indexes of the queries reading this source
-  // t1
-  std::vector<Row> rows;
-  size_t n = 0;
-  // t2
-  std::string json;                  // rendered lines of the current chunk
-  std::vector<size_t> offsets;       // start of each line in `json`, plus the end
-  std::unique_ptr<ingest::JsonDecoder> decoder;
-  int64_t events = 0;
+  bool windowed = false;                     // some query of it has windows (or stages)
+  int64_t events = 0;                        // t3: events sent to this source
   int64_t last_event_index = -1;     // t3: index of the lane's last event (for the sentinel)
 };
 
@@ -261,8 +204,10 @@ Result<Plan> LoadPlan(const NexmarkBenchOptions& o) {
     const SourceDef& sd = plan.pipeline.sources[static_cast<size_t>(l.source)];
     l.needed.assign(sd.schema.size(), o.all_columns);
     for (int qi : l.queries) {
-      auto used = ops::ColumnsUsed(plan.pipeline.queries[static_cast<size_t>(qi)], sd.schema.size(), sd.event_time_column);
+      const QueryDef& q = plan.pipeline.queries[static_cast<size_t>(qi)];
+      auto used = ops::ColumnsUsed(q, sd.schema.size(), sd.event_time_column);
       for (size_t c = 0; c < used.size(); ++c) l.needed[c] = l.needed[c] || used[c];
+      l.windowed = l.windowed || q.window.kind != WindowKind::kNone || q.stages != nullptr;
     }
     for (size_t c = 0; c < l.needed.size(); ++c)
       if (l.needed[c]) l.needed_columns.push_back(c);
@@ -270,289 +215,166 @@ Result<Plan> LoadPlan(const NexmarkBenchOptions& o) {
   return plan;
 }
 
-// The queries of a plan, driven in-process (t1, t2).
-struct Engine {
-  std::vector<std::unique_ptr<ops::QueryPipeline>> queries;
-  std::vector<Row> out;
-  std::vector<ops::LateRow> late;
-  int64_t output_rows = 0, late_rows = 0, checkpoints = 0;
-  // Checkpoints (when interval > 0): every query's state changes, committed to a real store.
-  const Pipeline& pipeline;
-  Duration interval{0};
-  std::string store_dir;
-  std::unique_ptr<runtime::RocksStateStore> store;
-  EventTime last_checkpoint;
-
-  Engine(const Pipeline& p, double interval_s) : pipeline(p) {
-    const EventTime now = WallNow();
-    last_checkpoint = now;
-    for (size_t qi = 0; qi < p.queries.size(); ++qi)
-      queries.push_back(std::make_unique<ops::QueryPipeline>(p, static_cast<int>(qi), 1, now));
-    if (interval_s > 0) {
-      interval = Duration(static_cast<int64_t>(interval_s * 1e6));
-      char tmpl[] = "/tmp/sluice-bench-state-XXXXXX";
-      if (::mkdtemp(tmpl) != nullptr) {
-        store_dir = tmpl;
-        auto s = runtime::RocksStateStore::Open(store_dir + "/kv");
-        if (s.ok()) store = std::move(s).value();
-      }
-      if (!store) std::fprintf(stderr, "sluice-bench nexmark: cannot open a state store; checkpoints off\n");
-    }
-  }
-  ~Engine() {
-    store.reset();
-    if (!store_dir.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(store_dir, ec);
-    }
-  }
-  void Checkpoint() {
-    StoreBatch batch;
-    for (size_t qi = 0; qi < queries.size(); ++qi) {
-      const std::string& name = pipeline.queries[qi].name;
-      std::string scalars;
-      queries[qi]->CheckpointDelta("state." + name, &batch, &scalars);
-      batch.Put("sluice.meta", "checkpoint/" + name, scalars);
-    }
-    Status st = store->Commit(batch);
-    if (!st.ok()) std::fprintf(stderr, "sluice-bench nexmark: checkpoint: %s\n", st.ToString().c_str());
-    ++checkpoints;
-  }
-  void Process(const Lane& lane, const std::vector<Row>& rows) {
-    const EventTime now = WallNow();
-    for (int qi : lane.queries) {
-      ops::QueryPipeline& q = *queries[static_cast<size_t>(qi)];
-      q.NoteActivity(0, now);
-      late.clear();
-      q.ProcessBatch(0, rows, &out, &late);
-      late_rows += static_cast<int64_t>(late.size());
-      q.AdvanceTime(now, &out);
-      output_rows += static_cast<int64_t>(out.size());
-      out.clear();
-    }
-    if (store && now - last_checkpoint >= interval) {
-      Checkpoint();
-      last_checkpoint = WallNow();
-    }
-  }
-  void Flush() {
-    for (auto& q : queries) {
-      q->Flush(&out);
-      output_rows += static_cast<int64_t>(out.size());
-      out.clear();
-    }
-  }
-};
-
 nexmark::GeneratorOptions GenOptions(const NexmarkBenchOptions& o) {
   nexmark::GeneratorOptions g;
   g.rate = o.rate;
   return g;
 }
 
-// Events generated (untimed) per timed section. Small enough that the chunk is still in cache
-// when it is processed, as it would be with the generator inside the engine: with 65,536 events
-// (~20 MB of structs) t1 spent half its time in cache misses copying strings out of them.
-constexpr int64_t kChunkEvents = 8192;
-
-Result<NexmarkRunResult> RunInProcess(const NexmarkBenchOptions& o, Plan& plan) {
-  const bool t2 = o.tier == "t2";
-  NexmarkRunResult r;
-  r.query_file = plan.file;
-  const double run_cpu0 = SelfCpuSeconds();
-  const auto run_wall0 = SteadyClock::now();
-  nexmark::Generator gen(GenOptions(o));
-  Engine engine(plan.pipeline, o.checkpoint_interval_s);
-  for (Lane& l : plan.lanes) {
-    l.rows.resize(o.batch_rows);
-    const SourceDef& sd = plan.pipeline.sources[static_cast<size_t>(l.source)];
-    if (t2) {
-      l.decoder = std::make_unique<ingest::JsonDecoder>(sd.schema, sd.event_time_column);
-      l.decoder->SetNeededColumns(l.needed);
-    }
-  }
-  std::vector<Event> chunk(static_cast<size_t>(kChunkEvents));
-  std::vector<SourceRecord> records;
-  std::vector<size_t> row_index;
-  std::vector<DecodeError> errors;
-  std::vector<Row> decoded;
-  SectionTimer timer;
-  double gen_cpu = 0;
-  for (int64_t done = 0; done < o.events;) {
-    const size_t n = static_cast<size_t>(std::min(kChunkEvents, o.events - done));
-    // Untimed: generate (and for t2 render) the chunk.
-    const double g0 = SelfCpuSeconds();
-    for (size_t i = 0; i < n; ++i) gen.Next(&chunk[i]);
-    if (t2) {
-      for (Lane& l : plan.lanes) {
-        l.json.clear();
-        l.offsets.clear();
-        for (size_t i = 0; i < n; ++i) {
-          if (!l.accepts[static_cast<size_t>(chunk[i].type)]) continue;
-          l.offsets.push_back(l.json.size());
-          l.json += chunk[i].ToJson();
-        }
-        l.offsets.push_back(l.json.size());
-      }
-    }
-    gen_cpu += SelfCpuSeconds() - g0;
-    done += static_cast<int64_t>(n);
-
-    timer.Start();
-    if (!t2) {
-      for (size_t i = 0; i < n; ++i) {
-        const Event& e = chunk[i];
-        const size_t t = static_cast<size_t>(e.type);
-        for (Lane& l : plan.lanes) {
-          if (!l.accepts[t]) continue;
-          const std::vector<Field>& fields = l.fields[t];
-          const Schema& schema = plan.pipeline.sources[static_cast<size_t>(l.source)].schema;
-          Row& row = l.rows[l.n++];
-          row.resize(fields.size());  // columns no query reads stay NULL
-          for (size_t c : l.needed_columns) FillValue(e, fields[c], schema[c].type, &row[c]);
-          ++l.events;
-          if (l.n == o.batch_rows) {
-            engine.Process(l, l.rows);
-            l.n = 0;
-          }
-        }
-      }
-      if (done == o.events) {
-        for (Lane& l : plan.lanes) {
-          if (l.n == 0) continue;
-          l.rows.resize(l.n);
-          engine.Process(l, l.rows);
-          l.n = 0;
-        }
-      }
-    } else {
-      for (Lane& l : plan.lanes) {
-        const size_t lines = l.offsets.size() - 1;
-        for (size_t b = 0; b < lines; b += o.batch_rows) {
-          const size_t e = std::min(lines, b + o.batch_rows);
-          records.resize(e - b);
-          for (size_t i = b; i < e; ++i) {
-            SourceRecord& rec = records[i - b];
-            rec.position = static_cast<uint64_t>(l.events) + i + 1;
-            rec.data = std::string_view(l.json).substr(l.offsets[i], l.offsets[i + 1] - l.offsets[i]);
-          }
-          l.decoder->DecodeBatch(records, &decoded, &row_index, &errors);
-          r.bad_records += static_cast<int64_t>(errors.size());
-          engine.Process(l, decoded);
-        }
-        l.events += static_cast<int64_t>(lines);
-      }
-    }
-    timer.Stop();
-  }
-  timer.Start();
-  engine.Flush();
-  timer.Stop();
-  r.whole_cpu_s = SelfCpuSeconds() - run_cpu0;
-  r.whole_wall_s = Seconds(SteadyClock::now() - run_wall0);
-  r.events = o.events;
-  for (const Lane& l : plan.lanes) r.events_read += l.events;
-  r.wall_s = timer.wall();
-  // Query only: the timed sections (processing, checkpoints, Flush), as before.
-  r.cpu_s = timer.cpu();
-  r.generator_cpu_s = gen_cpu;
-  r.output_rows = engine.output_rows;
-  r.late_rows = engine.late_rows;
-  r.peak_rss_kib = SelfPeakRssKib();
-  r.checkpoints = engine.store ? engine.checkpoints : 0;
-  return r;
-}
-
-
-// ---- t1 on the engine (--workers N): generated input through runtime::Engine ----
+// ---- t1 and t2: generated input through runtime::Engine ----
 
 // One split of the generated source: generator instance k of S (event numbers k, k + S, …, as
-// the parallel instances of Nexmark's source), keeping the events its table accepts. A record's
-// data is the address of one Event in this split's buffer (8 bytes; in-process only:
-// EventDecoder reads it), valid until the next Read(), as SourceRecord promises.
+// the parallel instances of Nexmark's source), keeping the events its table accepts. t1: a
+// record's data is the address of one Event in this split's buffer (8 bytes; in-process only:
+// EventDecoder reads it); t2: the event as a JSON line (Event::ToJson(), rendered here and
+// counted with the generator). Views are valid until the next Read(), as SourceRecord promises.
+// With `sentinel`, once its quota is made the split hands out one more record: its last event
+// again, an hour later in event time, so every window of the data before it closes (as t3's
+// sentinel records do; the engine has no end-of-input flush).
 class GenSplit : public SourceSplit {
  public:
-  GenSplit(int k, int splits, int64_t quota, const nexmark::GeneratorOptions& g, std::array<bool, 3> accepts,
-           std::atomic<int64_t>* accepted, std::atomic<int64_t>* gen_nanos, std::atomic<int>* splits_done)
-      : id_("gen-" + std::to_string(k)), options_(g), quota_(quota), accepts_(accepts), accepted_(accepted),
-        gen_nanos_(gen_nanos), splits_done_(splits_done) {
-    options_.first_event = k;
-    options_.stride = splits;
-    gen_ = std::make_unique<nexmark::Generator>(options_);
+  struct Config {
+    int k = 0, splits = 1;
+    int64_t quota = 0;  // events (all types) this instance generates
+    nexmark::GeneratorOptions generator;
+    std::array<bool, 3> accepts{};
+    bool json = false;      // t2
+    bool sentinel = false;  // a windowed source
+  };
+  GenSplit(const Config& c, std::atomic<int64_t>* accepted, std::atomic<int64_t>* gen_nanos, std::atomic<int>* splits_done)
+      : id_("gen-" + std::to_string(c.k)), c_(c), accepted_(accepted), gen_nanos_(gen_nanos), splits_done_(splits_done) {
+    c_.generator.first_event = c.k;
+    c_.generator.stride = c.splits;
+    gen_ = std::make_unique<nexmark::Generator>(c_.generator);
   }
   const std::string& id() const override { return id_; }
   Status Seek(uint64_t position) override {
     if (position == next_) return Status::OK();
     // Regenerate from the start up to `position` (a restore; not on the timed path of a fresh run).
-    gen_ = std::make_unique<nexmark::Generator>(options_);
+    gen_ = std::make_unique<nexmark::Generator>(c_.generator);
     generated_ = 0;
     next_ = 1;
+    sentinel_sent_ = false;
     Event e;
-    while (next_ < position && generated_ < quota_) {
+    while (next_ < position && generated_ < c_.quota) {
       gen_->Next(&e);
       ++generated_;
-      if (accepts_[static_cast<size_t>(e.type)]) ++next_;
+      if (c_.accepts[static_cast<size_t>(e.type)]) {
+        ++next_;
+        last_ = e;
+        have_last_ = true;
+      }
+    }
+    if (next_ < position && c_.sentinel && have_last_) {  // the sentinel was read before the restore
+      sentinel_sent_ = true;
+      ++next_;
     }
     return Status::OK();
   }
   Status Read(size_t max_records, std::vector<SourceRecord>* out) override {
     out->clear();
-    if (generated_ >= quota_) return Status::OK();
+    if (finished()) return Status::OK();
     const double c0 = ThreadCpuSeconds();
     if (events_.size() < max_records) {
       events_.resize(max_records);
       ptrs_.resize(max_records);
     }
+    json_.clear();
+    ends_.clear();
     size_t n = 0;
-    while (n < max_records && generated_ < quota_) {
+    while (n < max_records && generated_ < c_.quota) {
       Event& e = events_[n];
       gen_->Next(&e);
       ++generated_;
-      if (!accepts_[static_cast<size_t>(e.type)]) continue;
-      SourceRecord r;
-      r.position = next_++;
-      ptrs_[n] = &e;
-      r.data = std::string_view(reinterpret_cast<const char*>(&ptrs_[n]), sizeof(const Event*));
-      out->push_back(r);
-      ++n;
+      if (!c_.accepts[static_cast<size_t>(e.type)]) continue;
+      Add(e, n++, out);
+    }
+    if (n > 0) {
+      last_ = events_[n - 1];
+      have_last_ = true;
     }
     accepted_->fetch_add(static_cast<int64_t>(n));
-    if (generated_ >= quota_ && !counted_done_) {
+    if (generated_ >= c_.quota && n < max_records && c_.sentinel && have_last_ && !sentinel_sent_) {
+      sentinel_sent_ = true;
+      Event& e = events_[n];
+      e = last_;
+      const int64_t far = e.date_time_ms() + 3'600'000;
+      e.person.date_time_ms = e.auction.date_time_ms = e.bid.date_time_ms = far;
+      Add(e, n++, out);
+    }
+    if (c_.json) {  // views into json_, now that it no longer grows
+      size_t begin = 0;
+      for (size_t i = 0; i < out->size(); ++i) {
+        (*out)[i].data = std::string_view(json_).substr(begin, ends_[i] - begin);
+        begin = ends_[i];
+      }
+    }
+    if (finished() && !counted_done_) {
       counted_done_ = true;
       splits_done_->fetch_add(1);
     }
     gen_nanos_->fetch_add(static_cast<int64_t>((ThreadCpuSeconds() - c0) * 1e9));
     return Status::OK();
   }
-  bool finished() const override { return generated_ >= quota_; }
+  bool finished() const override {
+    return generated_ >= c_.quota && (!c_.sentinel || !have_last_ || sentinel_sent_);
+  }
+  /// Records handed out beyond the accepted events (0 or 1).
+  int sentinels() const { return sentinel_sent_ ? 1 : 0; }
 
  private:
+  void Add(const Event& e, size_t n, std::vector<SourceRecord>* out) {
+    SourceRecord r;
+    r.position = next_++;
+    if (c_.json) {
+      json_ += e.ToJson();
+      ends_.push_back(json_.size());
+    } else {
+      ptrs_[n] = &e;
+      r.data = std::string_view(reinterpret_cast<const char*>(&ptrs_[n]), sizeof(const Event*));
+    }
+    out->push_back(r);
+  }
+
   const std::string id_;
-  nexmark::GeneratorOptions options_;
-  const int64_t quota_;  // events (all types) this instance generates
-  const std::array<bool, 3> accepts_;
+  Config c_;
   std::atomic<int64_t>* accepted_;
   std::atomic<int64_t>* gen_nanos_;
   std::atomic<int>* splits_done_;
   bool counted_done_ = false;
   std::unique_ptr<nexmark::Generator> gen_;
   std::vector<Event> events_;
-  std::vector<const Event*> ptrs_;  // what each record's data holds (8 bytes, not the Event)
+  std::vector<const Event*> ptrs_;  // t1: what each record's data holds (8 bytes, not the Event)
+  std::string json_;                // t2: the batch's lines, back to back
+  std::vector<size_t> ends_;        // t2: where each line ends in json_
+  Event last_;                      // the last accepted event (the sentinel's model)
+  bool have_last_ = false, sentinel_sent_ = false;
   int64_t generated_ = 0;
   uint64_t next_ = 1;
 };
 
 class GenSource : public FiniteSource {
  public:
-  GenSource(int splits, int64_t events, const nexmark::GeneratorOptions& g, std::array<bool, 3> accepts,
-            std::atomic<int64_t>* gen_nanos)
-      : splits_(splits), events_(events), options_(g), accepts_(accepts), gen_nanos_(gen_nanos) {}
-  int64_t total() const override { return splits_done.load() == splits_ ? accepted.load() : -1; }
+  /// `c`'s k, splits and quota are set per split.
+  GenSource(int splits, int64_t events, const GenSplit::Config& c, std::atomic<int64_t>* gen_nanos)
+      : splits_(splits), events_(events), config_(c), gen_nanos_(gen_nanos) {}
+  int64_t total() const override {
+    if (splits_done.load() != splits_) return -1;
+    int64_t sentinels = 0;
+    for (const GenSplit* s : opened_) sentinels += s->sentinels();
+    return accepted.load() + sentinels;
+  }
   std::vector<std::unique_ptr<SourceSplit>> OpenSplits() override {
     std::vector<std::unique_ptr<SourceSplit>> out;
+    opened_.clear();
     for (int k = 0; k < splits_; ++k) {
-      const int64_t quota = events_ / splits_ + (k < events_ % splits_ ? 1 : 0);
-      out.push_back(std::make_unique<GenSplit>(k, splits_, quota, options_, accepts_, &accepted, gen_nanos_, &splits_done));
+      GenSplit::Config c = config_;
+      c.k = k;
+      c.splits = splits_;
+      c.quota = events_ / splits_ + (k < events_ % splits_ ? 1 : 0);
+      auto split = std::make_unique<GenSplit>(c, &accepted, gen_nanos_, &splits_done);
+      opened_.push_back(split.get());
+      out.push_back(std::move(split));
     }
     return out;
   }
@@ -561,15 +383,15 @@ class GenSource : public FiniteSource {
     if (splits_done.load() == splits_) std::this_thread::sleep_for(std::min(timeout, std::chrono::milliseconds(5)));
     return seen + 1;
   }
-  std::atomic<int64_t> accepted{0};   // records handed out (events the table accepts)
-  std::atomic<int> splits_done{0};    // splits that made their whole quota
+  std::atomic<int64_t> accepted{0};   // events handed out (the ones the table accepts; no sentinels)
+  std::atomic<int> splits_done{0};    // splits that handed out their whole quota (and sentinel)
 
  private:
   const int splits_;
   const int64_t events_;
-  const nexmark::GeneratorOptions options_;
-  const std::array<bool, 3> accepts_;
+  const GenSplit::Config config_;
   std::atomic<int64_t>* gen_nanos_;  // thread CPU spent generating (all sources of the run)
+  std::vector<const GenSplit*> opened_;  // owned by the engine's scan; read once every split is done
 };
 
 // Rows from GenSplit's records: the t1 mapping of generated fields to source columns.
@@ -598,9 +420,10 @@ class EventDecoder : public RowDecoder {
   const Schema& schema_;
 };
 
-// t1 through runtime::Engine (bench/engine_run.h) with `o.workers` workers and `o.splits`
-// generated splits per source.
-Result<NexmarkRunResult> RunT1OnEngine(const NexmarkBenchOptions& o, Plan& plan) {
+// t1 and t2 through runtime::Engine (bench/engine_run.h) with `o.workers` workers and
+// `o.splits` generated splits per source.
+Result<NexmarkRunResult> RunInProcess(const NexmarkBenchOptions& o, Plan& plan) {
+  const bool t2 = o.tier == "t2";
   NexmarkRunResult r;
   r.query_file = plan.file;
   const double run_cpu0 = SelfCpuSeconds();
@@ -610,17 +433,33 @@ Result<NexmarkRunResult> RunT1OnEngine(const NexmarkBenchOptions& o, Plan& plan)
   eo.workers = o.workers;
   eo.batch_records = o.batch_rows;
   eo.checkpoint_interval_s = o.checkpoint_interval_s;
+  std::map<std::string, GenSource*> sources;
+  auto lane_of = [&](const SourceDef& def) -> const Lane* {
+    for (const Lane& l : plan.lanes) {
+      if (plan.pipeline.sources[static_cast<size_t>(l.source)].name == def.name) return &l;
+    }
+    return nullptr;
+  };
   auto run = RunOnEngine(
       plan.pipeline, eo,
       [&](const SourceDef& def) -> std::unique_ptr<FiniteSource> {
-        return std::make_unique<GenSource>(o.splits, o.events, GenOptions(o), AcceptedTypes(def.name), &gen_nanos);
+        const Lane* l = lane_of(def);
+        GenSplit::Config c;
+        c.generator = GenOptions(o);
+        c.accepts = AcceptedTypes(def.name);
+        c.json = t2;
+        c.sentinel = l != nullptr && l->windowed;
+        auto s = std::make_unique<GenSource>(o.splits, o.events, c, &gen_nanos);
+        sources[def.name] = s.get();
+        return s;
       },
       [&](const SourceDef& def, const std::vector<bool>&) -> std::unique_ptr<RowDecoder> {
-        for (const Lane& l : plan.lanes) {
-          const SourceDef& sd = plan.pipeline.sources[static_cast<size_t>(l.source)];
-          if (sd.name == def.name) return std::make_unique<EventDecoder>(l, sd.schema);
-        }
-        return nullptr;
+        const Lane* l = lane_of(def);
+        if (l == nullptr) return nullptr;
+        if (!t2) return std::make_unique<EventDecoder>(*l, def.schema);
+        auto d = std::make_unique<ingest::JsonDecoder>(def.schema, def.event_time_column);
+        d->SetNeededColumns(l->needed);
+        return d;
       });
   if (!run.ok()) return run.status();
   r.wall_s = run->wall_s;
@@ -629,7 +468,7 @@ Result<NexmarkRunResult> RunT1OnEngine(const NexmarkBenchOptions& o, Plan& plan)
   r.whole_cpu_s = SelfCpuSeconds() - run_cpu0;
   r.whole_wall_s = Seconds(SteadyClock::now() - run_wall0);
   r.events = o.events;
-  r.events_read = run->records;
+  for (const auto& [name, src] : sources) r.events_read += src->accepted.load();  // sentinels not counted
   r.output_rows = run->output_rows;
   r.late_rows = run->late_rows;
   r.bad_records = run->bad_records;
@@ -879,12 +718,7 @@ Result<NexmarkRunResult> RunT3(const NexmarkBenchOptions& o, Plan& plan) {
   int64_t sentinels = 0;
   for (size_t li = 0; li < plan.lanes.size(); ++li) {
     const Lane& l = plan.lanes[li];
-    bool windowed = false;
-    for (int qi : l.queries) {
-      const QueryDef& q = plan.pipeline.queries[static_cast<size_t>(qi)];
-      windowed |= q.window.kind != WindowKind::kNone || q.stages != nullptr;
-    }
-    if (!windowed || l.events == 0) continue;
+    if (!l.windowed || l.events == 0) continue;
     const SourceDef& sd = plan.pipeline.sources[static_cast<size_t>(l.source)];
     Event s = last_event[li];
     const int64_t far = s.date_time_ms() + 3'600'000;
@@ -941,9 +775,9 @@ void PrintResult(const NexmarkBenchOptions& o, int run, const NexmarkRunResult& 
               "(%.3f s wall); query only %.3f CPU-s -> %.0f events/CPU-s (%.3f s wall, %.0f events/s); generator "
               "%.3f CPU-s; %lld output rows, %lld late, %lld bad; peak RSS %.1f MiB; checkpoints %s; load %s\n",
               o.query.c_str(), o.tier.c_str(),
-              o.workers > 0 && o.tier == "t1" ? (" (engine, " + std::to_string(o.workers) + " workers, " +
-                                                 std::to_string(o.splits) + " splits)").c_str()
-                                              : "",
+              o.tier != "t3" ? (" (engine, " + std::to_string(o.workers) + " workers, " +
+                                std::to_string(o.splits) + " splits)").c_str()
+                             : "",
               run, static_cast<long long>(r.events), r.whole_cpu_s, whole_per_cpu,
               r.whole_wall_s, r.cpu_s, per_cpu, r.wall_s, per_wall, r.generator_cpu_s,
               static_cast<long long>(r.output_rows), static_cast<long long>(r.late_rows),
@@ -967,7 +801,9 @@ void PrintResult(const NexmarkBenchOptions& o, int run, const NexmarkRunResult& 
                   "\",\"checkpoints_taken\":" + std::to_string(r.checkpoints) +
                   ",\"checkpoint_interval_s\":" + Fixed(o.checkpoint_interval_s, 1) +
                   ",\"batch_rows\":" + std::to_string(o.batch_rows) +
-                  ",\"workers\":" + std::to_string(o.workers) + ",\"splits\":" + std::to_string(o.workers > 0 ? o.splits : 1) +
+                  // t3: the server's own default (one worker per core), 0 here.
+                  ",\"workers\":" + std::to_string(o.tier != "t3" ? o.workers : 0) +
+                  ",\"splits\":" + std::to_string(o.tier != "t3" ? o.splits : 0) +
                   ",\"all_columns\":" + (o.all_columns ? "true" : "false") +
                   ",\"connections\":" + std::to_string(o.connections) + ",\"simdjson\":\"" +
                   ingest::JsonDecoder::SimdjsonImplementation() + "\",\"load\":\"" + load + "\",\"query_file\":";
@@ -1043,7 +879,7 @@ int NexmarkMain(const std::vector<std::string>& args) {
                     tier.c_str());
         return 3;
       }
-      auto r = tier == "t3" ? RunT3(o, *plan) : o.workers > 0 && tier == "t1" ? RunT1OnEngine(o, *plan) : RunInProcess(o, *plan);
+      auto r = tier == "t3" ? RunT3(o, *plan) : RunInProcess(o, *plan);
       if (!r.ok()) {
         std::fprintf(stderr, "sluice-bench nexmark %s %s: %s\n", o.query.c_str(), tier.c_str(),
                      r.status().ToString().c_str());
@@ -1091,7 +927,6 @@ Result<std::string> FindNexmarkQueryFile(const std::string& query, const std::st
 Result<NexmarkRunResult> RunNexmarkOnce(const NexmarkBenchOptions& options) {
   SLUICE_ASSIGN_OR_RETURN(Plan plan, LoadPlan(options));
   if (options.tier == "t3") return RunT3(options, plan);
-  if (options.tier == "t1" && options.workers > 0) return RunT1OnEngine(options, plan);
   if (options.tier == "t1" || options.tier == "t2") return RunInProcess(options, plan);
   return Status::InvalidArgument("tier must be t1, t2 or t3");
 }

@@ -23,20 +23,19 @@
 //     what `/usr/bin/time` sees from outside (plus process start-up and query planning).
 //   query only: the CPU of the query part alone (generation excluded), as the earlier reports.
 // Tiers:
-//   t1: generated structs → Rows of the source schema (no JSON) → ops::QueryPipeline in batches of
-//       B rows (one split), AdvanceTime after each batch, Flush at the end; output rows counted and
-//       discarded. Events are streamed: generated in chunks of 8,192 into a reused buffer, each
-//       chunk processed before the next is made, so memory stays bounded whatever --events is and
-//       the chunk is still in cache when processed. The generator's CPU is measured per chunk
-//       (generator_cpu_s); query only = the rest.
-//   t1 with --workers N: the same generated structs, but through runtime::Engine: a source of S
-//       splits (--splits, default 4), split k running generator instance k of S (event numbers
-//       k, k + S, …), read, decoded (struct → Row) and processed by N workers with the engine's
-//       step loop, key-group exchange and checkpoints (RocksDB in a temporary folder; a final
-//       checkpoint at the end, no Flush: windows still open at the end are not emitted). The
-//       generator's CPU is the splits' thread CPU while generating; query only = the rest.
-//   t2: each chunk is also rendered as JSON lines (counted with the generator) →
-//       ingest::JsonDecoder (simdjson) → the pipeline, as t1 (a chunk's last batch may be short).
+//   t1: the query on runtime::Engine, the product's step loop (bench/engine_run.h): a source of S
+//       splits (--splits, default 1), split k running generator instance k of S (event numbers
+//       k, k + S, …) as the events are read, so memory stays bounded whatever --events is; the
+//       records are generated structs, turned into Rows of the source schema (no JSON) by the
+//       decoder, and processed by N workers (--workers, default 1) with the engine's shared
+//       scan, key-group exchange and checkpoints (RocksDB in a temporary folder, a final one at
+//       the stop). Windowed sources get one more record per split at the end, its last event an
+//       hour later, so every window closes (as t3's sentinels; not counted as events). Timed
+//       from Engine::Start() until every record was read; the output rows are then counted once
+//       they settle. The generator's CPU is the splits' thread CPU while generating; query only
+//       = the rest.
+//   t2: as t1, but each split renders its events as JSON lines (counted with the generator) and
+//       ingest::JsonDecoder (simdjson) decodes them.
 //   t3: `sluice run` (the binary given by --sluice, default DefaultSluiceBinary()) as a child
 //       process on 127.0.0.1 with a temp data dir; C keep-alive HTTP/1.1
 //       connections send PutRecords of 500 records (bodies built before timing) into the log; the
@@ -45,8 +44,8 @@
 //       whole-process figure adds this process's CPU (generating, encoding and sending). t3
 //       builds every request body before timing, so this process holds them all in memory.
 //       Windowed queries then get one far-future event per shard (untimed) so that every window
-//       closes, and the output row count is read once they are processed; t1/t2 Flush instead, so
-//       all three tiers give the same output row count.
+//       closes, and the output row count is read once they are processed; t1/t2 do the same
+//       inside their splits, so all three tiers give the same output row count.
 // Projection pushdown (t1, t2): only the source columns some query reads (ops::ColumnsUsed) are
 // filled (t1) or decoded (t2, JsonDecoder::SetNeededColumns); --all-columns turns it off. t3 runs
 // the server as it is wired (app/server.cc).
@@ -54,9 +53,9 @@
 // Peak RSS is ru_maxrss (t1/t2: of this process so far) or VmHWM (t3: of the server).
 //
 // Checkpoints: on by default every 10 s of wall time (--checkpoint-interval S; 0 turns them off),
-// as the Nexmark method asks. t1/t2 checkpoint every query into a RocksDB state store in a
-// temporary folder (ops::QueryPipeline::CheckpointDelta + runtime::RocksStateStore::Commit, synced), inside
-// the timed section; t3 passes the interval to the server (docs/checkpoints.md).
+// as the Nexmark method asks. t1/t2 take the engine's own checkpoints (aligned barriers, one
+// atomic RocksDB commit, docs/checkpoints.md) inside the timed span; t3 passes the interval to the
+// server.
 //
 // Output: per run, one human-readable line and one JSON line ({"bench":"nexmark",...}) on stdout.
 // Exit codes: 0 ok, 1 a run failed, 2 bad usage, 3 query not available yet.
@@ -94,12 +93,13 @@ struct NexmarkBenchOptions {
   bool all_columns = false;
   /// t3: the `sluice` binary to start. Default (empty): DefaultSluiceBinary().
   std::string sluice_binary;
-  /// t1: 0 drives ops::QueryPipeline directly (one split, the bench's own loop); N >= 1 runs the
-  /// query on runtime::Engine with N workers (the product's step loop, exchange by key group,
-  /// checkpoints), the generator inside the source's splits. Default: 0.
-  int workers = 0;
-  /// t1 with workers >= 1: generated splits per source (Nexmark generator instances). Default: 4.
-  int splits = 4;
+  /// t1, t2: the runtime::Engine worker count (>= 1). t3 runs the server with its own default.
+  /// Default: 1.
+  int workers = 1;
+  /// t1, t2: generated splits per source (Nexmark generator instances, >= 1). Default: 1, so
+  /// the events are exactly the single generator's first N, as t3 sends them (S instances of
+  /// stride S make the same number of events but not quite the same ones).
+  int splits = 1;
 };
 
 /// The figures of one run.
@@ -111,8 +111,8 @@ struct NexmarkRunResult {
   /// excluded; t3: the server process). Unit: seconds.
   double cpu_s = 0;
   /// Whole process, the anchors' terms: user+system CPU seconds of the whole run with the
-  /// generator included (t1/t2: this process from before the generator is made to after the
-  /// final Flush; t3: the server's CPU plus this process's generating, encoding and sending).
+  /// generator included (t1/t2: this process from before the engine starts to after it stopped;
+  /// t3: the server's CPU plus this process's generating, encoding and sending).
   /// Unit: seconds.
   double whole_cpu_s = 0;
   double whole_wall_s = 0;       ///< Wall-clock seconds of the whole run. Unit: seconds.
@@ -121,7 +121,7 @@ struct NexmarkRunResult {
   int64_t late_rows = 0;         ///< Rows the window operator rejected as late.
   int64_t bad_records = 0;       ///< Records the decoder rejected (t2/t3).
   int64_t peak_rss_kib = 0;      ///< Peak resident set size. Unit: KiB.
-  int64_t checkpoints = 0;       ///< Checkpoints committed in the timed section (t1/t2; -1 = not counted, t3).
+  int64_t checkpoints = 0;       ///< The last checkpoint id a query committed (t1/t2; -1 = not counted, t3).
   std::string query_file;        ///< The query file used.
 };
 
