@@ -280,8 +280,12 @@ void QueryPipeline::EnableStateCache(StateStore* store, std::string_view space, 
 }
 
 bool QueryPipeline::over_state_cache_bound() const {
-  if (cache_bound_ == 0) return false;
-  return open_groups() > cache_bound_;
+  // Only window operators spill; a stage plan's state cannot be evicted, so its size must not
+  // ask for the early checkpoints that would evict (each would write all of it, for nothing).
+  if (cache_bound_ == 0 || stage_) return false;
+  size_t n = 0;
+  ForEachOp([&](const auto& op) { n += op.open_groups(); });
+  return n > cache_bound_;
 }
 
 void QueryPipeline::ShareCacheBound() {

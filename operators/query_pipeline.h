@@ -135,7 +135,8 @@ class QueryPipeline {
   /// (subqueries, window joins), which keep all state in memory. Call before Restore() and before
   /// any rows. `store` outlives this object.
   void EnableStateCache(StateStore* store, std::string_view space, size_t max_groups);
-  /// True when the state cache holds more than its bound (the next checkpoint evicts).
+  /// True when the window operators hold more groups than the state cache bound (the next
+  /// checkpoint evicts). Always false for stage plans, whose state does not spill.
   bool over_state_cache_bound() const;
   /// OK, or the first error reading spilled state (then restart from the last checkpoint).
   Status state_status() const;

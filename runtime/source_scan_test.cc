@@ -400,6 +400,17 @@ ON B.window_start = M.window_start AND B.window_end = M.window_end AND B.v = M.t
   }
   CHECK(Table(&two) == expected);
   CHECK(store.size("state." + p->queries[0].name + ".0") + store.size("state." + p->queries[0].name + ".1") > 0);
+
+  // A stage plan's state does not spill, so holding more rows than the state cache bound must
+  // not ask for the early checkpoints that evict window state (each would write all of it, for
+  // nothing). Here the bound is 8 and the join buffers hundreds of rows; only RunUntil's own
+  // checkpoints and the periodic ones are taken (with the bug, one at every step: about 250).
+  MemoryStateStore bounded;
+  CacheRun run{8, {}};
+  RunUntil(*p, &src, 1500, &bounded, nullptr, true, &run);
+  CHECK(Table(&bounded) == expected);
+  CHECK(run.status.state_groups > 8);
+  CHECK(run.status.checkpoint_id < 20);
 }
 
 TEST_CASE("engine: a bounded state cache spills, restores lazily, and gives the unbounded run's table") {
