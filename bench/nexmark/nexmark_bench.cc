@@ -241,8 +241,10 @@ class GenSplit : public SourceSplit {
     bool json = false;      // t2
     bool sentinel = false;  // a windowed source
   };
-  GenSplit(const Config& c, std::atomic<int64_t>* accepted, std::atomic<int64_t>* gen_nanos, std::atomic<int>* splits_done)
-      : id_("gen-" + std::to_string(c.k)), c_(c), accepted_(accepted), gen_nanos_(gen_nanos), splits_done_(splits_done) {
+  GenSplit(const Config& c, std::atomic<int64_t>* accepted, std::atomic<int64_t>* gen_nanos, std::atomic<int>* splits_done,
+           std::atomic<int>* sentinels)
+      : id_("gen-" + std::to_string(c.k)), c_(c), accepted_(accepted), gen_nanos_(gen_nanos), splits_done_(splits_done),
+        sentinels_(sentinels) {
     c_.generator.first_event = c.k;
     c_.generator.stride = c.splits;
     gen_ = std::make_unique<nexmark::Generator>(c_.generator);
@@ -296,6 +298,7 @@ class GenSplit : public SourceSplit {
     accepted_->fetch_add(static_cast<int64_t>(n));
     if (generated_ >= c_.quota && n < max_records && c_.sentinel && have_last_ && !sentinel_sent_) {
       sentinel_sent_ = true;
+      sentinels_->fetch_add(1);
       Event& e = events_[n];
       e = last_;
       const int64_t far = e.date_time_ms() + 3'600'000;
@@ -319,8 +322,6 @@ class GenSplit : public SourceSplit {
   bool finished() const override {
     return generated_ >= c_.quota && (!c_.sentinel || !have_last_ || sentinel_sent_);
   }
-  /// Records handed out beyond the accepted events (0 or 1).
-  int sentinels() const { return sentinel_sent_ ? 1 : 0; }
 
  private:
   void Add(const Event& e, size_t n, std::vector<SourceRecord>* out) {
@@ -341,6 +342,7 @@ class GenSplit : public SourceSplit {
   std::atomic<int64_t>* accepted_;
   std::atomic<int64_t>* gen_nanos_;
   std::atomic<int>* splits_done_;
+  std::atomic<int>* sentinels_;  // sentinel records handed out (the source's count)
   bool counted_done_ = false;
   std::unique_ptr<nexmark::Generator> gen_;
   std::vector<Event> events_;
@@ -355,26 +357,23 @@ class GenSplit : public SourceSplit {
 
 class GenSource : public FiniteSource {
  public:
-  /// `c`'s k, splits and quota are set per split.
-  GenSource(int splits, int64_t events, const GenSplit::Config& c, std::atomic<int64_t>* gen_nanos)
-      : splits_(splits), events_(events), config_(c), gen_nanos_(gen_nanos) {}
+  /// `c`'s k, splits and quota are set per split. `accepted` (the caller's, so that it outlives
+  /// the engine, which owns this source) counts the events handed out, sentinels not included.
+  GenSource(int splits, int64_t events, const GenSplit::Config& c, std::atomic<int64_t>* accepted,
+            std::atomic<int64_t>* gen_nanos)
+      : splits_(splits), events_(events), config_(c), accepted_(accepted), gen_nanos_(gen_nanos) {}
   int64_t total() const override {
     if (splits_done.load() != splits_) return -1;
-    int64_t sentinels = 0;
-    for (const GenSplit* s : opened_) sentinels += s->sentinels();
-    return accepted.load() + sentinels;
+    return accepted_->load() + sentinels_.load();
   }
   std::vector<std::unique_ptr<SourceSplit>> OpenSplits() override {
     std::vector<std::unique_ptr<SourceSplit>> out;
-    opened_.clear();
     for (int k = 0; k < splits_; ++k) {
       GenSplit::Config c = config_;
       c.k = k;
       c.splits = splits_;
       c.quota = events_ / splits_ + (k < events_ % splits_ ? 1 : 0);
-      auto split = std::make_unique<GenSplit>(c, &accepted, gen_nanos_, &splits_done);
-      opened_.push_back(split.get());
-      out.push_back(std::move(split));
+      out.push_back(std::make_unique<GenSplit>(c, accepted_, gen_nanos_, &splits_done, &sentinels_));
     }
     return out;
   }
@@ -383,15 +382,15 @@ class GenSource : public FiniteSource {
     if (splits_done.load() == splits_) std::this_thread::sleep_for(std::min(timeout, std::chrono::milliseconds(5)));
     return seen + 1;
   }
-  std::atomic<int64_t> accepted{0};   // events handed out (the ones the table accepts; no sentinels)
   std::atomic<int> splits_done{0};    // splits that handed out their whole quota (and sentinel)
 
  private:
   const int splits_;
   const int64_t events_;
   const GenSplit::Config config_;
+  std::atomic<int64_t>* accepted_;   // events handed out (the ones the table accepts; no sentinels)
   std::atomic<int64_t>* gen_nanos_;  // thread CPU spent generating (all sources of the run)
-  std::vector<const GenSplit*> opened_;  // owned by the engine's scan; read once every split is done
+  std::atomic<int> sentinels_{0};    // sentinel records handed out (not events)
 };
 
 // Rows from GenSplit's records: the t1 mapping of generated fields to source columns.
@@ -433,7 +432,7 @@ Result<NexmarkRunResult> RunInProcess(const NexmarkBenchOptions& o, Plan& plan) 
   eo.workers = o.workers;
   eo.batch_records = o.batch_rows;
   eo.checkpoint_interval_s = o.checkpoint_interval_s;
-  std::map<std::string, GenSource*> sources;
+  std::map<std::string, std::atomic<int64_t>> accepted;  // per source; outlives the engine's sources
   auto lane_of = [&](const SourceDef& def) -> const Lane* {
     for (const Lane& l : plan.lanes) {
       if (plan.pipeline.sources[static_cast<size_t>(l.source)].name == def.name) return &l;
@@ -449,9 +448,7 @@ Result<NexmarkRunResult> RunInProcess(const NexmarkBenchOptions& o, Plan& plan) 
         c.accepts = AcceptedTypes(def.name);
         c.json = t2;
         c.sentinel = l != nullptr && l->windowed;
-        auto s = std::make_unique<GenSource>(o.splits, o.events, c, &gen_nanos);
-        sources[def.name] = s.get();
-        return s;
+        return std::make_unique<GenSource>(o.splits, o.events, c, &accepted[def.name], &gen_nanos);
       },
       [&](const SourceDef& def, const std::vector<bool>&) -> std::unique_ptr<RowDecoder> {
         const Lane* l = lane_of(def);
@@ -468,7 +465,7 @@ Result<NexmarkRunResult> RunInProcess(const NexmarkBenchOptions& o, Plan& plan) 
   r.whole_cpu_s = SelfCpuSeconds() - run_cpu0;
   r.whole_wall_s = Seconds(SteadyClock::now() - run_wall0);
   r.events = o.events;
-  for (const auto& [name, src] : sources) r.events_read += src->accepted.load();  // sentinels not counted
+  for (const auto& [name, n] : accepted) r.events_read += n.load();  // sentinels not counted
   r.output_rows = run->output_rows;
   r.late_rows = run->late_rows;
   r.bad_records = run->bad_records;
