@@ -140,7 +140,8 @@ std::string ExplainPipeline(const Pipeline& p) {
       o += "  exchange: partition key (GROUP BY holds " + q.group_keys[static_cast<size_t>(pk)].text +
            ", the source's partition_key: state in " + std::to_string(k) +
            " key groups by the key's Kinesis hash key, and each worker reads the shards whose hash-key ranges"
-           " hold its groups, so rows stay on the worker that read them)\n";
+           " hold its groups, so rows stay on the worker that read them when N divides the shard count;"
+           " otherwise the groups a shard shares with another worker are exchanged)\n";
     } else {
       o += "  exchange: key group (state in " + std::to_string(k) +
            " key groups by XXH3 of the GROUP BY key; with N > 1 workers each row goes to the worker owning its"

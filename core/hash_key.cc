@@ -25,7 +25,9 @@ HashKey HashPartitionKey(std::string_view partition_key) {
   if (!ctx || EVP_DigestInit_ex2(ctx.get(), md5, nullptr) != 1 ||
       EVP_DigestUpdate(ctx.get(), partition_key.data(), partition_key.size()) != 1 ||
       EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) {
-    // Only when OpenSSL cannot allocate a context: the one-shot call, which reports nothing either.
+    // When OpenSSL cannot allocate a context: the one-shot call. If MD5 is not available at all
+    // (a FIPS-only provider), both fail, len stays 0 and every key hashes to 0: records all go to
+    // the first shard and the first key group, which stays correct, only unbalanced.
     EVP_Digest(partition_key.data(), partition_key.size(), digest, &len, md5, nullptr);
   }
   HashKey k = 0;

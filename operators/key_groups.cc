@@ -58,7 +58,7 @@ uint32_t PartitionKeyGroups::Of(const Value& v) {
     (void)ec;  // 24 bytes hold every int64
     return OfText(std::string_view(buf, static_cast<size_t>(end - buf)));
   }
-  return KeyGroupOfPartitionKey(v, key_groups_);
+  return null_group_;
 }
 
 uint32_t PartitionKeyGroups::OfText(std::string_view key) {

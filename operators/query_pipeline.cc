@@ -58,9 +58,6 @@ void QueryPipeline::NoteActivity(size_t split, EventTime now) { splits_[split].l
 
 namespace {
 
-// The per-row loop, instantiated per window operator so the calls are direct. With one operator
-// (K = 1) every row goes to ops[0]; otherwise to the operator of the row's key group (rows of
-// groups outside [first, first + ops.size()) are skipped).
 // The key group of a row of a keyed window query (K > 1): from the partition key's hash key when
 // the GROUP BY holds it (pk_key >= 0, a column reference; `pk` set), else XXH3 of the encoded
 // GROUP BY key.
@@ -74,6 +71,9 @@ uint32_t RowKeyGroup(const QueryDef& q, int pk_key, PartitionKeyGroups* pk, uint
   return KeyGroupOfKey(*key_buf, key_groups);
 }
 
+// The per-row loop, instantiated per window operator so the calls are direct. With one operator
+// (K = 1) every row goes to ops[0]; otherwise to the operator of the row's key group (rows of
+// groups outside [first, first + ops.size()) are skipped).
 template <typename Op>
 void AddRows(std::vector<std::unique_ptr<Op>>& ops, uint32_t key_groups, uint32_t first, const QueryDef& q,
              int pk_key, PartitionKeyGroups* pk, size_t time_col, const std::vector<Row>& rows, std::vector<LateRow>* late, Row* key_values,

@@ -82,7 +82,8 @@ std::string StateFingerprint(const Pipeline& pipeline, const QueryDef& q, bool p
     f += "; stages";
     for (size_t i = 0; i < q.stages->leaves.size(); ++i) {
       const QueryDef& leaf = q.stages->leaves[i];
-      f += " [" + std::to_string(i) + ": " + StateFingerprint(pipeline, leaf);
+      // A stage plan has one key group whatever its leaves group by: no partition-key placement.
+      f += " [" + std::to_string(i) + ": " + StateFingerprint(pipeline, leaf, false);
       if (!leaf.aggregating()) {
         f += "; rows";
         for (const Expr& e : leaf.projections) f += " " + e.text;

@@ -634,6 +634,8 @@ Status SourceScan::RefreshSplits() {
     splits_.push_back(std::move(s));
   }
   UpdateOwnedMask();
+  std::lock_guard lock(status_mu_);
+  for (size_t qi = 0; qi < queries_.size(); ++qi) status_[qi].exchange = ExchangeKind(*queries_[qi]);
   return Status::OK();
 }
 
@@ -655,15 +657,27 @@ void SourceScan::UpdateOwnedMask() {
   }
   splits_owned_mask_.store(mask);
   splits_by_hash_ = by_hash;
+  // Aligned: every open split's first and last key group are owned by the worker reading it.
+  bool aligned = by_hash && pk_groups_ > 0;
+  for (const auto& sp : splits_) {
+    if (!aligned) break;
+    if (sp->finished.load()) continue;
+    const std::optional<HashKeyRange> r = sp->reader->hash_key_range();
+    const uint32_t first = ops::KeyGroupOfHashKey(r->start, pk_groups_), last = ops::KeyGroupOfHashKey(r->end, pk_groups_);
+    aligned = ops::KeyGroupOwner(first, pk_groups_, parallelism_) == sp->owner &&
+              ops::KeyGroupOwner(last, pk_groups_, parallelism_) == sp->owner;
+  }
+  splits_aligned_ = aligned;
 }
 
 std::string SourceScan::ExchangeKind(const Query& q) const {
   if (!q.windowed) return "none";
   if (q.key_groups == 1) return "single worker";
   if (!Exchanged(q)) return "none";
-  // Rows stay on the worker that read their shard; only a key group whose hash keys span two
-  // shards' owners (uneven shards, a reshard) sends rows over.
-  if (q.pk_key >= 0 && pk_groups_ == q.key_groups && splits_by_hash_) return "partition key";
+  // Rows stay on the worker that read their shard when every shard's groups belong to the worker
+  // that reads it (CreateStream's even ranges and a worker count that divides the shard count);
+  // otherwise the groups a shard shares with another worker's range are exchanged.
+  if (q.pk_key >= 0 && pk_groups_ == q.key_groups && splits_by_hash_ && splits_aligned_) return "partition key";
   return "key group";
 }
 

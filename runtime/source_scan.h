@@ -16,8 +16,10 @@
 // the per-record path takes no lock. With one subtask nothing is exchanged. When a query's GROUP
 // BY holds the source's partition key (SourceDef::partition_key_column) and the splits are shards
 // with hash-key ranges, its key groups are placed by the key's hash key and each shard goes to the
-// subtask that owns its groups instead of i mod P: rows stay where they were read (exchange
-// "partition key"; only a group that spans two owners' shards sends rows). A sink is shared by
+// subtask that owns its groups instead of i mod P. When P divides the shard count (even ranges),
+// every shard's groups belong to its reader and rows stay where they were read (exchange
+// "partition key"); otherwise the groups a shard shares with another subtask's range are
+// exchanged ("key group"). A sink is shared by
 // the query's subtasks, behind a mutex taken once per batch of output rows.
 //
 // Watermarks: every subtask's pipeline of a windowed query tracks every split: a batch's message
@@ -280,6 +282,7 @@ class SourceScan {
   std::atomic<int> splits_owned_mask_{0};  // bit w: subtask w owns a split (ReadsSplits())
   uint32_t pk_groups_ = 0;       // K of the first query grouped by the partition key (0: none); places splits
   bool splits_by_hash_ = false;  // every split is a hash-key range (a stream of the log)
+  bool splits_aligned_ = false;  // and each open split's key groups all belong to its reader
   uint64_t checkpoint_id_ = 0;          // last committed (the largest of the queries' records)
   // The barrier protocol (subtask 0 raises, every subtask aligns, subtask 0 completes).
   std::atomic<uint64_t> barrier_raised_{0};

@@ -230,7 +230,10 @@ nexmark::GeneratorOptions GenOptions(const NexmarkBenchOptions& o) {
 // counted with the generator). Views are valid until the next Read(), as SourceRecord promises.
 // With `sentinel`, once its quota is made the split hands out one more record: its last event
 // again, an hour later in event time, so every window of the data before it closes (as t3's
-// sentinel records do; the engine has no end-of-input flush).
+// sentinel records do; the engine has no end-of-input flush). Set for a source with a windowed
+// query; a non-windowed query of the same source would emit the sentinel as a row (no Nexmark
+// file has both). Counters count what Read() hands out: a restore (Seek() back; RunOnEngine never
+// does one) would count the re-read records again.
 class GenSplit : public SourceSplit {
  public:
   struct Config {
