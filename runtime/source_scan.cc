@@ -1276,8 +1276,27 @@ void SourceScan::Finish() {
     }
   }
   for (auto& t : subtasks_) t->phase = Subtask::Phase::kRunning;
-  // Seal what the sinks buffer and take a final checkpoint, which publishes it. Open windows stay
-  // in the checkpointed state and fire after the restart.
+  // One last advance of time on every subtask, now that each has taken in every row and split
+  // progress sent to it: the windows that what was read closes fire before the final checkpoint,
+  // whichever subtask had run last (otherwise a subtask whose last step came before the other's
+  // final batch would leave them open, and the table at the stop would depend on scheduling).
+  if (!failed_.load()) {
+    try {
+      const EventTime now = WallNow();
+      for (auto& tp : subtasks_) {
+        Subtask& t = *tp;
+        for (size_t qi = 0; qi < queries_.size() && qi < t.dataflow.size(); ++qi) {
+          t.out.clear();
+          t.dataflow[qi]->AdvanceTime(now, &t.out);
+          WriteOutput(t, *queries_[qi], &t.out);
+        }
+      }
+    } catch (const std::exception& e) {
+      Fail(std::string("internal error in the last advance of time: ") + e.what());
+    }
+  }
+  // Seal what the sinks buffer and take a final checkpoint, which publishes it. Windows still
+  // open stay in the checkpointed state and fire after the restart.
   for (auto& q : queries_) {
     Status st;
     {
