@@ -33,32 +33,31 @@ int PartitionKeyGroupKey(const SourceDef& source, const QueryDef& q) {
   return -1;
 }
 
+namespace {
+
+// The partition key a producer sent for value `v`: TEXT as is, BIGINT as its decimal text (in
+// `buf`), anything else (NULL) as "".
+std::string_view PartitionKeyText(const Value& v, char (&buf)[24]) {
+  if (v.type() == DataType::kText) return v.as_text();
+  if (v.type() != DataType::kInt64) return {};
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v.as_int());
+  (void)ec;  // 24 bytes hold every int64
+  return std::string_view(buf, static_cast<size_t>(end - buf));
+}
+
+}  // namespace
+
 uint32_t KeyGroupOfPartitionKey(const Value& v, uint32_t key_groups) {
   if (key_groups <= 1) return 0;
-  switch (v.type()) {
-    case DataType::kText:
-      return KeyGroupOfHashKey(HashPartitionKey(v.as_text()), key_groups);
-    case DataType::kInt64: {
-      char buf[24];
-      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v.as_int());
-      (void)ec;  // 24 bytes hold every int64
-      return KeyGroupOfHashKey(HashPartitionKey(std::string_view(buf, static_cast<size_t>(end - buf))), key_groups);
-    }
-    default:
-      return KeyGroupOfHashKey(HashPartitionKey(""), key_groups);
-  }
+  char buf[24];
+  return KeyGroupOfHashKey(HashPartitionKey(PartitionKeyText(v, buf)), key_groups);
 }
 
 uint32_t PartitionKeyGroups::Of(const Value& v) {
   if (key_groups_ <= 1) return 0;
-  if (v.type() == DataType::kText) return OfText(v.as_text());
-  if (v.type() == DataType::kInt64) {
-    char buf[24];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v.as_int());
-    (void)ec;  // 24 bytes hold every int64
-    return OfText(std::string_view(buf, static_cast<size_t>(end - buf)));
-  }
-  return null_group_;
+  if (v.type() != DataType::kText && v.type() != DataType::kInt64) return null_group_;
+  char buf[24];
+  return OfText(PartitionKeyText(v, buf));
 }
 
 uint32_t PartitionKeyGroups::OfText(std::string_view key) {
