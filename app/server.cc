@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "app/prometheus_exporter.h"
+#include "app/status_page.h"
 #include "ingest/http/http_client.h"
 #include "ingest/http/http_server.h"
 #include "ingest/http/kinesis_api.h"
@@ -218,7 +219,6 @@ struct Server::Impl {
 
   void Route(const http::HttpRequest& req, http::Responder respond);
   void Tables(const http::HttpRequest& req, const std::string& name, const http::Responder& respond);
-  std::string StatusPage() const;
   std::vector<runtime::QueryStatus> QueryStatuses() const;
   std::string QueriesJson() const;
 };
@@ -539,31 +539,13 @@ void Server::Impl::Tables(const http::HttpRequest& req, const std::string& name,
   respond(Json(200, std::move(b)));
 }
 
-std::string Server::Impl::StatusPage() const {
-  std::string h =
-      "<!doctype html><html><head><meta charset=utf-8><title>Sluice</title>"
-      "<style>body{font-family:sans-serif;margin:2em}code{background:#eee;padding:2px 4px}</style></head><body>"
-      "<h1>Sluice</h1><p>Kinesis API on <code>POST /</code>; NDJSON on <code>POST /streams/{name}/records</code>.</p>"
-      "<h2>Streams</h2><ul>";
-  for (const auto& s : pipeline.sources) {
-    h += "<li>" + s.name +
-         (s.connector == "kafka" ? " (kafka topic " + s.options.at("topic") + ")</li>"
-                                 : " (" + std::to_string(s.shards) + " shards)</li>");
-  }
-  h += "</ul><h2>Tables</h2><ul>";
-  for (const auto& s : pipeline.sinks)
-    if (s.connector == "kv") h += "<li><a href=\"/tables/" + s.name + "?limit=50\">" + s.name + "</a></li>";
-  h += "</ul><p><a href=\"/queries\">/queries</a> &middot; <a href=\"/metrics\">/metrics</a></p></body></html>";
-  return h;
-}
-
 void Server::Impl::Route(const http::HttpRequest& req, http::Responder respond) {
   const std::string_view path = req.path;
   if (path == "/" && req.method == "POST") return kinesis->Handle(req, std::move(respond));
   if (path == "/" && req.method == "GET") {
     http::HttpResponse r;
     r.content_type = "text/html; charset=utf-8";
-    r.body = StatusPage();
+    r.body = std::string(StatusPageHtml());
     return respond(std::move(r));
   }
   if (path == "/metrics") {
