@@ -11,8 +11,8 @@ PACKAGES=(
   librdkafka-dev librocksdb-dev prometheus-cpp-dev nlohmann-json3-dev doctest-dev
   libsimdjson-dev libpg-query-dev libh2o-evloop-dev libssl-dev zlib1g-dev libzstd-dev
   libcurl4-openssl-dev libcli11-dev libconcurrentqueue-dev libxxhash-dev libjemalloc-dev ccache
-  # tools the tests and demo use
-  curl procps
+  # tools the tests and demo use (chromium: the status page's browser test, tests/browser)
+  curl procps chromium
   # the libFuzzer target (cmake -DSLUICE_FUZZ=ON with clang; docs/golden-tests.md)
   clang libclang-rt-14-dev
 )
