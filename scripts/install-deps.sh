@@ -13,6 +13,8 @@ PACKAGES=(
   libcurl4-openssl-dev libcli11-dev libconcurrentqueue-dev libxxhash-dev libjemalloc-dev ccache
   # tools the tests and demo use (chromium: the status page's browser test, tests/browser)
   curl procps chromium
+  # prometheus (with promtool) and python3: the monitoring test, tests/monitoring
+  prometheus python3
   # the libFuzzer target (cmake -DSLUICE_FUZZ=ON with clang; docs/golden-tests.md)
   clang libclang-rt-14-dev
 )
