@@ -206,7 +206,7 @@ def walk_panels(panels):
 
 
 def check_dashboard(path, required_rows):
-    """Checks the JSON model; returns (dashboard, [(panel title, panel type, target expr)])."""
+    """Checks the JSON model; returns (dashboard, [(panel title, panel type, expr, legendFormat)])."""
     name = os.path.basename(path)
     with open(path) as f:
         d = json.load(f)
@@ -252,7 +252,7 @@ def check_dashboard(path, required_rows):
             if not t.get("expr"):
                 fail(f"{name}: a target of '{title}' has no expr")
                 continue
-            exprs.append((title, p.get("type"), t["expr"]))
+            exprs.append((title, p.get("type"), t["expr"], t.get("legendFormat", "")))
     for r in required_rows:
         if r not in rows:
             fail(f"{name}: no row '{r}' (rows: {rows})")
@@ -350,7 +350,7 @@ def has_data(result):
 
 def evaluate_dashboard(name, exprs, values, prom, metadata, range_seconds):
     ok = 0
-    for title, ptype, raw in exprs:
+    for title, ptype, raw, legend in exprs:
         where = f"{name} panel '{title}'"
         try:
             expr = substitute(raw, values)
@@ -365,6 +365,14 @@ def evaluate_dashboard(name, exprs, values, prom, metadata, range_seconds):
         good, why = has_data(r)
         if not good:
             fail(f"{where}: {why}\n    {expr}")
+            continue
+        # Every label the legend names must be on the series (a metric missing a label still
+        # returns data, but the legend would be blank).
+        series_labels = set().union(*(s.get("metric", {}).keys() for s in r["data"]["result"]
+                                      if isinstance(s, dict)))
+        absent = [lab for lab in re.findall(r"\{\{\s*(\w+)\s*\}\}", legend) if lab not in series_labels]
+        if absent:
+            fail(f"{where}: no series has the label(s) {', '.join(absent)} its legend shows\n    {expr}")
             continue
         if ptype == "timeseries":
             now = time.time()
