@@ -10,7 +10,7 @@ PACKAGES=(
   # libraries (see CMakeLists.txt)
   librdkafka-dev librocksdb-dev prometheus-cpp-dev nlohmann-json3-dev doctest-dev
   libsimdjson-dev libpg-query-dev libh2o-evloop-dev libssl-dev zlib1g-dev libzstd-dev
-  libcurl4-openssl-dev libcli11-dev libconcurrentqueue-dev libxxhash-dev libjemalloc-dev ccache
+  libcurl4-openssl-dev libcli11-dev libspdlog-dev libconcurrentqueue-dev libxxhash-dev libjemalloc-dev ccache
   # tools the tests and demo use (chromium: the status page's browser test, tests/browser)
   curl procps chromium
   # prometheus (with promtool) and python3: the monitoring test, tests/monitoring
