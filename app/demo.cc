@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "app/server.h"
+#include "core/logging.h"
 #include "examples/wildrydes/producer.h"
 #include "wildrydes_pipeline.h"
 
@@ -67,7 +68,7 @@ int RunDemo(const DemoOptions& o, const std::atomic<bool>& stop) {
   };
   auto server = Server::Start(so);
   if (!server.ok()) {
-    std::fprintf(stderr, "sluice demo: %s\n", server.status().ToString().c_str());
+    SLUICE_LOG_ERROR("server did not start", {{"component", "demo"}, {"error", server.status().ToString()}});
     return 1;
   }
   const std::string base = "http://" + o.host + ":" + std::to_string((*server)->port());
@@ -139,8 +140,9 @@ int RunDemo(const DemoOptions& o, const std::atomic<bool>& stop) {
               static_cast<unsigned long long>(stats.records_acked), secs, stats.records_acked / secs,
               static_cast<unsigned long long>(stats.records_failed), static_cast<unsigned long long>(rows_seen),
               o.data_dir.c_str());
+  DefaultLogger().FlushSuppressed();
   if (!producer_status.ok()) {
-    std::fprintf(stderr, "sluice demo: producer: %s\n", producer_status.ToString().c_str());
+    SLUICE_LOG_ERROR("producer failed", {{"component", "demo"}, {"error", producer_status.ToString()}});
     return 1;
   }
   return 0;

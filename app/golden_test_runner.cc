@@ -15,6 +15,7 @@
 #include "app/explain.h"
 #include "app/golden_test_file.h"
 #include "core/connector.h"
+#include "core/progress.h"
 #include "ingest/json_decoder.h"
 #include "operators/query_pipeline.h"
 #include "sql/planner.h"
@@ -593,14 +594,16 @@ int RunGoldenMain(const std::vector<std::string>& args) {
     return 2;
   }
   int passed = 0, failed = 0;
+  // Files done out of all, on stderr: a bar on a terminal, else a logfmt line every few seconds
+  // and a final one. Results go to stdout; the bar is erased before each result line.
+  Progress progress({.task = "sluice test", .total = files.size(), .unit = "files"});
   for (const std::string& file : files) {
     auto r = RunGoldenFile(file, options);
+    progress.ClearLine();
     if (!r.ok()) {
       ++failed;
       std::printf("FAIL %s\n  %s\n", file.c_str(), r.status().message().c_str());
-      continue;
-    }
-    if (r->passed) {
+    } else if (r->passed) {
       ++passed;
       std::printf("ok   %s (%d checks)\n", file.c_str(), r->checks);
       if (options.print_actual) std::fputs(r->report.c_str(), stdout);
@@ -608,7 +611,10 @@ int RunGoldenMain(const std::vector<std::string>& args) {
       ++failed;
       std::printf("FAIL %s\n%s", file.c_str(), r->report.c_str());
     }
+    std::fflush(stdout);
+    progress.Add(1);
   }
+  progress.Finish();
   std::printf("golden: %d passed, %d failed\n", passed, failed);
   std::fflush(stdout);
   return failed == 0 ? 0 : 1;

@@ -5,8 +5,10 @@
 //              [--checkpoint-interval INTERVAL] [--state-cache-groups N] [--state-ingest-size SIZE]
 //              [--max-record-bytes SIZE] [--max-request-bytes SIZE] [--max-records-per-request N]
 //              [--from-savepoint NAME] [--tls-cert PEM --tls-key PEM]
+//              [--log-format logfmt|json] [--log-level debug|info|warn|error]
 //   sluice demo [--unicorns N] [--speedup X] [--out-of-order F] [--late F] [--bad F]
 //               [--duration SECONDS] [--data-dir DIR] [--listen HOST:PORT] [--workers N] [--linger]
+//               [--log-format logfmt|json] [--log-level debug|info|warn|error]
 //   sluice savepoint NAME [--listen HOST:PORT]   (asks a running server; docs/checkpoints.md)
 //   sluice explain PIPELINE.sql
 //   sluice test [--print] FILE.sql.test|DIR...   (golden SQL tests, docs/golden-tests.md)
@@ -16,6 +18,8 @@
 // app::ParseByteSize ("256MiB"), intervals by ParseInterval ("10s", "500 ms"), HOST:PORT by
 // app::ParseListen.
 // Exit codes: 0 success, 1 runtime failure, 2 bad usage or a pipeline that does not plan.
+// Log lines (core/logging.h) go to stderr; usage errors, such as a pipeline that does not plan
+// with its caret, stay plain text so that they read well; stdout carries the product output.
 #include <algorithm>
 #include <atomic>
 #include <charconv>
@@ -36,6 +40,7 @@
 #include "app/golden_test_runner.h"
 #include "app/server.h"
 #include "core/file_util.h"
+#include "core/logging.h"
 #include "core/time.h"
 #include "sql/planner.h"
 
@@ -154,6 +159,8 @@ struct CommandLine {
   bool test_print = false;              // test --print
   sluice::app::ServerOptions server;    // run, savepoint (--listen)
   sluice::app::DemoOptions demo;        // demo
+  sluice::LogFormat log_format = sluice::LogFormat::kLogfmt;  // run, demo
+  sluice::LogLevel log_level = sluice::LogLevel::kInfo;       // run, demo
 };
 
 std::string ListenText(const std::string& host, uint16_t port) { return host + ":" + std::to_string(port); }
@@ -163,6 +170,27 @@ void AddWorkers(CLI::App* cmd, int* workers) {
           "Worker threads of the engine; a worker runs whole sources (a count, 1 to " + std::to_string(kMaxThreads) +
               "). Default: the number of cores (" + std::to_string(*workers) + " here)",
           WholeNumber(workers, 1, kMaxThreads));
+}
+
+/// --log-format and --log-level (core/logging.h).
+void AddLogFlags(CLI::App* cmd, CommandLine* cl) {
+  AddFlag(cmd, "--log-format", "logfmt|json",
+          "Shape of the log lines on stderr: logfmt (key=value pairs) or json (one object per line), with the "
+          "same keys. Default: logfmt",
+          [out = &cl->log_format](const std::string& text) -> std::string {
+            auto f = sluice::ParseLogFormat(text);
+            if (!f.ok()) return f.status().message();
+            *out = *f;
+            return "";
+          });
+  AddFlag(cmd, "--log-level", "LEVEL",
+          "Least severe log lines written: debug, info, warn or error (off: none). Default: info",
+          [out = &cl->log_level](const std::string& text) -> std::string {
+            auto l = sluice::ParseLogLevel(text);
+            if (!l.ok()) return l.status().message();
+            *out = *l;
+            return "";
+          });
 }
 
 void AddRunFlags(CLI::App* run, CommandLine* cl) {
@@ -238,9 +266,11 @@ void AddRunFlags(CLI::App* run, CommandLine* cl) {
           ->type_name("PEM");
   cert->needs(key);
   key->needs(cert);
+  AddLogFlags(run, cl);
 }
 
-void AddDemoFlags(CLI::App* demo, sluice::app::DemoOptions* d) {
+void AddDemoFlags(CLI::App* demo, CommandLine* cl) {
+  sluice::app::DemoOptions* d = &cl->demo;
   AddFlag(demo, "--unicorns", "N",
           "Unicorns in the fleet (a count, 1 to 1000000). Default: " + std::to_string(d->fleet.unicorns),
           WholeNumber(&d->fleet.unicorns, 1, 1000000));
@@ -270,6 +300,7 @@ void AddDemoFlags(CLI::App* demo, sluice::app::DemoOptions* d) {
           Listen(&d->host, &d->port));
   AddWorkers(demo, &d->workers);
   demo->add_flag("--linger", d->linger, "Keep the server up after the producer stops (with --duration), until Ctrl-C");
+  AddLogFlags(demo, cl);
 }
 
 int RunServer(CommandLine& cl) {
@@ -283,8 +314,14 @@ int RunServer(CommandLine& cl) {
   so.pipeline_name = cl.pipeline_path;
   auto server = sluice::app::Server::Start(so);
   if (!server.ok()) {
-    std::fprintf(stderr, "sluice: %s\n", server.status().ToString().c_str());
-    return server.status().code() == sluice::StatusCode::kInvalidArgument ? 2 : 1;
+    if (server.status().code() == sluice::StatusCode::kInvalidArgument) {
+      // Bad usage, such as a pipeline that does not plan: plain text, keeping the caret lines.
+      std::fprintf(stderr, "sluice: %s\n", server.status().ToString().c_str());
+      return 2;
+    }
+    SLUICE_LOG_ERROR("server did not start",
+                     {{"component", "cli"}, {"pipeline", cl.pipeline_path}, {"error", server.status().ToString()}});
+    return 1;
   }
   std::printf("sluice: serving %s on %s://%s:%u (data in %s)\n", cl.pipeline_path.c_str(),
               so.tls_cert_file.empty() ? "http" : "https", so.host.c_str(),
@@ -293,6 +330,7 @@ int RunServer(CommandLine& cl) {
   while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   std::printf("sluice: stopping\n");
   (*server)->Stop();
+  sluice::DefaultLogger().FlushSuppressed();
   return 0;
 }
 
@@ -351,7 +389,7 @@ int main(int argc, char** argv) {
 
   CLI::App* demo = app.add_subcommand(
       "demo", "Run the Wild Rydes pipeline with a simulated unicorn fleet, printing each per-minute row");
-  AddDemoFlags(demo, &cl.demo);
+  AddDemoFlags(demo, &cl);
 
   CLI::App* savepoint =
       app.add_subcommand("savepoint", "Ask a running server for a savepoint (docs/checkpoints.md)");
@@ -411,6 +449,7 @@ int main(int argc, char** argv) {
   }
   if (explain->parsed()) return Explain(cl.pipeline_path);
   if (savepoint->parsed()) return Savepoint(cl);
+  if (demo->parsed() || run->parsed()) sluice::ConfigureLogging(cl.log_format, cl.log_level);
   if (demo->parsed()) return sluice::app::RunDemo(cl.demo, g_stop);
   if (run->parsed()) return RunServer(cl);
   return 2;  // Not reached: require_subcommand(1).

@@ -4,10 +4,11 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+
+#include "core/logging.h"
 
 namespace sluice {
 namespace {
@@ -37,7 +38,9 @@ void CrashPoint(const char* name) {
   Config& c = Get();
   if (c.name.empty() || c.name != name) return;
   if (c.hits.fetch_add(1) + 1 != c.target) return;
-  std::fprintf(stderr, "sluice: crash point %s reached (hit %ld): SIGKILL\n", name, c.target);
+  // Called from ordinary threads (never a signal handler), so the logger may be used; it writes
+  // and flushes the line before returning.
+  SLUICE_LOG_WARN("crash point reached: SIGKILL", {{"component", "crash_point"}, {"name", name}, {"hit", c.target}});
   ::kill(::getpid(), SIGKILL);
 }
 

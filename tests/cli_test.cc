@@ -120,6 +120,10 @@ TEST_CASE("bad usage exits 2 with a message naming the problem") {
       {run + "--no-such-flag", "--no-such-flag"},
       {run + "second.sql", "second.sql"},
       {"run /nonexistent/pipeline.sql", "/nonexistent/pipeline.sql"},
+      {run + "--log-format xml", "--log-format: expects a log format: logfmt or json; got 'xml'"},
+      {run + "--log-level loud", "--log-level: expects a log level: debug, info, warn, error or off; got 'loud'"},
+      {"demo --log-format", "--log-format"},
+      {"demo --log-level verbose", "--log-level: expects a log level"},
       {"demo --late 1.5", "--late: expects a number from 0 to 1"},
       {"demo --speedup 0", "--speedup"},
       {"demo --duration inf", "--duration"},
@@ -171,4 +175,47 @@ TEST_CASE("run accepts the new --workers flag with the others, in both --flag va
             "--workers=2"};
   SluiceProcess p(kPipeline, dir.path() + "/data", o);
   CHECK(HttpGet(p.url() + "/queries").status == 200);
+}
+
+TEST_CASE("run logs a failed start as one line, in logfmt by default and in JSON with --log-format json") {
+  const std::string run = "run " + kPipeline + " --data-dir /dev/null/sluice --listen 127.0.0.1:0";
+  CommandResult logfmt = Sluice(run);
+  CAPTURE(logfmt.out);
+  CHECK(logfmt.exit_code == 1);
+  CHECK(logfmt.out.rfind("ts=", 0) == 0);
+  CHECK(logfmt.out.find(" level=error msg=\"server did not start\" component=cli ") != std::string::npos);
+  CHECK(logfmt.out.find("error=\"IOError: create data dir /dev/null/sluice") != std::string::npos);
+  CHECK(Count(logfmt.out, "\n") == 1);
+
+  CommandResult json = Sluice(run + " --log-format json --log-level warn");
+  CAPTURE(json.out);
+  CHECK(json.exit_code == 1);
+  CHECK(json.out.rfind("{\"ts\":\"", 0) == 0);
+  CHECK(json.out.find("\"level\":\"error\",\"msg\":\"server did not start\",\"component\":\"cli\"") !=
+        std::string::npos);
+  CHECK(json.out.ends_with("}\n"));
+
+  CommandResult quiet = Sluice(run + " --log-level off");
+  CHECK(quiet.exit_code == 1);
+  CHECK(quiet.out.empty());
+}
+
+TEST_CASE("test reports progress on stderr, apart from the results on stdout") {
+  const std::string golden = std::string(SLUICE_SOURCE_DIR) + "/tests/golden/";
+  // stderr only (stdout dropped): not a terminal, so one final logfmt line.
+  FILE* p = popen((std::string(SLUICE_BINARY) + " test " + golden + "hop_basic.sql.test " + golden +
+                   "tumble_basic.sql.test 2>&1 >/dev/null")
+                      .c_str(),
+                  "r");
+  REQUIRE(p != nullptr);
+  std::string err;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) err.append(buf, n);
+  CHECK(pclose(p) == 0);
+  CAPTURE(err);
+  CHECK(Count(err, "\n") == 1);
+  CHECK(err.find("level=info msg=progress task=\"sluice test\" done=2 total=2 unit=files percent=100 ") !=
+        std::string::npos);
+  CHECK(err.find(" finished=true") != std::string::npos);
 }

@@ -4,10 +4,11 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <cstdio>
 #include <deque>
 #include <mutex>
 #include <vector>
+
+#include "core/logging.h"
 
 namespace sluice::ingest {
 
@@ -336,7 +337,8 @@ std::vector<std::unique_ptr<SourceSplit>> KafkaSource::OpenSplits() {
   std::vector<std::unique_ptr<SourceSplit>> out;
   auto rk = NewConsumer(options_);
   if (!rk.ok()) {
-    std::fprintf(stderr, "sluice: kafka source %s: %s\n", options_.topic.c_str(), rk.status().ToString().c_str());
+    SLUICE_LOG_ERROR("kafka consumer did not start",
+                     {{"component", "kafka"}, {"topic", options_.topic}, {"error", rk.status().ToString()}});
     return out;
   }
   auto consumer = std::make_shared<Consumer>(*rk, options_.topic, read_, partition_count_, notifier_);

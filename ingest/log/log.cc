@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/file_util.h"
+#include "core/logging.h"
 #include "core/time.h"
 #include "ingest/log/segment_format.h"
 #include "ingest/log/stream_meta_format.h"
@@ -193,7 +194,10 @@ Stream::~Stream() {
   }
   std::error_code ec;
   std::filesystem::remove_all(trash_dir_, ec);
-  if (ec) std::fprintf(stderr, "sluice: removing deleted stream %s: %s\n", trash_dir_.c_str(), ec.message().c_str());
+  if (ec) {
+    SLUICE_LOG_WARN("removing a deleted stream's files failed",
+                    {{"component", "log"}, {"path", trash_dir_}, {"error", ec.message()}});
+  }
 }
 
 Log::Log(LogOptions options) : options_(std::move(options)) {}
@@ -340,7 +344,9 @@ Status Log::DeleteStream(std::string_view name) {
     std::lock_guard lock(streams_mu_);
     streams_.erase(streams_.find(name));
   }
-  if (!synced.ok()) std::fprintf(stderr, "sluice: delete stream %s: %s\n", s->name_.c_str(), synced.ToString().c_str());
+  if (!synced.ok()) {
+    SLUICE_LOG_WARN("delete stream: sync failed", {{"component", "log"}, {"stream", s->name_}, {"error", synced.ToString()}});
+  }
   return Status::OK();  // `s` may be the last reference: the files go now, else with the last reader.
 }
 
@@ -723,7 +729,7 @@ void Log::SyncLoop() {
     statuses.assign(shards.size(), Status::OK());
     commit_pool_->ParallelFor(shards.size(), [&](size_t i) { statuses[i] = shards[i]->Sync(); });
     for (const Status& st : statuses) {
-      if (!st.ok()) std::fprintf(stderr, "sluice: log flush failed: %s\n", st.ToString().c_str());
+      if (!st.ok()) SLUICE_LOG_ERROR("log flush failed", {{"component", "log"}, {"error", st.ToString()}});
     }
     if (!shards.empty()) {  // the flushed records just became readable: wake readers
       {
@@ -757,7 +763,7 @@ void Log::SyncLoop() {
     if (!unsynced.empty() && std::chrono::steady_clock::now() >= next_flush) flush();
     if (interval.count() > 0 && std::chrono::steady_clock::now() >= next_retention) {
       auto r = EnforceRetention(WallNow().millis());
-      if (!r.ok()) std::fprintf(stderr, "sluice: log retention: %s\n", r.status().ToString().c_str());
+      if (!r.ok()) SLUICE_LOG_ERROR("log retention failed", {{"component", "log"}, {"error", r.status().ToString()}});
       next_retention = std::chrono::steady_clock::now() + interval;
     }
     if (dirty.empty() && callbacks.empty()) continue;  // Woken only for retention or a flush.
@@ -773,7 +779,7 @@ void Log::SyncLoop() {
     CheckDisk();
     for (const Status& st : statuses) {
       if (!st.ok()) {
-        std::fprintf(stderr, "sluice: log commit failed: %s\n", st.ToString().c_str());
+        SLUICE_LOG_ERROR("log commit failed", {{"component", "log"}, {"error", st.ToString()}});
         if (round_status.ok()) round_status = st;
       }
     }

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "core/crc32c.h"
+#include "core/logging.h"
 #include "ingest/log/segment_format.h"
 
 namespace sluice::log {
@@ -227,8 +228,11 @@ Status ShardLog::ScanSegment(Segment* seg, bool newest, uint64_t* expected, Reco
                                 ") in a sealed segment; refusing to skip it");
     if (::ftruncate(seg->fd, static_cast<off_t>(off)) != 0) return Errno("ftruncate", seg->path);
     if (::fdatasync(seg->fd) != 0) return Errno("fdatasync", seg->path);
-    std::fprintf(stderr, "sluice: log %s: truncated %" PRIu64 " bytes of torn tail at offset %" PRIu64 " (%s)\n",
-                 seg->path.c_str(), size - off, off, why.c_str());
+    SLUICE_LOG_WARN("truncated a torn tail", {{"component", "log"},
+                                              {"path", seg->path},
+                                              {"bytes", size - off},
+                                              {"offset", off},
+                                              {"reason", why}});
     report->truncated_bytes += size - off;
   }
   seg->durable_bytes.store(off, std::memory_order_release);
