@@ -1,6 +1,7 @@
 #include "app/server.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <cctype>
@@ -14,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "app/build_info.h"
 #include "app/prometheus_exporter.h"
 #include "app/status_page.h"
 #include "ingest/http/http_client.h"
@@ -213,6 +215,8 @@ struct Server::Impl {
   Counter* snapshots_total = nullptr;
   Counter* snapshot_failures = nullptr;
   Gauge* snapshot_seconds = nullptr;
+  std::vector<std::pair<std::string, sinks::ArchiveSink*>> archives;  // (sink name, sink), of owned_sinks
+  std::mutex scrape_mu;  // one CollectScrapeMetrics() at a time
 
   void SnapshotLoop();
   Result<std::string> Savepoint(const std::string& name);
@@ -221,7 +225,24 @@ struct Server::Impl {
   void Tables(const http::HttpRequest& req, const std::string& name, const http::Responder& respond);
   std::vector<runtime::QueryStatus> QueryStatuses() const;
   std::string QueriesJson() const;
+  // GET /streams, /tables and /checkpoints, for the status page (docs/monitoring.md).
+  std::string StreamsJson() const;
+  std::string TablesJson() const;
+  std::string CheckpointsJson() const;
+  // Sets the metrics read at scrape time: log sizes and retention, the data dir's file system,
+  // KV tables and archives (figures other modules keep as plain atomics).
+  void CollectScrapeMetrics();
 };
+
+namespace {
+
+// Raises a counter kept elsewhere as a plain total to `total` (totals only grow).
+void SetTotal(Counter& c, uint64_t total) {
+  const uint64_t v = c.value();
+  if (total > v) c.Inc(total - v);
+}
+
+}  // namespace
 
 Server::Server() : impl_(std::make_unique<Impl>()) {}
 Server::~Server() { Stop(); }
@@ -337,7 +358,9 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       if (sd.options.count("buffer_interval")) {
         SLUICE_ASSIGN_OR_RETURN(ao.buffer_interval, ParseInterval(sd.options.at("buffer_interval")));
       }
-      impl->owned_sinks.push_back(std::make_unique<sinks::ArchiveSink>(ao, sd.schema));
+      auto archive = std::make_unique<sinks::ArchiveSink>(ao, sd.schema);
+      impl->archives.emplace_back(sd.name, archive.get());
+      impl->owned_sinks.push_back(std::move(archive));
       return impl->owned_sinks.back().get();
     }
     return Status::InvalidArgument("sink " + sd.name + ": connector '" + sd.connector + "' is not supported");
@@ -360,6 +383,9 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   m.snapshot_failures = &m.metrics.GetCounter("sluice_snapshot_failures_total", "State-store snapshots that failed", {});
   m.snapshot_seconds = &m.metrics.GetGauge("sluice_snapshot_duration_seconds", "Time the last state-store snapshot took", {});
   m.snapshot_thread = std::thread([impl = &m] { impl->SnapshotLoop(); });
+  m.metrics.GetGauge("sluice_build_info", "1, with the version and git commit Sluice was built from as labels",
+                     {{"version", SLUICE_VERSION}, {"commit", SLUICE_COMMIT}})
+      .Set(1);
 
   m.kinesis = std::make_unique<http::KinesisApi>(m.log.get(), &m.metrics, m.options.kinesis_limits);
   m.ndjson = std::make_unique<http::NdjsonApi>(m.log.get(), &m.metrics, m.kinesis.get());
@@ -491,6 +517,8 @@ std::string Server::Impl::QueriesJson() const {
          ",\"spilled_groups\":" + std::to_string(s.spilled_groups) +
          ",\"state_evictions\":" + std::to_string(s.state_evictions) + ",\"state_reads\":" + std::to_string(s.state_reads) + ",\"records_in\":" + std::to_string(s.records_in) +
          ",\"bad_records\":" + std::to_string(s.bad_records) + ",\"late_records\":" + std::to_string(s.late_records) +
+         ",\"late_by_disposition\":{\"dead_letter\":" + std::to_string(s.late_dead_letter) +
+         ",\"late_output\":" + std::to_string(s.late_side_output) + "}" +
          ",\"rows_emitted\":" + std::to_string(s.rows_emitted) +
          ",\"rows_exchanged\":" + std::to_string(s.rows_exchanged) + ",\"shards\":[";
     for (size_t i = 0; i < s.splits.size(); ++i) {
@@ -501,12 +529,129 @@ std::string Server::Impl::QueriesJson() const {
            ",\"idle\":" + (sp.idle ? "true" : "false") + ",\"next_sequence_number\":\"" +
            std::to_string(sp.next_position) + "\"}";
     }
-    b += "],\"last_error\":";
+    b += "],\"pending_reason\":";
+    if (s.pending_reason.empty()) b += "null";
+    else AppendJsonString(s.pending_reason, &b);
+    b += ",\"last_error\":";
     if (s.last_error.empty()) b += "null";
     else AppendJsonString(s.last_error, &b);
     b += "}";
   }
   return b + "]";
+}
+
+std::string Server::Impl::StreamsJson() const {
+  std::string b = "{\"streams\":[";
+  bool first = true;
+  for (const std::string& name : log->ListStreams()) {
+    auto stream = log->GetStream(name);
+    if (!stream.ok()) continue;  // deleted in between
+    if (!first) b += ',';
+    first = false;
+    b += "{\"name\":";
+    AppendJsonString(name, &b);
+    b += ",\"retention_hours\":" + std::to_string((*stream)->retention_hours()) + ",\"shards\":[";
+    auto topology = (*stream)->topology();
+    for (size_t i = 0; i < topology->shards.size(); ++i) {
+      const log::ShardInfo& info = topology->shards[i];
+      const std::string id = log::Stream::ShardIdFor(info.index);
+      const MetricLabels l{{"stream", name}, {"shard", id}};
+      const uint64_t records = metrics.CounterValue("sluice_records_ingested_total", l);
+      const uint64_t bytes = metrics.CounterValue("sluice_ingested_bytes_total", l);
+      if (i) b += ',';
+      b += "{\"shard_id\":\"" + id + "\",\"open\":" + (info.open() ? "true" : "false") +
+           ",\"records_ingested\":" + std::to_string(records) + ",\"bytes_ingested\":" + std::to_string(bytes) +
+           ",\"size_bytes\":" + std::to_string(info.log->size_bytes()) + ",\"next_sequence_number\":\"" +
+           std::to_string(info.log->durable_end()) + "\"}";
+    }
+    b += "]}";
+  }
+  return b + "]}";
+}
+
+std::string Server::Impl::TablesJson() const {
+  std::string b = "{\"tables\":[";
+  bool first = true;
+  for (sinks::KvTable* t : tables ? tables->tables() : std::vector<sinks::KvTable*>()) {
+    if (!first) b += ',';
+    first = false;
+    b += "{\"name\":";
+    AppendJsonString(t->name(), &b);
+    b += ",\"primary_key\":[";
+    const auto pk = t->primary_key_names();
+    for (size_t i = 0; i < pk.size(); ++i) {
+      if (i) b += ',';
+      AppendJsonString(pk[i], &b);
+    }
+    b += "],\"rows_written\":" + std::to_string(t->rows_written()) + ",\"latest\":[";
+    const auto latest = t->LatestRows();
+    for (size_t i = 0; i < latest.size(); ++i) {
+      if (i) b += ',';
+      b += latest[i];  // JSON objects (RowToJson)
+    }
+    b += "]}";
+  }
+  return b + "]}";
+}
+
+std::string Server::Impl::CheckpointsJson() const {
+  std::string b = "{\"checkpoints\":[";
+  size_t n = 0;
+  for (const auto& e : engine ? engine->CheckpointHistory() : std::vector<runtime::CheckpointEvent>()) {
+    for (const std::string& q : e.queries) {
+      if (n == 100) break;
+      if (n++) b += ',';
+      char seconds[32];
+      std::snprintf(seconds, sizeof seconds, "%.6f", e.seconds);
+      b += "{\"id\":" + std::to_string(e.id) + ",\"query\":";
+      AppendJsonString(q, &b);
+      b += ",\"source\":";
+      AppendJsonString(e.source, &b);
+      b += ",\"at\":\"" + FormatTimestamp(e.at) + "\",\"duration_seconds\":" + seconds +
+           ",\"bytes\":" + std::to_string(e.bytes) + ",\"ok\":" + (e.error.empty() ? "true" : "false") + ",\"error\":";
+      if (e.error.empty()) b += "null";
+      else AppendJsonString(e.error, &b);
+      b += "}";
+    }
+  }
+  return b + "]}";
+}
+
+void Server::Impl::CollectScrapeMetrics() {
+  std::lock_guard lock(scrape_mu);
+  for (const std::string& name : log->ListStreams()) {
+    auto stream = log->GetStream(name);
+    if (!stream.ok()) continue;
+    auto topology = (*stream)->topology();
+    for (const log::ShardInfo& info : topology->shards) {
+      const MetricLabels l{{"stream", name}, {"shard", log::Stream::ShardIdFor(info.index)}};
+      metrics.GetGauge("sluice_log_size_bytes", "Bytes of durable segment data a shard holds", l)
+          .Set(static_cast<double>(info.log->size_bytes()));
+      SetTotal(metrics.GetCounter("sluice_log_retention_deleted_segments_total",
+                                  "Segments deleted by retention (age or size) since the server started", l),
+               info.log->trimmed_segments());
+    }
+  }
+  struct statvfs fs {};
+  if (::statvfs(options.data_dir.c_str(), &fs) == 0) {
+    metrics.GetGauge("sluice_filesystem_avail_bytes", "Bytes available to Sluice on the data directory's file system")
+        .Set(static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize));
+    metrics.GetGauge("sluice_filesystem_size_bytes", "Size of the data directory's file system in bytes")
+        .Set(static_cast<double>(fs.f_blocks) * static_cast<double>(fs.f_frsize));
+  }
+  for (sinks::KvTable* t : tables ? tables->tables() : std::vector<sinks::KvTable*>()) {
+    const MetricLabels l{{"table", t->name()}};
+    SetTotal(metrics.GetCounter("sluice_kv_rows_written_total", "Rows upserted into a KV table (committed)", l),
+             t->rows_written());
+    metrics.GetGauge("sluice_kv_rows", "Rows of a KV table (RocksDB's estimate)", l)
+        .Set(static_cast<double>(kv->EstimateKeys(t->space())));
+  }
+  for (const auto& [name, sink] : archives) {
+    const MetricLabels l{{"sink", name}};
+    SetTotal(metrics.GetCounter("sluice_archive_files_total", "Archive files published", l), sink->files_written());
+    SetTotal(metrics.GetCounter("sluice_archive_bytes_total", "Bytes of the archive files published (compressed)", l),
+             sink->bytes_written());
+  }
 }
 
 void Server::Impl::Tables(const http::HttpRequest& req, const std::string& name, const http::Responder& respond) {
@@ -549,12 +694,16 @@ void Server::Impl::Route(const http::HttpRequest& req, http::Responder respond) 
     return respond(std::move(r));
   }
   if (path == "/metrics") {
+    CollectScrapeMetrics();
     http::HttpResponse r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = RenderPrometheus(metrics);
     return respond(std::move(r));
   }
   if (path == "/queries") return respond(Json(200, QueriesJson()));
+  if (path == "/streams") return respond(Json(200, StreamsJson()));
+  if (path == "/tables") return respond(Json(200, TablesJson()));
+  if (path == "/checkpoints") return respond(Json(200, CheckpointsJson()));
   if (path == "/savepoints") {
     if (req.method != "POST") return respond(JsonError(405, "use POST /savepoints?name=NAME"));
     auto params = http::ParseQueryString(req.query);

@@ -30,6 +30,18 @@ struct SourceRecord {
   std::string_view data;  ///< Payload bytes.
 };
 
+/// How far a split's reader is behind the newest record of its split, for monitoring. A field is
+/// -1 when the source does not know it.
+struct SplitLag {
+  /// Kinesis MillisBehindLatest: the newest durable record's arrival time minus the arrival time
+  /// of the last record read; 0 when caught up. Unit: milliseconds.
+  /// Source: AWS Kinesis Data Streams API Reference, GetRecords (MillisBehindLatest).
+  int64_t behind_ms = -1;
+  /// Records not read yet (Kafka consumer lag: the partition's high watermark minus the next
+  /// offset to read). Unit: records.
+  int64_t records = -1;
+};
+
 /// A unit of parallel, ordered input: a shard of a stream or a Kafka partition.
 /// Thread-safety: one thread at a time.
 class SourceSplit {
@@ -62,6 +74,9 @@ class SourceSplit {
   /// (Kafka: the consumer group's committed offset, for monitoring lag); it must never rely on
   /// it for recovery, which seeks to the checkpoint's positions. Default: nothing.
   virtual void OnCheckpointCommitted(uint64_t next_position) { (void)next_position; }
+  /// How far this reader is behind its split's newest record (SplitLag). Called by the reader's
+  /// thread; must not block (cached broker figures are fine). Default: unknown.
+  virtual SplitLag lag() const { return {}; }
 };
 
 /// A named stream of records split for parallel reading.

@@ -62,6 +62,16 @@ Histogram& MetricsRegistry::GetHistogram(const std::string& name, const std::str
   return *histograms_.back();
 }
 
+uint64_t MetricsRegistry::CounterValue(const std::string& name, const MetricLabels& labels) const {
+  std::lock_guard lock(mu_);
+  for (const auto& f : families_) {
+    if (f.name != name) continue;
+    for (const auto& s : f.series)
+      if (s.counter && s.labels == labels) return s.counter->value();
+  }
+  return 0;
+}
+
 void MetricsRegistry::ForEach(const std::function<void(const std::string&, const std::string&, Type,
                                                        const std::vector<Series>&)>& fn) const {
   std::lock_guard lock(mu_);

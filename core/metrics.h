@@ -66,13 +66,19 @@ class MetricsRegistry {
   enum class Type { kCounter, kGauge, kHistogram };
 
   /// Returns the counter with this name and labels, creating it (and its family) on first use.
-  /// REQUIRES: a name is always used with the same type.
+  /// REQUIRES: a name is always used with the same type and the same label names, in the same
+  /// order (one label set per name, as the Prometheus naming guide asks; tests/e2e_test.cc
+  /// checks the whole /metrics page for it).
   Counter& GetCounter(const std::string& name, const std::string& help, const MetricLabels& labels = {});
   /// As GetCounter, for a gauge.
   Gauge& GetGauge(const std::string& name, const std::string& help, const MetricLabels& labels = {});
   /// `bounds` are used only when the histogram is created.
   Histogram& GetHistogram(const std::string& name, const std::string& help, const MetricLabels& labels,
                           const std::vector<double>& bounds);
+
+  /// The value of the counter with this name and labels, or 0 when it was never registered.
+  /// Does not register it.
+  uint64_t CounterValue(const std::string& name, const MetricLabels& labels) const;
 
   /// One registered series, for exporters.
   struct Series {

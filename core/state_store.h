@@ -204,6 +204,12 @@ class StateStore {
     (void)space;
     return 0;
   }
+  /// About how many bytes `space` takes in the store (files plus memory), or 0 when unknown.
+  /// Not exact. Errors: none (unknown is 0).
+  virtual uint64_t EstimateBytes(std::string_view space) {
+    (void)space;
+    return 0;
+  }
   /// As Scan(), but starting at the first key >= `start` (keys that start with `prefix` only).
   /// The default scans the prefix from its beginning and skips; stores with a seek override it.
   virtual Status ScanFrom(std::string_view space, std::string_view start, std::string_view prefix,

@@ -21,7 +21,22 @@ class ShardSplit final : public SourceSplit {
     SLUICE_RETURN_IF_ERROR(stream_->shard(shard_).Read(&cursor_, max_records, 4u << 20, &batch_));
     out->reserve(batch_.records.size());
     for (const auto& r : batch_.records) out->push_back({r.sequence, r.arrival_ms, r.partition_key, r.data});
+    if (!batch_.records.empty()) last_read_arrival_ms_ = batch_.records.back().arrival_ms;
     return Status::OK();
+  }
+  SplitLag lag() const override {
+    const log::ShardLog& log = stream_->shard(shard_);
+    const uint64_t next = std::max(cursor_.next_sequence, log.first_sequence());
+    SplitLag l;
+    l.records = static_cast<int64_t>(log.durable_end() > next ? log.durable_end() - next : 0);
+    // Caught up, or nothing read yet to compare with (then the oldest retained record's age is
+    // unknown without a read): 0 when caught up, else the newest arrival minus the last read.
+    if (l.records == 0) {
+      l.behind_ms = 0;
+    } else if (last_read_arrival_ms_ > 0) {
+      l.behind_ms = std::max<int64_t>(log.last_arrival_ms() - last_read_arrival_ms_, 0);
+    }
+    return l;
   }
   std::vector<std::string> parent_ids() const override { return parents_; }
   std::optional<HashKeyRange> hash_key_range() const override { return range_; }
@@ -47,6 +62,7 @@ class ShardSplit final : public SourceSplit {
   HashKeyRange range_;
   log::LogCursor cursor_;
   log::ReadBatch batch_;
+  int64_t last_read_arrival_ms_ = 0;  // of the last record Read() returned; 0 before any
   // finished()'s cache: the shard's end (0 = open as of topology version seen_version_).
   mutable uint64_t end_sequence_ = 0;
   mutable uint64_t seen_version_ = UINT64_MAX;

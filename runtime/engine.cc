@@ -129,4 +129,14 @@ std::vector<QueryStatus> Engine::QueryStatuses() const {
   return out;
 }
 
+std::vector<CheckpointEvent> Engine::CheckpointHistory() const {
+  std::vector<CheckpointEvent> out;
+  for (const auto& scan : scans_) {
+    auto h = scan->checkpoint_history();
+    out.insert(out.end(), std::make_move_iterator(h.begin()), std::make_move_iterator(h.end()));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const CheckpointEvent& a, const CheckpointEvent& b) { return a.at > b.at; });
+  return out;
+}
+
 }  // namespace sluice::runtime

@@ -85,6 +85,8 @@ class Engine {
   Status Checkpoint(std::chrono::milliseconds timeout);
   /// A snapshot of every query, in Pipeline::queries order.
   std::vector<QueryStatus> QueryStatuses() const;
+  /// Every scan's last checkpoints (committed and failed), newest first. Thread-safe.
+  std::vector<CheckpointEvent> CheckpointHistory() const;
   /// Worker threads running (after Start()).
   int workers() const { return static_cast<int>(threads_.size()); }
   /// Workers that `options.workers` asks for: the value itself, or one per core for 0.

@@ -440,6 +440,16 @@ size_t RocksStateStore::EstimateKeys(std::string_view space) {
   return static_cast<size_t>(n);
 }
 
+uint64_t RocksStateStore::EstimateBytes(std::string_view space) {
+  auto h = Family(space, false);
+  if (!h.ok() || *h == nullptr) return 0;
+  auto* cf = static_cast<rocksdb::ColumnFamilyHandle*>(*h);
+  uint64_t sst = 0, mem = 0;
+  impl_->db->GetIntProperty(cf, "rocksdb.total-sst-files-size", &sst);
+  impl_->db->GetIntProperty(cf, "rocksdb.cur-size-all-mem-tables", &mem);
+  return sst + mem;
+}
+
 Status RocksStateStore::Scan(std::string_view space, std::string_view prefix,
                      const std::function<Status(std::string_view, std::string_view, bool*)>& fn) {
   return ScanFrom(space, prefix, prefix, fn);

@@ -51,6 +51,9 @@ class RocksStateStore final : public MetaStore, public StateStore {
   /// StateStore::EstimateKeys: RocksDB's "rocksdb.estimate-num-keys" of the column family (0
   /// for a missing one).
   size_t EstimateKeys(std::string_view space) override;
+  /// StateStore::EstimateBytes: the column family's "rocksdb.total-sst-files-size" plus
+  /// "rocksdb.cur-size-all-mem-tables". Thread-safe.
+  uint64_t EstimateBytes(std::string_view space) override;
   /// StateStore::ScanFrom with one RocksDB Seek to max(start, prefix).
   Status ScanFrom(std::string_view space, std::string_view start, std::string_view prefix,
                   const std::function<Status(std::string_view, std::string_view, bool*)>& fn) override;

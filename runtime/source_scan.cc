@@ -35,6 +35,9 @@ struct SourceScan::Split {
   // not depend on how the subtasks were scheduled.
   std::unique_ptr<std::atomic<int64_t>[]> known;
   int owner = 0;  // the subtask that reads and decodes the split (SourceScan::SplitOwner)
+  // The reader's lag (SourceSplit::lag()), registered by the owner on first report.
+  Gauge* behind_latest = nullptr;
+  Gauge* lag_records = nullptr;
   explicit Split(std::unique_ptr<SourceSplit> r, int subtasks)
       : reader(std::move(r)), known(new std::atomic<int64_t>[static_cast<size_t>(subtasks)]), subtasks_(subtasks) {
     ResetAlignment();
@@ -97,7 +100,8 @@ struct SourceScan::Query {
   std::vector<SplitGauges> split_gauges;  // parallel to splits_
   Counter* records_in = nullptr;
   Counter* bad_records = nullptr;
-  Counter* late_records = nullptr;
+  Counter* late_dead_letter = nullptr;   // ... sent to the dead-letter queue
+  Counter* late_side_output = nullptr;   // ... sent to the source's late_output stream
   Counter* rows_emitted = nullptr;
   Counter* rows_exchanged = nullptr;
   Counter* state_evictions = nullptr;
@@ -112,6 +116,10 @@ struct SourceScan::Query {
   Gauge* open_windows = nullptr;
   Gauge* state_groups = nullptr;
   Gauge* spilled_groups = nullptr;
+  Gauge* state_keys = nullptr;   // the state store's estimate for the query's state space
+  Gauge* state_bytes = nullptr;
+  Gauge* running = nullptr;      // 1 running, 0 stopped or failed
+  Gauge* checkpoint_last_success = nullptr;
 };
 
 // What one subtask sends another: the rows of a batch that belong to the receiver's key groups
@@ -158,6 +166,7 @@ struct SourceScan::Subtask {
   std::vector<ops::LateRow> late;
   std::vector<Message> outgoing;  // per destination, for the batch being read
   std::vector<std::pair<std::string, std::string>> late_batch;
+  Gauge* inbox_depth = nullptr;  // sluice_exchange_queue_messages{source, worker}
 };
 
 namespace {
@@ -209,6 +218,10 @@ SourceScan::SourceScan(const ScanEnv& env, int source_index, Source* source, Dec
     t->decoder = decoders_();
     t->pending.resize(static_cast<size_t>(parallelism_));
     t->outgoing.resize(static_cast<size_t>(parallelism_));
+    t->inbox_depth = &env_.metrics->GetGauge(
+        "sluice_exchange_queue_messages",
+        "Messages (row batches and barriers) waiting in a worker's exchange inbox from the scan's other workers",
+        {{"source", source_def_.name}, {"worker", std::to_string(w)}});
     subtasks_.push_back(std::move(t));
   }
   for (int from = 0; from < parallelism_; ++from) {
@@ -229,14 +242,24 @@ void SourceScan::AttachQueryMetrics(MetricsRegistry* metrics, const std::string&
   MetricLabels l{{"query", q->def.name}};
   q->records_in = &metrics->GetCounter("sluice_query_records_in_total", "Records read by a query", l);
   q->bad_records = &metrics->GetCounter("sluice_query_bad_records_total", "Records a query could not decode", l);
-  q->late_records = &metrics->GetCounter("sluice_late_records_total", "Records that arrived after their window fired", l);
+  // Late records by where they went (QueryStatus::late_records is their sum).
+  const char* kLateHelp = "Records that arrived after their window closed, by where they went";
+  q->late_dead_letter = &metrics->GetCounter("sluice_late_records_total", kLateHelp,
+                                             {{"query", q->def.name}, {"disposition", "dead_letter"}});
+  q->late_side_output = &metrics->GetCounter("sluice_late_records_total", kLateHelp,
+                                             {{"query", q->def.name}, {"disposition", "late_output"}});
   q->rows_emitted = &metrics->GetCounter("sluice_sink_rows_total", "Rows emitted to a sink", {{"sink", sink_name}, {"query", q->def.name}});
   q->rows_exchanged = &metrics->GetCounter("sluice_exchange_rows_total",
                                            "Rows sent to another worker because it owns their key group", l);
   q->watermark_lag = &metrics->GetGauge("sluice_watermark_lag_seconds", "Wall clock minus the query's watermark", l);
-  q->watermark = &metrics->GetGauge("sluice_watermark_seconds", "The query's watermark, Unix seconds", l);
+  q->watermark = &metrics->GetGauge("sluice_watermark_timestamp_seconds", "The query's watermark, Unix seconds", l);
   q->open_windows = &metrics->GetGauge("sluice_open_windows", "Windows held in state", l);
   q->state_groups = &metrics->GetGauge("sluice_state_groups", "Window state groups (pane, key) held in memory", l);
+  q->state_keys = &metrics->GetGauge("sluice_state_keys",
+                                     "Keys of the query's state in the state store (RocksDB's estimate)", l);
+  q->state_bytes = &metrics->GetGauge("sluice_state_bytes",
+                                      "Bytes of the query's state in the state store: SST files plus memtables (estimate)", l);
+  q->running = &metrics->GetGauge("sluice_query_running", "1 while the query runs; 0 once it stopped or failed", l);
   q->spilled_groups = &metrics->GetGauge("sluice_state_spilled_groups",
                                          "Window state groups held only in the state store (evicted from the cache)", l);
   q->state_evictions = &metrics->GetCounter("sluice_state_evictions_total",
@@ -249,13 +272,15 @@ void SourceScan::AttachQueryMetrics(MetricsRegistry* metrics, const std::string&
                                                  {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5});
   q->checkpoint_bytes = &metrics->GetGauge("sluice_checkpoint_bytes", "Bytes written by the last checkpoint", l);
   q->checkpoint_age = &metrics->GetGauge("sluice_checkpoint_age_seconds", "Wall clock since the last committed checkpoint", l);
+  q->checkpoint_last_success = &metrics->GetGauge("sluice_checkpoint_last_success_timestamp_seconds",
+                                                  "When the last checkpoint committed (or the one restored was taken), Unix seconds", l);
 }
 
 SourceScan::SplitGauges SourceScan::SplitMetrics(MetricsRegistry* metrics, const std::string& query,
                                                  const std::string& shard) {
   MetricLabels l{{"query", query}, {"shard", shard}};
   SplitGauges g;
-  g.max_event_time = &metrics->GetGauge("sluice_shard_max_event_time_seconds",
+  g.max_event_time = &metrics->GetGauge("sluice_shard_max_event_timestamp_seconds",
                                         "Largest event time the query has read from the shard, Unix seconds", l);
   g.holding = &metrics->GetGauge("sluice_watermark_holding_shard",
                                  "1 for the shard whose watermark is the query's watermark (the one holding it back)", l);
@@ -382,6 +407,8 @@ Status SourceScan::Restore() {
     st.key_groups = q.key_groups;
     st.exchange = ExchangeKind(q);
     if (st.state == "starting") st.state = "running";
+    if (have[qi]) q.checkpoint_last_success->Set(static_cast<double>(records[qi].wall_ms) / 1e3);
+    q.running->Set(st.state == "running" ? 1 : 0);
   }
   return Status::OK();
 }
@@ -481,7 +508,9 @@ Status SourceScan::FinishCheckpoint(bool wait) {
     q->checkpoints->Inc();
     q->checkpoint_bytes->Set(static_cast<double>(in_flight_.bytes));
     q->checkpoint_seconds->Observe(seconds);
+    q->checkpoint_last_success->Set(static_cast<double>(last_checkpoint_.micros) / 1e6);
   }
+  RecordCheckpoint({checkpoint_id_, source_def_.name, {}, last_checkpoint_, seconds, in_flight_.bytes, {}});
   std::lock_guard lock(status_mu_);
   for (QueryStatus& st : status_) {
     st.checkpoint_id = checkpoint_id_;
@@ -548,6 +577,7 @@ void SourceScan::Restart(const Status& cause, bool state_error) {
   if (in_flight_.result.valid()) in_flight_.result.wait();  // never restore under a running commit
   in_flight_.result = {};
   for (auto& q : queries_) q->checkpoint_failures->Inc();
+  RecordCheckpoint({in_flight_.id, source_def_.name, {}, WallNow(), 0, 0, cause.ToString()});
   std::fprintf(stderr, "sluice: source %s: %s failed (%s); restarting its queries from checkpoint %llu\n",
                source_def_.name.c_str(), state_error ? "reading window state" : "checkpoint", cause.ToString().c_str(),
                static_cast<unsigned long long>(checkpoint_id_));
@@ -581,6 +611,7 @@ void SourceScan::Fail(const std::string& reason) {
       qs.last_error = reason;
     }
   }
+  for (auto& q : queries_) q->running->Set(0);
   SetRunning(false);
 }
 
@@ -738,7 +769,7 @@ void SourceScan::HandleLate(Subtask& t, size_t qi, const std::string& split_id, 
       if (!w.ok()) t.last_error = w.ToString();
       continue;
     }
-    q.late_records->Inc();
+    (late_output_ != nullptr ? q.late_side_output : q.late_dead_letter)->Inc();
     const std::string reason = "window ending " + FormatTimestamp(l.window_end) + " (allowed lateness " +
                                FormatDuration(source_def_.allowed_lateness) + ") already closed at watermark " +
                                FormatTimestamp(wm);
@@ -1144,11 +1175,39 @@ void SourceScan::StepSubtask(Subtask& t, bool* any) {
 }
 void SourceScan::UpdateStatus(Subtask& t, EventTime now) {
   // Per query: what this subtask knows (its pipelines, its splits), merged by statuses().
+  // The store's estimates (RocksDB properties) at most every 5 s: cheap, but not per step.
+  const auto mono = std::chrono::steady_clock::now();
+  const bool estimate_due = t.index == 0 && mono - last_estimate_ >= std::chrono::seconds(5);
+  if (estimate_due) last_estimate_ = mono;
+  size_t inbox = 0;
+  for (int from = 0; from < parallelism_; ++from) {
+    if (from != t.index) inbox += channel(from, t.index).size();
+  }
+  t.inbox_depth->Set(static_cast<double>(inbox));
+  for (auto& sp : splits_) {
+    Split& s = *sp;
+    if (s.owner != t.index) continue;
+    const SplitLag lag = s.reader->lag();
+    if (s.behind_latest == nullptr) {
+      const MetricLabels l{{"source", source_def_.name}, {"shard", s.reader->id()}};
+      s.behind_latest = &env_.metrics->GetGauge(
+          "sluice_source_behind_latest_seconds",
+          "How far the reader is behind the split's newest record (Kinesis MillisBehindLatest, in seconds; log streams)", l);
+      s.lag_records = &env_.metrics->GetGauge(
+          "sluice_source_lag_records", "Records of the split not read yet (Kafka consumer lag; log streams too)", l);
+    }
+    if (lag.behind_ms >= 0) s.behind_latest->Set(static_cast<double>(lag.behind_ms) / 1e3);
+    if (lag.records >= 0) s.lag_records->Set(static_cast<double>(lag.records));
+  }
   for (size_t qi = 0; qi < queries_.size(); ++qi) {
     Query& q = *queries_[qi];
     ops::QueryPipeline& df = *t.dataflow[qi];
     const EventTime wm = df.watermark();
     if (t.index == 0) {
+      if (estimate_due) {
+        q.state_keys->Set(static_cast<double>(env_.store->EstimateKeys(q.state_space)));
+        q.state_bytes->Set(static_cast<double>(env_.store->EstimateBytes(q.state_space)));
+      }
       q.checkpoint_age->Set(std::chrono::duration<double>(WallNow() - last_checkpoint_).count());
       if (wm != EventTime::Min()) {
         q.watermark_lag->Set(std::chrono::duration<double>(now - wm).count());
@@ -1227,11 +1286,28 @@ std::vector<QueryStatus> SourceScan::statuses() const {
     st.state_reads = q.state_reads->value();
     st.records_in = q.records_in->value();
     st.bad_records = q.bad_records->value();
-    st.late_records = q.late_records->value();
+    st.late_dead_letter = q.late_dead_letter->value();
+    st.late_side_output = q.late_side_output->value();
+    st.late_records = st.late_dead_letter + st.late_side_output;
     st.rows_emitted = q.rows_emitted->value();
     st.rows_exchanged = q.rows_exchanged->value();
+    st.pending_reason = PendingReason(q, st);
   }
   return out;
+}
+
+std::string SourceScan::PendingReason(const Query& q, const QueryStatus& st) const {
+  if (!q.windowed || st.rows_emitted > 0) return {};
+  if (st.state == "failed") return "the query failed: " + st.last_error;
+  if (st.records_in == 0) return "no record has been read from " + source_def_.name + " yet";
+  if (st.watermark == EventTime::Min()) {
+    return st.holding_split.empty() ? "no watermark yet: no split has an event time"
+                                    : "no watermark yet: split " + st.holding_split + " has not produced an event time";
+  }
+  std::string r = "the watermark " + FormatTimestamp(st.watermark) + " has not passed the end of any of the " +
+                  std::to_string(st.open_windows) + " open windows";
+  if (!st.holding_split.empty()) r += "; split " + st.holding_split + " holds it back";
+  return r;
 }
 
 bool SourceScan::HasWork(int subtask) const {
@@ -1324,6 +1400,19 @@ void SourceScan::Finish() {
   for (QueryStatus& qs : status_) {
     if (qs.state != "failed") qs.state = "stopped";
   }
+  for (auto& q : queries_) q->running->Set(0);
+}
+
+void SourceScan::RecordCheckpoint(CheckpointEvent e) {
+  for (const auto& q : queries_) e.queries.push_back(q->def.name);
+  std::lock_guard lock(status_mu_);
+  history_.push_back(std::move(e));
+  while (history_.size() > kCheckpointHistory) history_.pop_front();
+}
+
+std::vector<CheckpointEvent> SourceScan::checkpoint_history() const {
+  std::lock_guard lock(status_mu_);
+  return {history_.rbegin(), history_.rend()};
 }
 
 }  // namespace sluice::runtime

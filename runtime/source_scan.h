@@ -56,7 +56,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <future>
 #include <memory>
@@ -136,6 +138,10 @@ struct QueryStatus {
   uint64_t state_evictions = 0;  ///< Groups evicted from the state cache since the server started.
   uint64_t state_reads = 0;      ///< Groups read back from the state store since the server started.
   uint64_t records_in = 0, bad_records = 0, late_records = 0, rows_emitted = 0;
+  /// late_records by disposition: sent to the dead-letter queue, or to the source's late_output.
+  uint64_t late_dead_letter = 0, late_side_output = 0;
+  /// Why no window has fired yet, in words, or empty once one has (or for a projection).
+  std::string pending_reason;
   /// Rows sent to another worker because it owns their key group (0 with one worker, and
   /// nearly 0 with exchange "partition key").
   uint64_t rows_exchanged = 0;
@@ -143,6 +149,17 @@ struct QueryStatus {
   uint64_t checkpoint_id = 0;                 ///< The last committed checkpoint (0: none yet).
   EventTime checkpoint_time = EventTime::Min();  ///< When it was taken (wall clock).
   std::string last_error;
+};
+
+/// One checkpoint of a scan, committed or failed, for GET /checkpoints. Plain value.
+struct CheckpointEvent {
+  uint64_t id = 0;          ///< The checkpoint id (the failed one's, for a failure).
+  std::string source;       ///< The scan's source.
+  std::vector<std::string> queries;  ///< The queries it covers (all of the scan's).
+  EventTime at;             ///< When it committed or failed (wall clock).
+  double seconds = 0;       ///< From the barrier to the commit. Unit: seconds. 0 for a failure.
+  uint64_t bytes = 0;       ///< Bytes the checkpoint wrote. 0 for a failure.
+  std::string error;        ///< Empty when committed; else why it failed.
 };
 
 /// What a scan needs from its surroundings. Every pointer must outlive the scan.
@@ -214,6 +231,8 @@ class SourceScan {
   void set_worker(int worker);
   /// A snapshot of each query, in the order given to the constructor. Thread-safe.
   std::vector<QueryStatus> statuses() const;
+  /// The scan's last checkpoints (at most 50), newest first. Thread-safe.
+  std::vector<CheckpointEvent> checkpoint_history() const;
   /// The queries' indexes in Pipeline::queries, in constructor order.
   const std::vector<ScanQuery>& queries() const { return queries_spec_; }
   /// The state-store key of query `query_name`'s checkpoint record in space "sluice.meta".
@@ -311,7 +330,12 @@ class SourceScan {
   Counter* records_decoded_;  // per source: records decoded (once per record, for all queries)
   Counter* source_bad_records_;  // per source: records that failed to decode
 
+  void RecordCheckpoint(CheckpointEvent e);  // fills `queries`; keeps the last kCheckpointHistory
+  std::string PendingReason(const Query& q, const QueryStatus& st) const;  // QueryStatus::pending_reason
+  static constexpr size_t kCheckpointHistory = 50;
+  std::chrono::steady_clock::time_point last_estimate_{};  // subtask 0: state_keys/state_bytes last set
   mutable std::mutex status_mu_;
+  std::deque<CheckpointEvent> history_;  // GUARDED_BY(status_mu_), oldest first
   std::vector<QueryStatus> status_;  // GUARDED_BY(status_mu_), one per query: the shared fields
   // GUARDED_BY(status_mu_): per subtask and query, what that subtask knows (its state, its splits).
   std::vector<std::vector<QueryStatus>> parts_;

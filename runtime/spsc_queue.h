@@ -42,6 +42,11 @@ class SpscQueue {
     slots_[h] = T();
     head_.store(h + 1 == slots_.size() ? 0 : h + 1, std::memory_order_release);
   }
+  /// Items queued: a hint from any thread (for metrics), exact from the consumer.
+  size_t size() const {
+    const size_t h = head_.load(std::memory_order_acquire), t = tail_.load(std::memory_order_acquire);
+    return t >= h ? t - h : t + slots_.size() - h;
+  }
   /// True when empty (a hint from any thread; exact from the consumer).
   bool empty() const { return head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_acquire); }
   /// Drops every item. REQUIRES: neither side running.

@@ -216,6 +216,8 @@ Status ArchiveSink::CommitCheckpoint(uint64_t checkpoint_id) {
     }
     dirs.insert(dir);
     ++files_written_;
+    struct stat info;
+    if (::stat(final_path.c_str(), &info) == 0) bytes_written_ += static_cast<uint64_t>(info.st_size);
   }
   prepared_.erase(prepared_.begin(), prepared_.begin() + static_cast<std::ptrdiff_t>(done));
   for (const std::string& d : dirs) {

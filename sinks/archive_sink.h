@@ -22,6 +22,7 @@
 // Thread-safety: one thread at a time (the query's worker).
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <string>
 #include <vector>
@@ -76,8 +77,10 @@ class ArchiveSink final : public Sink {
   Status CommitCheckpoint(uint64_t checkpoint_id) override;
   Status Recover(StateStore* store) override;
 
-  /// Files published so far by this instance.
-  uint64_t files_written() const { return files_written_; }
+  /// Files published so far by this instance. Thread-safe (for metrics).
+  uint64_t files_written() const { return files_written_.load(std::memory_order_relaxed); }
+  /// Bytes of the files published so far by this instance (compressed, as on disk). Thread-safe.
+  uint64_t bytes_written() const { return bytes_written_.load(std::memory_order_relaxed); }
 
  private:
   struct Buffer {
@@ -106,7 +109,8 @@ class ArchiveSink final : public Sink {
   std::vector<std::pair<std::string, uint64_t>> sealed_gens_;  // chunk generations to delete
   uint64_t next_gen_ = 1;
   size_t buffered_rows_ = 0;
-  uint64_t files_written_ = 0;
+  std::atomic<uint64_t> files_written_{0};
+  std::atomic<uint64_t> bytes_written_{0};
   uint64_t file_seq_ = 0;
 };
 

@@ -70,9 +70,48 @@ Status KvTableWriter::Write(const std::vector<Row>& rows) {
   return Status::OK();
 }
 
+std::vector<std::string> KvTable::primary_key_names() const {
+  std::vector<std::string> out;
+  for (int i : primary_key_) out.push_back(schema_[static_cast<size_t>(i)].name);
+  return out;
+}
+
+void KvTable::NoteCommitted(uint64_t n, const std::vector<std::string>& latest) {
+  rows_written_.fetch_add(n, std::memory_order_relaxed);
+  std::lock_guard lock(latest_mu_);
+  for (const auto& r : latest) latest_.push_back(r);
+  while (latest_.size() > kLatestRows) latest_.pop_front();
+}
+
+std::vector<std::string> KvTable::LatestRows() const {
+  std::lock_guard lock(latest_mu_);
+  return {latest_.rbegin(), latest_.rend()};
+}
+
+std::vector<KvTable*> KvTables::tables() const {
+  std::lock_guard lock(mu_);
+  std::vector<KvTable*> out;
+  for (const auto& [_, t] : tables_) out.push_back(t.get());
+  return out;
+}
+
 Status KvTableWriter::PrepareCheckpoint(uint64_t, StoreBatch* batch) {
-  for (const auto& [key, json] : staged_) batch->Put(table_->space(), key, json);
+  prepared_rows_ = staged_.size();
+  prepared_latest_.clear();
+  size_t skip = staged_.size() > KvTable::kLatestRows ? staged_.size() - KvTable::kLatestRows : 0;
+  for (const auto& [key, json] : staged_) {
+    batch->Put(table_->space(), key, json);
+    if (skip > 0) --skip;
+    else prepared_latest_.push_back(json);
+  }
   staged_.clear();
+  return Status::OK();
+}
+
+Status KvTableWriter::CommitCheckpoint(uint64_t) {
+  if (prepared_rows_ > 0) table_->NoteCommitted(prepared_rows_, prepared_latest_);
+  prepared_rows_ = 0;
+  prepared_latest_.clear();
   return Status::OK();
 }
 

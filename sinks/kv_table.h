@@ -9,6 +9,8 @@
 // by one thread (the query's worker).
 #pragma once
 
+#include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -49,12 +51,26 @@ class KvTable final : public Sink {
   Result<std::vector<std::pair<std::string, std::string>>> Scan(const std::string& prefix, const std::string& start,
                                                                 const std::string& end, size_t limit) const;
 
+  /// The names of the primary-key columns, in key order.
+  std::vector<std::string> primary_key_names() const;
+  /// Notes `n` rows committed to the table, the last few of which are `latest` (JSON objects,
+  /// oldest first), for rows_written() and LatestRows(). Thread-safe.
+  void NoteCommitted(uint64_t n, const std::vector<std::string>& latest);
+  /// Rows upserted (committed) since the table was opened in this process. Thread-safe.
+  uint64_t rows_written() const { return rows_written_.load(std::memory_order_relaxed); }
+  /// The last rows committed, newest first: at most kLatestRows JSON objects. Thread-safe.
+  std::vector<std::string> LatestRows() const;
+  static constexpr size_t kLatestRows = 10;
+
  private:
   StateStore* store_;
   const std::string name_;
   const std::string space_;
   const Schema schema_;
   const std::vector<int> primary_key_;
+  std::atomic<uint64_t> rows_written_{0};
+  mutable std::mutex latest_mu_;
+  std::deque<std::string> latest_;  // GUARDED_BY(latest_mu_), oldest first
 };
 
 /// The open tables of one store, by name.
@@ -68,6 +84,8 @@ class KvTables {
   Result<KvTable*> Open(const std::string& name, const Schema& schema, const std::vector<int>& primary_key);
   /// The open table called `name`, or nullptr.
   KvTable* table(const std::string& name) const;
+  /// Every open table, by name.
+  std::vector<KvTable*> tables() const;
 
  private:
   StateStore* store_;
@@ -90,15 +108,21 @@ class KvTableWriter final : public Sink {
   bool WantsCheckpoint() const override { return !staged_.empty(); }
   /// Moves the staged rows into `batch` (space "table.<name>").
   Status PrepareCheckpoint(uint64_t checkpoint_id, StoreBatch* batch) override;
+  /// The prepared rows are committed: counts them in the table (KvTable::NoteCommitted).
+  Status CommitCheckpoint(uint64_t checkpoint_id) override;
   /// Drops staged rows: they belong to an attempt that never committed and will be replayed.
   Status Recover(StateStore*) override {
     staged_.clear();
+    prepared_rows_ = 0;
+    prepared_latest_.clear();
     return Status::OK();
   }
 
  private:
   KvTable* table_;
   std::map<std::string, std::string> staged_;  // key → JSON row
+  uint64_t prepared_rows_ = 0;                 // rows of the checkpoint being committed
+  std::vector<std::string> prepared_latest_;   // and its last KvTable::kLatestRows rows
 };
 
 }  // namespace sluice::sinks

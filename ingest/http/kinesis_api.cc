@@ -324,12 +324,6 @@ nlohmann::json ShardJson(const log::ShardInfo& shard) {
 KinesisApi::KinesisApi(log::Log* log, MetricsRegistry* metrics, KinesisLimits limits)
     : log_(log), metrics_(metrics), limits_(limits) {
   static_assert(std::size(kOperationNames) <= kOperations);
-  put_latency_ = &metrics->GetHistogram("sluice_putrecords_latency_seconds",
-                                        "PutRecord(s) latency from request to durable acknowledgement", {},
-                                        LatencyBucketsSeconds());
-  bytes_in_ = &metrics->GetCounter("sluice_ingested_bytes_total", "Payload bytes made durable by the ingest API");
-  throttled_ = &metrics->GetCounter("sluice_throttled_records_total",
-                                    "Records refused with ProvisionedThroughputExceededException (shard limit or budget)");
   bytes_out_ = &metrics->GetCounter("sluice_getrecords_bytes_total", "Payload bytes returned by GetRecords");
   records_out_ = &metrics->GetCounter("sluice_getrecords_records_total", "Records returned by GetRecords");
   reader_ = std::thread([this] { ReaderLoop(); });
@@ -379,17 +373,60 @@ void KinesisApi::CountRequest(size_t op, int http_version) {
   c->Inc();
 }
 
-void KinesisApi::CountIngested(const std::string& stream, int shard, uint64_t n) {
-  Counter* c;
+KinesisApi::StreamCounters& KinesisApi::CountersFor(const std::string& stream) {
+  StreamCounters& c = counters_[stream];
+  if (!c.latency) {
+    c.latency = &metrics_->GetHistogram("sluice_putrecords_latency_seconds",
+                                        "PutRecord(s) latency from request to durable acknowledgement",
+                                        {{"stream", stream}}, LatencyBucketsSeconds());
+    const char* kFailedHelp = "Records a put refused, by AWS error code";
+    c.throttled = &metrics_->GetCounter("sluice_putrecords_failed_records_total", kFailedHelp,
+                                        {{"stream", stream}, {"error_code", "ProvisionedThroughputExceededException"}});
+    c.internal = &metrics_->GetCounter("sluice_putrecords_failed_records_total", kFailedHelp,
+                                       {{"stream", stream}, {"error_code", "InternalFailure"}});
+  }
+  return c;
+}
+
+void KinesisApi::CountPut(const std::string& stream, const std::vector<log::PutResult>& results,
+                          const std::vector<uint32_t>& sizes, const Status& commit) {
+  // Sum per shard first, then take the lock once.
+  std::map<int, std::pair<uint64_t, uint64_t>> per_shard;
+  uint64_t throttled = 0, internal = 0;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const log::PutResult& r = results[i];
+    if (!r.status.ok() || !commit.ok()) {
+      (r.status.code() == StatusCode::kResourceExhausted ? throttled : internal)++;
+      continue;
+    }
+    auto& [n, bytes] = per_shard[r.shard];
+    ++n;
+    bytes += sizes[i];
+  }
+  std::lock_guard lock(counters_mu_);
+  StreamCounters& c = CountersFor(stream);
+  if (throttled) c.throttled->Inc(throttled);
+  if (internal) c.internal->Inc(internal);
+  for (const auto& [shard, nb] : per_shard) {
+    auto& slot = c.shards[shard];
+    if (!slot.first) {
+      const MetricLabels l = {{"stream", stream}, {"shard", log::Stream::ShardIdFor(shard)}};
+      slot.first = &metrics_->GetCounter("sluice_records_ingested_total", "Records made durable in the log", l);
+      slot.second = &metrics_->GetCounter("sluice_ingested_bytes_total",
+                                          "Payload bytes (data plus partition key) made durable in the log", l);
+    }
+    slot.first->Inc(nb.first);
+    slot.second->Inc(nb.second);
+  }
+}
+
+void KinesisApi::ObservePutLatency(const std::string& stream, double seconds) {
+  Histogram* h;
   {
     std::lock_guard lock(counters_mu_);
-    auto& slot = ingested_[{stream, shard}];
-    if (!slot)
-      slot = &metrics_->GetCounter("sluice_records_ingested_total", "Records made durable in the log",
-                                   {{"stream", stream}, {"shard", log::Stream::ShardIdFor(shard)}});
-    c = slot;
+    h = CountersFor(stream).latency;
   }
-  c->Inc(n);
+  h->Observe(seconds);
 }
 
 void KinesisApi::Handle(const HttpRequest& req, Responder respond) {
@@ -431,12 +468,14 @@ void KinesisApi::PutRecords(const HttpRequest& req, Responder respond, bool sing
   PutRequest& pr = scratch.req;
   auto results = std::make_shared<std::vector<log::PutResult>>();
   auto stream = std::make_shared<std::string>(pr.stream);
-  const uint64_t bytes = pr.total_bytes;
+  auto sizes = std::make_shared<std::vector<uint32_t>>();
+  sizes->reserve(pr.entries.size());
+  for (const auto& e : pr.entries) sizes->push_back(static_cast<uint32_t>(e.partition_key.size() + e.data.size()));
   Status st = log_->Put(pr.stream, pr.entries, results.get(), [this, results, stream, respond, single, start,
-                                                              bytes](Status commit) {
+                                                              sizes](Status commit) {
     HttpResponse r;
     r.content_type = "application/x-amz-json-1.1";
-    std::map<int, uint64_t> per_shard;
+    CountPut(*stream, *results, *sizes, commit);
     int failed = 0, throttled_count = 0;
     std::string recs;
     for (size_t i = 0; i < results->size(); ++i) {
@@ -453,12 +492,9 @@ void KinesisApi::PutRecords(const HttpRequest& req, Responder respond, bool sing
         recs += '}';
         continue;
       }
-      per_shard[pr.shard]++;
       recs += "{\"SequenceNumber\":\"" + std::to_string(pr.sequence) + "\",\"ShardId\":\"" +
               log::Stream::ShardIdFor(pr.shard) + "\"}";
     }
-    for (auto [shard, n] : per_shard) CountIngested(*stream, shard, n);
-    if (failed == 0) bytes_in_->Inc(bytes);
     if (single) {
       if (throttled_count) {
         r = AwsError(400, "ProvisionedThroughputExceededException", (*results)[0].status.message());
@@ -471,8 +507,7 @@ void KinesisApi::PutRecords(const HttpRequest& req, Responder respond, bool sing
       r.body = "{\"FailedRecordCount\":" + std::to_string(failed) + ",\"Records\":[" + recs +
                "],\"EncryptionType\":\"NONE\"}";
     }
-    if (throttled_count) throttled_->Inc(static_cast<uint64_t>(throttled_count));
-    put_latency_->Observe(std::chrono::duration<double>(Clock::now() - start).count());
+    ObservePutLatency(*stream, std::chrono::duration<double>(Clock::now() - start).count());
     respond(std::move(r));
   });
   if (!st.ok()) {

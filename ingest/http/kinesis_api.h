@@ -98,8 +98,18 @@ class KinesisApi {
   /// Counts the request in sluice_kinesis_requests_total{operation, http_version}.
   void Handle(const HttpRequest& req, Responder respond);
 
-  /// Counts `n` durable records for (stream, shard) in sluice_records_ingested_total.
-  void CountIngested(const std::string& stream, int shard, uint64_t n);
+  /// Counts the outcome of one put of `results.size()` records to `stream`, once the log has
+  /// answered: each durable record, and its payload bytes (data plus partition key, as Kinesis
+  /// meters them; `sizes[i]` for record i), under its shard in sluice_records_ingested_total and
+  /// sluice_ingested_bytes_total; each refused one under its AWS error code
+  /// (ProvisionedThroughputExceededException for a limit or budget, else InternalFailure) in
+  /// sluice_putrecords_failed_records_total. A failed `commit` fails every record.
+  /// REQUIRES: sizes.size() == results.size(). Thread-safe.
+  void CountPut(const std::string& stream, const std::vector<log::PutResult>& results,
+                const std::vector<uint32_t>& sizes, const Status& commit);
+  /// Observes one PutRecord(s) acknowledgement latency in sluice_putrecords_latency_seconds{stream}.
+  /// Unit: seconds. Thread-safe.
+  void ObservePutLatency(const std::string& stream, double seconds);
 
  private:
   // Data plane (kinesis_api.cc, kinesis_read_api.cc).
@@ -127,13 +137,19 @@ class KinesisApi {
   log::Log* log_;
   MetricsRegistry* metrics_;
   const KinesisLimits limits_;
-  Histogram* put_latency_;
-  Counter* bytes_in_;
-  Counter* throttled_;
   Counter* bytes_out_;
   Counter* records_out_;
+  // Per stream: the latency histogram, failed records by error code, and per shard the ingested
+  // records and bytes. Registered on first use; the registry keeps them alive.
+  struct StreamCounters {
+    Histogram* latency = nullptr;
+    Counter* throttled = nullptr;
+    Counter* internal = nullptr;
+    std::map<int, std::pair<Counter*, Counter*>> shards;  // index -> (records, bytes)
+  };
+  StreamCounters& CountersFor(const std::string& stream);  // REQUIRES: counters_mu_ held
   std::mutex counters_mu_;
-  std::map<std::pair<std::string, int>, Counter*> ingested_;  // GUARDED_BY(counters_mu_)
+  std::map<std::string, StreamCounters> counters_;  // GUARDED_BY(counters_mu_)
   // sluice_kinesis_requests_total per (operation, HTTP/1.x or HTTP/2), registered on first use.
   static constexpr size_t kOperations = 16;
   std::array<std::atomic<Counter*>, kOperations * 2> requests_{};

@@ -11,10 +11,7 @@
 namespace sluice::http {
 
 NdjsonApi::NdjsonApi(log::Log* log, MetricsRegistry* metrics, KinesisApi* kinesis, KinesisLimits limits)
-    : log_(log), kinesis_(kinesis), limits_(limits) {
-  rejected_ = &metrics->GetCounter("sluice_bad_records_total", "Records rejected or sent to a dead-letter destination",
-                                   {{"stage", "ingest"}, {"reason", "ndjson_line"}});
-}
+    : log_(log), metrics_(metrics), kinesis_(kinesis), limits_(limits) {}
 
 void NdjsonApi::Handle(const HttpRequest& req, std::string stream, Responder respond) {
   auto json_error = [](int status, const std::string& msg) {
@@ -83,7 +80,10 @@ void NdjsonApi::Handle(const HttpRequest& req, std::string stream, Responder res
   }
   if (total > limits_.max_request_data_bytes * 4)
     return respond(json_error(413, "body holds more than " + std::to_string(limits_.max_request_data_bytes * 4) + " bytes of records"));
-  rejected_->Inc(errors.size());
+  if (!errors.empty())
+    metrics_->GetCounter("sluice_bad_records_total", "Records rejected or sent to a dead-letter destination",
+                         {{"stage", "ingest"}, {"source", stream}})
+        .Inc(errors.size());
   std::string err_json = "[";
   for (size_t i = 0; i < errors.size() && i < 100; ++i) {
     if (i) err_json += ',';
@@ -102,8 +102,11 @@ void NdjsonApi::Handle(const HttpRequest& req, std::string stream, Responder res
   for (size_t i = 0; i < lines.size(); ++i) entries.push_back({keys[i], lines[i], {}});
   auto results = std::make_shared<std::vector<log::PutResult>>();
   size_t rejected = errors.size();
-  Status st = log_->Put(stream, entries, results.get(), [this, results, stream, respond, rejected, err_json](Status commit) {
-    std::map<int, uint64_t> per_shard;
+  auto sizes = std::make_shared<std::vector<uint32_t>>();
+  sizes->reserve(entries.size());
+  for (const auto& e : entries) sizes->push_back(static_cast<uint32_t>(e.partition_key.size() + e.data.size()));
+  Status st = log_->Put(stream, entries, results.get(), [this, results, sizes, stream, respond, rejected, err_json](Status commit) {
+    kinesis_->CountPut(stream, *results, *sizes, commit);
     size_t failed = 0, throttled = 0;
     for (const auto& r : *results) {
       if (!r.status.ok() || !commit.ok()) {
@@ -111,9 +114,7 @@ void NdjsonApi::Handle(const HttpRequest& req, std::string stream, Responder res
         throttled += r.status.code() == StatusCode::kResourceExhausted;
         continue;
       }
-      per_shard[r.shard]++;
     }
-    for (auto [shard, n] : per_shard) kinesis_->CountIngested(stream, shard, n);
     HttpResponse r;
     // All refused by a limit or budget: 429, retry later. All failed otherwise: 500.
     r.status = failed < results->size() ? 200 : throttled == failed ? 429 : 500;

@@ -31,9 +31,9 @@ class NdjsonApi {
 
  private:
   log::Log* log_;
+  MetricsRegistry* metrics_;
   KinesisApi* kinesis_;
   const KinesisLimits limits_;
-  Counter* rejected_;
 };
 
 }  // namespace sluice::http

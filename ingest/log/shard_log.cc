@@ -641,8 +641,10 @@ Result<ShardLog::TrimResult> ShardLog::Trim(int64_t cutoff_ms, uint64_t max_byte
   }
   if (victims.empty()) return result;
   // Oldest first, so a crash in between leaves a contiguous set of segments.
-  for (const auto& v : victims)
+  for (const auto& v : victims) {
     if (::unlink(v->path.c_str()) != 0 && errno != ENOENT) return Errno("unlink", v->path);
+    trimmed_segments_.fetch_add(1, std::memory_order_relaxed);
+  }
   SLUICE_RETURN_IF_ERROR(FsyncDir(dir_));
   return result;
 }

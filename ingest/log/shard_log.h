@@ -163,6 +163,8 @@ class ShardLog {
   /// it (the file is unlinked; its descriptor lives until the last reader lets go).
   /// Errors: IOError when a file can't be unlinked (segments before it are already gone).
   Result<TrimResult> Trim(int64_t cutoff_ms, uint64_t max_bytes);
+  /// Segments Trim() has deleted since the shard was opened. Thread-safe.
+  uint64_t trimmed_segments() const { return trimmed_segments_.load(std::memory_order_relaxed); }
 
  private:
   struct Segment;
@@ -199,6 +201,7 @@ class ShardLog {
     int64_t max_arrival_ms;
   };
   std::vector<Unsynced> unsynced_batches_;
+  std::atomic<uint64_t> trimmed_segments_{0};
   uint64_t unsynced_bytes_end_ = 0, unsynced_seq_end_ = 0;
   int64_t unsynced_last_ms_ = 0;
   void PublishUnsynced(Segment* seg);  // after the fdatasync that covers them
