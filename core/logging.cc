@@ -147,9 +147,8 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-std::mutex g_hook_mu;
-std::function<void()> g_before_stderr_line;  // GUARDED_BY(g_hook_mu)
-const void* g_hook_owner = nullptr;          // GUARDED_BY(g_hook_mu)
+std::function<void()> g_before_stderr_line;  // GUARDED_BY(log_internal::StderrMutex())
+const void* g_hook_owner = nullptr;          // GUARDED_BY(log_internal::StderrMutex())
 
 // The default sink: spdlog's stderr sink (a process-wide console mutex, one fwrite and fflush per
 // line), with the pattern "%v" so the line is exactly ours.
@@ -157,10 +156,8 @@ std::function<void(std::string_view)> StderrSink() {
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   sink->set_formatter(std::make_unique<spdlog::pattern_formatter>("%v", spdlog::pattern_time_type::utc, "\n"));
   return [sink](std::string_view line) {
-    {
-      std::lock_guard lock(g_hook_mu);
-      if (g_before_stderr_line) g_before_stderr_line();
-    }
+    std::lock_guard lock(log_internal::StderrMutex());
+    if (g_before_stderr_line) g_before_stderr_line();
     spdlog::details::log_msg msg(spdlog::string_view_t(), spdlog::level::info,
                                  spdlog::string_view_t(line.data(), line.size()));
     sink->log(msg);
@@ -346,14 +343,19 @@ std::string_view RelativeSourcePath(const char* file) {
   return f;
 }
 
+std::mutex& StderrMutex() {
+  static std::mutex* mu = new std::mutex();  // Never destroyed, like DefaultLogger().
+  return *mu;
+}
+
 void SetBeforeStderrLineHook(const void* owner, std::function<void()> hook) {
-  std::lock_guard lock(g_hook_mu);
+  std::lock_guard lock(StderrMutex());
   g_hook_owner = owner;
   g_before_stderr_line = std::move(hook);
 }
 
 void ClearBeforeStderrLineHook(const void* owner) {
-  std::lock_guard lock(g_hook_mu);
+  std::lock_guard lock(StderrMutex());
   if (g_hook_owner != owner) return;
   g_hook_owner = nullptr;
   g_before_stderr_line = nullptr;

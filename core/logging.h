@@ -206,9 +206,12 @@ void ConfigureLogging(LogFormat format, LogLevel level);
 namespace log_internal {
 /// Path of `file` relative to the source tree (the part after the folder holding core/).
 std::string_view RelativeSourcePath(const char* file);
+/// Held by the default stderr sink while it writes a line, and by a terminal progress bar
+/// (core/progress.h) while it draws, so that the two never land on one line.
+std::mutex& StderrMutex();
 /// Sets the function the stderr sink calls before each line, owned by `owner`. A terminal
-/// progress bar (core/progress.h) registers here to erase itself so that a log line does not
-/// land in the middle of the bar. The hook runs under the logger's lock; it must not log.
+/// progress bar registers here to erase itself. The hook runs with StderrMutex() held (and the
+/// logger's lock); it must not log or take a lock that is held while taking StderrMutex().
 void SetBeforeStderrLineHook(const void* owner, std::function<void()> hook);
 /// Removes the hook if `owner` set it; waits for a running call of it to return.
 void ClearBeforeStderrLineHook(const void* owner);

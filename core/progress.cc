@@ -63,7 +63,7 @@ Progress::Progress(ProgressOptions options)
       last_report_(start_) {
   terminal_ = options_.mode == ProgressMode::kTerminal ||
               (options_.mode == ProgressMode::kAuto && ::isatty(STDERR_FILENO) == 1);
-  if (terminal_) log_internal::SetBeforeStderrLineHook(this, [this] { ClearLine(); });
+  if (terminal_) log_internal::SetBeforeStderrLineHook(this, [this] { ClearLineStderrLocked(); });
 }
 
 Progress::~Progress() {
@@ -71,13 +71,15 @@ Progress::~Progress() {
   if (terminal_) log_internal::ClearBeforeStderrLineHook(this);
 }
 
-void Progress::WriteTerminalLocked(std::string_view s) {
+void Progress::WriteTerminal(std::string_view s, bool drawn) {
+  std::lock_guard lock(log_internal::StderrMutex());
   if (options_.terminal_write) {
     options_.terminal_write(s);
-    return;
+  } else {
+    std::fwrite(s.data(), 1, s.size(), stderr);
+    std::fflush(stderr);
   }
-  std::fwrite(s.data(), 1, s.size(), stderr);
-  std::fflush(stderr);
+  drawn_.store(drawn, std::memory_order_relaxed);
 }
 
 void Progress::ReportLocked(bool final) {
@@ -88,8 +90,7 @@ void Progress::ReportLocked(bool final) {
     std::string s = "\r" + FormatBar(options_.task, done_, total_, options_.unit, elapsed);
     s += kEraseLine;
     if (final) s += "\n";
-    WriteTerminalLocked(s);
-    drawn_ = !final;
+    WriteTerminal(s, /*drawn=*/!final);
     return;
   }
   Logger& logger = options_.logger != nullptr ? *options_.logger : DefaultLogger();
@@ -128,7 +129,9 @@ void Progress::UpdateLocked(uint64_t done) {
   if (finished_) return;
   done_ = done;
   const auto interval = terminal_ ? options_.terminal_interval : options_.plain_interval;
-  if (clock_() - last_report_ >= interval || (terminal_ && !drawn_)) ReportLocked(false);
+  if (clock_() - last_report_ >= interval || (terminal_ && !drawn_.load(std::memory_order_relaxed))) {
+    ReportLocked(false);
+  }
 }
 
 void Progress::SetTotal(uint64_t total) {
@@ -144,12 +147,21 @@ void Progress::Finish() {
 }
 
 void Progress::ClearLine() {
-  std::lock_guard lock(mu_);
-  if (!terminal_ || !drawn_) return;
-  std::string s = "\r";
-  s += kEraseLine;
-  WriteTerminalLocked(s);
-  drawn_ = false;
+  if (!terminal_) return;
+  std::lock_guard lock(log_internal::StderrMutex());
+  ClearLineStderrLocked();
+}
+
+void Progress::ClearLineStderrLocked() {
+  if (!drawn_.load(std::memory_order_relaxed)) return;
+  const std::string s = "\r" + std::string(kEraseLine);
+  if (options_.terminal_write) {
+    options_.terminal_write(s);
+  } else {
+    std::fwrite(s.data(), 1, s.size(), stderr);
+    std::fflush(stderr);
+  }
+  drawn_.store(false, std::memory_order_relaxed);
 }
 
 }  // namespace sluice

@@ -26,6 +26,7 @@
 // it. One terminal bar at a time: a second one replaces the first's hook.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -96,7 +97,10 @@ class Progress {
   // REQUIRES: mu_ held.
   void UpdateLocked(uint64_t done);
   void ReportLocked(bool final);
-  void WriteTerminalLocked(std::string_view s);
+  // Writes `s` under log_internal::StderrMutex() and records whether the bar is now drawn.
+  void WriteTerminal(std::string_view s, bool drawn);
+  // REQUIRES: log_internal::StderrMutex() held.
+  void ClearLineStderrLocked();
 
   const ProgressOptions options_;
   bool terminal_ = false;
@@ -107,7 +111,8 @@ class Progress {
   uint64_t done_ = 0;                               // GUARDED_BY(mu_)
   uint64_t total_ = 0;                              // GUARDED_BY(mu_)
   std::chrono::steady_clock::time_point last_report_;  // GUARDED_BY(mu_)
-  bool drawn_ = false;                              // GUARDED_BY(mu_). The bar is on screen.
+  /// The bar is on screen. Written under log_internal::StderrMutex(); read under either lock.
+  std::atomic<bool> drawn_{false};
   bool finished_ = false;                           // GUARDED_BY(mu_)
 };
 

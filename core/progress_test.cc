@@ -126,3 +126,22 @@ TEST_CASE("the bar's text") {
   CHECK(Progress::FormatBar("replay s1", 2500, 0, "records", 2s) == "replay s1  2500 records  1250.0 records/s  2s");
   CHECK(Progress::FormatBar("t", 1, 4, "", 150s) == "t [######------------------]  1/4  25%  0.0/s  ETA 7m30s");
 }
+
+TEST_CASE("terminal mode: a line from the default logger erases the bar first; the next update redraws it") {
+  Fixture f;
+  Progress p(f.Options(ProgressMode::kTerminal, 10));
+  p.Update(1);
+  REQUIRE_FALSE(f.out.empty());
+  f.out.clear();
+  // Goes to the real stderr; what matters is the erase written through the bar's writer first.
+  SLUICE_LOG_WARN("progress_test: a line in the middle of a bar (expected in the test output)");
+  CHECK(f.out == "\r\x1b[K");
+  f.out.clear();
+  p.Update(2);
+  CHECK(f.out.find("2/10 files") != std::string::npos);
+  f.out.clear();
+  p.Finish();
+  SLUICE_LOG_WARN("progress_test: a line after the bar finished (expected in the test output)");
+  CHECK(f.out.find("\n") != std::string::npos);
+  CHECK(f.out.find("\x1b[K\n") == f.out.size() - 4);  // Nothing erased after the final newline.
+}
