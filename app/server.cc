@@ -34,6 +34,7 @@
 #include "runtime/snapshots.h"
 #include "sinks/archive_sink.h"
 #include "sinks/kv_table.h"
+#include "sinks/metrics_sink.h"
 #include "sql/planner.h"
 
 namespace sluice::app {
@@ -361,6 +362,10 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
       auto archive = std::make_unique<sinks::ArchiveSink>(ao, sd.schema);
       impl->archives.emplace_back(sd.name, archive.get());
       impl->owned_sinks.push_back(std::move(archive));
+      return impl->owned_sinks.back().get();
+    }
+    if (sd.connector == "metrics") {
+      impl->owned_sinks.push_back(std::make_unique<sinks::MetricsSink>(sd.name, sd.schema, &impl->metrics));
       return impl->owned_sinks.back().get();
     }
     return Status::InvalidArgument("sink " + sd.name + ": connector '" + sd.connector + "' is not supported");

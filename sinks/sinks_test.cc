@@ -3,12 +3,14 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include "core/memory_state_store.h"
 #include "sinks/archive_sink.h"
 #include "sinks/kv_table.h"
+#include "sinks/metrics_sink.h"
 
 using namespace sluice;
 using namespace sluice::sinks;
@@ -240,4 +242,44 @@ TEST_CASE("kv table writer: rows are staged until the checkpoint commits them") 
   REQUIRE(w.Recover(&store).ok());
   Checkpoint(&w, &store);
   CHECK((*table)->Scan("", "", "", 100)->size() == 2);
+  // The table counts committed rows and keeps the latest, newest first.
+  CHECK((*table)->rows_written() == 2);
+  auto latest = (*table)->LatestRows();
+  REQUIRE(latest.size() == 2);
+  CHECK(latest[0].find("\"name\":\"b\"") != std::string::npos);
+  for (int i = 0; i < 15; ++i) {
+    REQUIRE(w.Write({MinuteRow("z", 10 + i, i)}).ok());
+    Checkpoint(&w, &store);
+  }
+  CHECK((*table)->rows_written() == 17);
+  latest = (*table)->LatestRows();
+  REQUIRE(latest.size() == KvTable::kLatestRows);
+  CHECK(latest[0].find("\"readings\":14") != std::string::npos);
+}
+
+TEST_CASE("metrics sink: numeric columns of the last committed row become gauges") {
+  MetricsRegistry metrics;
+  MemoryStateStore store;
+  Schema schema({{"window_start", DataType::kTimestamp}, {"label", DataType::kText}, {"distance", DataType::kFloat64},
+                 {"unicorns", DataType::kInt64}, {"ok", DataType::kBool}});
+  MetricsSink sink("fleet", schema, &metrics);
+  CHECK(sink.columns() == std::vector<std::string>{"window_start", "distance", "unicorns", "ok"});
+  auto& distance = metrics.GetGauge("sluice_sink_value", "", {{"sink", "fleet"}, {"column", "distance"}});
+  auto& unicorns = metrics.GetGauge("sluice_sink_value", "", {{"sink", "fleet"}, {"column", "unicorns"}});
+  auto& start = metrics.GetGauge("sluice_sink_value", "", {{"sink", "fleet"}, {"column", "window_start"}});
+  CHECK(std::isnan(distance.value()));
+  REQUIRE(sink.Write({{Value::Time(EventTime{60000000}), Value::Text("x"), Value::Float(1.5), Value::Int(3), Value::Bool(true)},
+                      {Value::Time(EventTime{120000000}), Value::Text("y"), Value::Float(2.5), Value::Null(), Value::Bool(false)}})
+              .ok());
+  CHECK(sink.WantsCheckpoint());
+  CHECK(std::isnan(distance.value()));  // not committed yet
+  Checkpoint(&sink, &store);
+  CHECK(distance.value() == 2.5);
+  CHECK(std::isnan(unicorns.value()));  // NULL
+  CHECK(start.value() == 120.0);
+  // A row of an attempt that never committed is never shown.
+  REQUIRE(sink.Write({{Value::Time(EventTime{180000000}), Value::Text("z"), Value::Float(9), Value::Int(1), Value::Bool(true)}}).ok());
+  REQUIRE(sink.Recover(&store).ok());
+  Checkpoint(&sink, &store);
+  CHECK(distance.value() == 2.5);
 }

@@ -351,6 +351,8 @@ Status PlanSink(const StatementContext& ctx, std::string connector, std::string 
   // primary_key on a files sink has a message of its own below.
   if (connector == "kv") {
     SLUICE_RETURN_IF_ERROR(CheckKnownOptions(ctx, options, "a kv sink", {"connector", "primary_key", "emit_interval"}));
+  } else if (connector == "metrics") {
+    SLUICE_RETURN_IF_ERROR(CheckKnownOptions(ctx, options, "a metrics sink", {"connector", "emit_interval"}, {"primary_key"}));
   } else {
     SLUICE_RETURN_IF_ERROR(CheckKnownOptions(ctx, options, "a files sink",
                                              {"connector", "path", "format", "compression", "partition", "buffer_size",
@@ -369,6 +371,8 @@ Status PlanSink(const StatementContext& ctx, std::string connector, std::string 
     }
     info.primary_key_location = pk->location;
     SLUICE_RETURN_IF_ERROR(ReadPrimaryKey(ctx, *pk, &info));
+  } else if (connector == "metrics") {
+    if (pk != nullptr) return ctx.Error(pk->location, "primary_key is only for kv sinks");
   } else {
     if (pk != nullptr) return ctx.Error(pk->location, "primary_key is only for kv sinks");
     const Option* path = FindOption(options, "path");
@@ -423,17 +427,17 @@ Status PlanCreateTable(const StatementContext& ctx, const Json* create, PlanStat
   const Option* connector = FindOption(options, "connector");
   if (connector == nullptr) {
     return ctx.Error(name_loc, "CREATE TABLE " + QuoteIdent(name) +
-                                   " needs WITH (connector = 'stream' | 'kafka' | 'kv' | 'files')");
+                                   " needs WITH (connector = 'stream' | 'kafka' | 'kv' | 'files' | 'metrics')");
   }
   std::string kind = AsciiLower(TrimSpace(connector->value));
   if (kind == "stream" || kind == "kafka") {
     return PlanSource(ctx, std::move(kind), std::move(name), name_loc, std::move(columns), options, state);
   }
-  if (kind == "kv" || kind == "files") {
+  if (kind == "kv" || kind == "files" || kind == "metrics") {
     return PlanSink(ctx, std::move(kind), std::move(name), name_loc, std::move(columns), options, state);
   }
   return ctx.Error(connector->location,
-                   "unknown connector '" + connector->value + "'; use 'stream', 'kafka', 'kv' or 'files'");
+                   "unknown connector '" + connector->value + "'; use 'stream', 'kafka', 'kv', 'files' or 'metrics'");
 }
 
 std::string UnsupportedStatement(std::string_view tag, const Json* body) {

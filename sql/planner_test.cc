@@ -550,8 +550,8 @@ TEST_CASE("table options are validated") {
   CHECK(Contains(source_with(", format = 'avro'"), "unknown format 'avro'; use 'json'"));
   CHECK(Contains(source_with(", connector = 'kv'"), "WITH option connector is given twice"));
   CHECK(Headline(ErrorOf("CREATE TABLE s (a TEXT) WITH (connector = 'pulsar');")) ==
-        "line 1, column 31: unknown connector 'pulsar'; use 'stream', 'kafka', 'kv' or 'files'");
-  CHECK(Contains(ErrorOf("CREATE TABLE s (a TEXT);"), "needs WITH (connector = 'stream' | 'kafka' | 'kv' | 'files')"));
+        "line 1, column 31: unknown connector 'pulsar'; use 'stream', 'kafka', 'kv', 'files' or 'metrics'");
+  CHECK(Contains(ErrorOf("CREATE TABLE s (a TEXT);"), "needs WITH (connector = 'stream' | 'kafka' | 'kv' | 'files' | 'metrics')"));
   CHECK(Contains(ErrorOf("CREATE TABLE s () WITH (connector = 'stream');"), "needs at least one column"));
   CHECK(Contains(ErrorOf("CREATE TABLE s (a TEXT, a INT) WITH (connector = 'stream');"),
                  "column \"a\" specified more than once"));

@@ -1177,7 +1177,7 @@ Status PlanInsert(const StatementContext& ctx, const ParsedStatement& statement,
   if (sink < 0) {
     if (state->SourceIndex(sink_name) >= 0) {
       return ctx.Error(rel_loc, QuoteIdent(sink_name) +
-                                    " is a source stream; INSERT INTO needs a sink table (connector 'kv' or 'files')");
+                                    " is a source stream; INSERT INTO needs a sink table (connector 'kv', 'files' or 'metrics')");
     }
     return ctx.Error(rel_loc, "sink table \"" + sink_name + "\" does not exist; known sinks: " + state->SinkNames());
   }

@@ -200,6 +200,8 @@ TEST_CASE("wild rydes end to end: per-minute rows equal an independent computati
   CHECK(m.body.find("sluice_kv_rows_written_total{table=\"unicorn_minutes\"} 15") != std::string::npos);
   CHECK(m.body.find("sluice_archive_files_total{sink=\"telemetry_archive\"} ") != std::string::npos);
   CHECK(m.body.find("sluice_query_running{query=\"q1_unicorn_minutes\"} 1") != std::string::npos);
+  // The fleet query's last committed minute as gauges: the 5 unicorns reported in it.
+  CHECK(m.body.find("sluice_sink_value{sink=\"fleet_minutes\",column=\"unicorns\"} 5\n") != std::string::npos);
   CHECK(m.body.find("sluice_build_info{version=\"") != std::string::npos);
   CHECK(m.body.find("process_resident_memory_bytes ") != std::string::npos);
   CHECK(m.body.find("process_cpu_seconds_total ") != std::string::npos);
@@ -264,7 +266,7 @@ TEST_CASE("wild rydes end to end: per-minute rows equal an independent computati
   auto q = HttpGet(server.url() + "/queries");
   REQUIRE(q.status == 200);
   auto qj = json::parse(q.body);
-  REQUIRE(qj.size() == 2);
+  REQUIRE(qj.size() == 3);  // per-minute table, archive, fleet gauges
   CHECK(qj[0]["late_records"] == 0);
   CHECK(qj[0]["late_by_disposition"]["dead_letter"] == 0);
   CHECK(qj[0]["pending_reason"].is_null());  // windows have fired
