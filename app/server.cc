@@ -18,6 +18,7 @@
 #include "app/build_info.h"
 #include "app/prometheus_exporter.h"
 #include "app/status_page.h"
+#include "core/logging.h"
 #include "ingest/http/http_client.h"
 #include "ingest/http/http_server.h"
 #include "ingest/http/kinesis_api.h"
@@ -123,30 +124,30 @@ Result<std::unique_ptr<runtime::RocksStateStore>> OpenStateStore(const std::stri
   if (!savepoint.empty()) {
     const std::string dir = dd + "/savepoints/" + savepoint;
     if (!std::filesystem::exists(dir)) return Status::NotFound("no savepoint " + savepoint + " in " + dd + "/savepoints");
-    SLUICE_RETURN_IF_ERROR(runtime::VerifySnapshot(dir));
+    SLUICE_RETURN_IF_ERROR(runtime::VerifySnapshot(dir, "restore savepoint " + savepoint));
     SLUICE_RETURN_IF_ERROR(runtime::RestoreSnapshot(dir, live));
-    std::fprintf(stderr, "sluice: state restored from savepoint %s\n", dir.c_str());
+    SLUICE_LOG_INFO("state restored from a savepoint", {{"component", "server"}, {"savepoint", dir}});
   }
   auto opened = runtime::RocksStateStore::Open(live);
   Status problem = opened.ok() ? VerifyCheckpointRecords(opened->get()) : opened.status();
   if (problem.ok()) return opened;
   if (!opened.ok() && opened.status().message().find("lock") != std::string::npos) return opened.status();
-  std::fprintf(stderr, "sluice: WARNING: state store %s: %s; trying the snapshots in %s/checkpoints\n", live.c_str(),
-               problem.ToString().c_str(), dd.c_str());
+  SLUICE_LOG_WARN("state store does not open cleanly; trying the snapshots",
+                  {{"component", "server"}, {"store", live}, {"error", problem.ToString()}, {"snapshots", dd + "/checkpoints"}});
   if (opened.ok()) opened->reset();
   for (const std::string& snap : runtime::ListSnapshots(dd + "/checkpoints")) {
-    Status v = runtime::VerifySnapshot(snap);
+    Status v = runtime::VerifySnapshot(snap, "restore snapshot " + std::filesystem::path(snap).filename().string());
     if (!v.ok()) {
-      std::fprintf(stderr, "sluice: WARNING: skipping snapshot %s: %s\n", snap.c_str(), v.ToString().c_str());
+      SLUICE_LOG_WARN("skipping a damaged snapshot", {{"component", "server"}, {"snapshot", snap}, {"error", v.ToString()}});
       continue;
     }
     SLUICE_RETURN_IF_ERROR(runtime::RestoreSnapshot(snap, live));
     auto again = runtime::RocksStateStore::Open(live);
     if (again.ok() && VerifyCheckpointRecords(again->get()).ok()) {
-      std::fprintf(stderr, "sluice: WARNING: state restored from snapshot %s; queries replay from there\n", snap.c_str());
+      SLUICE_LOG_WARN("state restored from a snapshot; queries replay from there", {{"component", "server"}, {"snapshot", snap}});
       return again;
     }
-    std::fprintf(stderr, "sluice: WARNING: snapshot %s does not open cleanly either\n", snap.c_str());
+    SLUICE_LOG_WARN("snapshot does not open cleanly either", {{"component", "server"}, {"snapshot", snap}});
   }
   return Status::Corruption("state store " + live + ": " + problem.ToString() + ", and no snapshot could replace it");
 }
@@ -280,8 +281,9 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     if (!existing.ok()) {
       SLUICE_RETURN_IF_ERROR(m.log->CreateStream(s.name, s.shards));
     } else if ((*existing)->open_shard_count() != s.shards) {
-      std::fprintf(stderr, "sluice: stream %s has %d open shards; the pipeline asks for %d (keeping %d)\n",
-                   s.name.c_str(), (*existing)->open_shard_count(), s.shards, (*existing)->open_shard_count());
+      SLUICE_LOG_WARN("stream has a different shard count than the pipeline asks for; keeping it",
+                      {{"component", "server"}, {"stream", s.name}, {"open_shards", (*existing)->open_shard_count()},
+                       {"pipeline_shards", s.shards}});
     }
   }
   // Late-data side outputs: streams of the log, created with one shard when missing.
@@ -443,7 +445,7 @@ void Server::Impl::SnapshotLoop() {
       snapshot_seconds->Set(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     } else {
       snapshot_failures->Inc();
-      std::fprintf(stderr, "sluice: snapshot: %s\n", st.ToString().c_str());
+      SLUICE_LOG_ERROR("snapshot failed", {{"component", "server"}, {"error", st.ToString()}});
     }
     lock.lock();
   }

@@ -9,10 +9,12 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 
 #include "core/crc32c.h"
 #include "core/file_util.h"
+#include "core/progress.h"
 #include "core/time.h"
 
 namespace sluice::runtime {
@@ -93,7 +95,7 @@ Status TakeSnapshot(RocksStateStore* store, const std::string& dir, SnapshotCrcC
   return FsyncDir(fs::path(dir).parent_path().string());
 }
 
-Status VerifySnapshot(const std::string& dir) {
+Status VerifySnapshot(const std::string& dir, const std::string& progress_task) {
   auto text = ReadFileToString(dir + "/" + kManifest);
   if (!text.ok()) return Status::Corruption(dir + ": no readable " + kManifest);
   const size_t crc_line = text->rfind("crc ");
@@ -105,6 +107,13 @@ Status VerifySnapshot(const std::string& dir) {
   std::istringstream in(listing);
   std::string word, name, crc;
   uint64_t size;
+  std::unique_ptr<Progress> progress;
+  if (!progress_task.empty()) {
+    uint64_t total = 0;
+    std::istringstream sizes(listing);
+    while (sizes >> word >> name >> size >> crc) total += size;
+    progress = std::make_unique<Progress>(ProgressOptions{.task = progress_task, .total = total, .unit = "bytes"});
+  }
   while (in >> word >> name >> size >> crc) {
     const std::string path = dir + "/" + name;
     std::error_code ec;
@@ -112,6 +121,7 @@ Status VerifySnapshot(const std::string& dir) {
       return Status::Corruption(dir + ": " + name + " is missing or has the wrong size");
     SLUICE_ASSIGN_OR_RETURN(uint32_t actual, FileCrc(path));
     if (Hex(actual) != crc) return Status::Corruption(dir + ": " + name + " fails its CRC");
+    if (progress) progress->Add(size);
   }
   return Status::OK();
 }

@@ -44,8 +44,10 @@ class SnapshotCrcCache {
 /// fsynced, renamed. `cache` may be null. Errors: IOError.
 Status TakeSnapshot(RocksStateStore* store, const std::string& dir, SnapshotCrcCache* cache);
 /// Checks `dir`'s manifest and every file's size and CRC. Errors: Corruption naming the first
-/// bad file; IOError.
-Status VerifySnapshot(const std::string& dir);
+/// bad file; IOError. With a `progress_task` ("restore savepoint nightly", say), the bytes read
+/// are shown as a core::Progress (a bar on a terminal, logfmt lines otherwise): reading every
+/// file is what takes a restore its time.
+Status VerifySnapshot(const std::string& dir, const std::string& progress_task = {});
 /// Deletes the oldest "chk-*" snapshots under `root` beyond the newest `keep`. Errors: IOError.
 Status PruneSnapshots(const std::string& root, size_t keep);
 /// The "chk-*" snapshot folders under `root`, newest first.

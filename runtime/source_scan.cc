@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "core/crash_point.h"
+#include "core/logging.h"
+#include "core/progress.h"
 #include "operators/expr_eval.h"
 #include "operators/key_groups.h"
 #include "runtime/checkpoint_record.h"
@@ -38,6 +40,7 @@ struct SourceScan::Split {
   // The reader's lag (SourceSplit::lag()), registered by the owner on first report.
   Gauge* behind_latest = nullptr;
   Gauge* lag_records = nullptr;
+  std::atomic<int64_t> lag_now{-1};  // the owner's last SplitLag::records (-1: not reported yet)
   explicit Split(std::unique_ptr<SourceSplit> r, int subtasks)
       : reader(std::move(r)), known(new std::atomic<int64_t>[static_cast<size_t>(subtasks)]), subtasks_(subtasks) {
     ResetAlignment();
@@ -492,8 +495,9 @@ Status SourceScan::FinishCheckpoint(bool wait) {
     }
     if (!published.ok()) {
       // Committed all the same; the sink retries at the next checkpoint or on recovery.
-      std::fprintf(stderr, "sluice: query %s: publishing checkpoint %llu: %s\n", q->def.name.c_str(),
-                   static_cast<unsigned long long>(checkpoint_id_), published.ToString().c_str());
+      SLUICE_LOG_WARN("publishing a committed checkpoint's output failed; retried at the next one",
+                      {{"component", "engine"}, {"query", q->def.name}, {"checkpoint", checkpoint_id_},
+                       {"error", published.ToString()}});
     }
   }
   CrashPoint("checkpoint.after_publish");
@@ -578,9 +582,10 @@ void SourceScan::Restart(const Status& cause, bool state_error) {
   in_flight_.result = {};
   for (auto& q : queries_) q->checkpoint_failures->Inc();
   RecordCheckpoint({in_flight_.id, source_def_.name, {}, WallNow(), 0, 0, cause.ToString()});
-  std::fprintf(stderr, "sluice: source %s: %s failed (%s); restarting its queries from checkpoint %llu\n",
-               source_def_.name.c_str(), state_error ? "reading window state" : "checkpoint", cause.ToString().c_str(),
-               static_cast<unsigned long long>(checkpoint_id_));
+  SLUICE_LOG_ERROR(state_error ? "reading window state failed; restarting the queries from the last checkpoint"
+                               : "checkpoint failed; restarting the queries from the last checkpoint",
+                   {{"component", "engine"}, {"source", source_def_.name}, {"error", cause.ToString()},
+                    {"checkpoint", checkpoint_id_}});
   // The same state read failing again before any checkpoint commits is not transient (a damaged
   // value, say): stop the queries rather than restart them in a loop.
   Status r = state_error && ++state_read_failures_ > 1
@@ -603,7 +608,7 @@ void SourceScan::AnswerRequests(const Status& st) {
 
 void SourceScan::Fail(const std::string& reason) {
   if (failed_.exchange(true)) return;  // the first reason stays
-  std::fprintf(stderr, "sluice: source %s: its queries stop: %s\n", source_def_.name.c_str(), reason.c_str());
+  SLUICE_LOG_ERROR("the source's queries stop", {{"component", "engine"}, {"source", source_def_.name}, {"reason", reason}});
   {
     std::lock_guard lock(status_mu_);
     for (QueryStatus& qs : status_) {
@@ -1198,7 +1203,9 @@ void SourceScan::UpdateStatus(Subtask& t, EventTime now) {
     }
     if (lag.behind_ms >= 0) s.behind_latest->Set(static_cast<double>(lag.behind_ms) / 1e3);
     if (lag.records >= 0) s.lag_records->Set(static_cast<double>(lag.records));
+    s.lag_now.store(lag.records, std::memory_order_relaxed);
   }
+  if (t.index == 0) ReportReplay();
   for (size_t qi = 0; qi < queries_.size(); ++qi) {
     Query& q = *queries_[qi];
     ops::QueryPipeline& df = *t.dataflow[qi];
@@ -1258,7 +1265,7 @@ void SourceScan::UpdateStatus(Subtask& t, EventTime now) {
     if (!t.last_error.empty()) status_[qi].last_error = t.last_error;
   }
   if (!t.last_error.empty()) {
-    std::fprintf(stderr, "sluice: source %s: %s\n", source_def_.name.c_str(), t.last_error.c_str());
+    SLUICE_LOG_WARN("query error", {{"component", "engine"}, {"source", source_def_.name}, {"error", t.last_error}});
     t.last_error.clear();
   }
 }
@@ -1379,7 +1386,7 @@ void SourceScan::Finish() {
       std::lock_guard sink_lock(q->sink_mu);
       st = q->sink->Close();
     }
-    if (!st.ok()) std::fprintf(stderr, "sluice: query %s: closing sink: %s\n", q->def.name.c_str(), st.ToString().c_str());
+    if (!st.ok()) SLUICE_LOG_ERROR("closing a sink failed", {{"component", "engine"}, {"query", q->def.name}, {"error", st.ToString()}});
   }
   if (!failed_.load()) {
     try {
@@ -1389,7 +1396,8 @@ void SourceScan::Finish() {
       Status st = FinishCheckpoint(true);
       if (st.ok() && !state_error) st = BeginCheckpoint();
       if (st.ok()) st = FinishCheckpoint(true);
-      if (!st.ok()) std::fprintf(stderr, "sluice: source %s: final checkpoint: %s\n", source_def_.name.c_str(), st.ToString().c_str());
+      if (!st.ok())
+        SLUICE_LOG_ERROR("final checkpoint failed", {{"component", "engine"}, {"source", source_def_.name}, {"error", st.ToString()}});
     } catch (const std::exception& e) {
       Fail(std::string("internal error in the final checkpoint: ") + e.what());
     }
@@ -1401,6 +1409,38 @@ void SourceScan::Finish() {
     if (qs.state != "failed") qs.state = "stopped";
   }
   for (auto& q : queries_) q->running->Set(0);
+}
+
+void SourceScan::ReportReplay() {
+  // A backlog of at least kReplayRecords when every split has first reported (a replay from
+  // TRIM_HORIZON, or a restart far behind) gets a progress report until it is read.
+  if (replay_done_) return;
+  uint64_t remaining = 0;
+  for (const auto& s : splits_) {
+    const int64_t lag = s->lag_now.load(std::memory_order_relaxed);
+    if (lag < 0) {
+      if (!replay_) return;  // not every split has reported yet
+      continue;
+    }
+    remaining += static_cast<uint64_t>(lag);
+  }
+  if (!replay_) {
+    if (remaining < kReplayRecords) {
+      replay_done_ = true;
+      return;
+    }
+    replay_base_ = records_read_->value();
+    replay_ = std::make_unique<Progress>(
+        ProgressOptions{.task = "replay " + source_def_.name, .total = remaining, .unit = "records"});
+  }
+  const uint64_t done = records_read_->value() - replay_base_;
+  if (done + remaining > 0) replay_->SetTotal(done + remaining);  // new records keep arriving
+  replay_->Update(done);
+  if (remaining == 0) {
+    replay_->Finish();
+    replay_.reset();
+    replay_done_ = true;
+  }
 }
 
 void SourceScan::RecordCheckpoint(CheckpointEvent e) {

@@ -68,6 +68,7 @@
 
 #include "core/connector.h"
 #include "core/metrics.h"
+#include "core/progress.h"
 #include "core/plan.h"
 #include "core/state_store.h"
 #include "operators/query_pipeline.h"
@@ -331,6 +332,11 @@ class SourceScan {
   Counter* source_bad_records_;  // per source: records that failed to decode
 
   void RecordCheckpoint(CheckpointEvent e);  // fills `queries`; keeps the last kCheckpointHistory
+  void ReportReplay();  // subtask 0: the replay's progress (core/progress.h), while a backlog is read
+  static constexpr uint64_t kReplayRecords = 100000;
+  std::unique_ptr<Progress> replay_;  // subtask 0 only
+  uint64_t replay_base_ = 0;          // records_read_ when the replay report began
+  bool replay_done_ = false;          // checked once; no report is due
   std::string PendingReason(const Query& q, const QueryStatus& st) const;  // QueryStatus::pending_reason
   static constexpr size_t kCheckpointHistory = 50;
   std::chrono::steady_clock::time_point last_estimate_{};  // subtask 0: state_keys/state_bytes last set

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "core/file_util.h"
+#include "core/logging.h"
 
 namespace sluice::sinks {
 
@@ -268,7 +269,7 @@ Status ArchiveSink::Recover(StateStore* store) {
       SLUICE_RETURN_IF_ERROR(FsyncDir(dir));
       ++files_written_;
     } else if (::access(final_path.c_str(), F_OK) != 0) {
-      std::fprintf(stderr, "sluice: archive %s: committed file %s is missing\n", options_.dir.c_str(), final_path.c_str());
+      SLUICE_LOG_WARN("a committed archive file is missing", {{"component", "archive"}, {"dir", options_.dir}, {"file", final_path}});
     }
   }
   // Roll back: in-progress files of attempts that never committed, and files published by
@@ -285,8 +286,8 @@ Status ArchiveSink::Recover(StateStore* store) {
         remove.push_back(it->path());
       } else if (const int64_t seq = FileSeqOf(name, options_.file_prefix);
                  seq >= 0 && static_cast<uint64_t>(seq) >= file_seq_ && keep.count(it->path().string()) == 0) {
-        std::fprintf(stderr, "sluice: archive: removing %s, published by a checkpoint that was rolled back\n",
-                     it->path().c_str());
+        SLUICE_LOG_WARN("removing an archive file published by a checkpoint that was rolled back",
+                        {{"component", "archive"}, {"file", it->path().string()}});
         remove.push_back(it->path());
       }
     }

@@ -46,6 +46,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "core/logging.h"
+
 namespace sluice::http {
 namespace {
 
@@ -508,8 +510,7 @@ void Loop::Teardown() {
     h2o_timeout_unlink(&ctx.http2._graceful_shutdown_timeout);
   for (int i = 0; i != 3; ++i) h2o_evloop_run(evloop, 0);
   if (!conns.empty() || !TimeoutsEmpty(&ctx)) {
-    fprintf(stderr, "sluice http: %zu connection(s) did not close; leaking the event loop\n",
-            conns.size());
+    SLUICE_LOG_WARN("connections did not close; leaking the event loop", {{"component", "http"}, {"connections", conns.size()}});
     server->leaked_ = true;
     return;
   }
@@ -579,7 +580,7 @@ Status ServerImpl::StartLoops(int fd, uint16_t port) {
 
 void ServerImpl::Stop() {
   if (tls_loop != nullptr && tls_loop->server == this) {
-    fprintf(stderr, "sluice http: Stop() called from a loop thread; ignored\n");
+    SLUICE_LOG_WARN("Stop() called from a loop thread; ignored", {{"component", "http"}});
     return;
   }
   std::lock_guard<std::mutex> g(stop_mu_);
