@@ -203,6 +203,11 @@ TEST_CASE("wild rydes end to end: per-minute rows equal an independent computati
   // The fleet query's last committed minute as gauges: the 5 unicorns reported in it.
   CHECK(m.body.find("sluice_sink_value{sink=\"fleet_minutes\",column=\"unicorns\"} 5\n") != std::string::npos);
   CHECK(m.body.find("sluice_build_info{version=\"") != std::string::npos);
+  // Every record was read: no shard's reader is behind (Kinesis MillisBehindLatest 0).
+  CHECK(m.body.find("sluice_source_behind_latest_seconds{source=\"unicorn_telemetry\",shard=\"shardId-000000000000\"} 0\n") !=
+        std::string::npos);
+  CHECK(m.body.find("sluice_source_lag_records{source=\"unicorn_telemetry\",shard=\"shardId-000000000003\"} 0\n") !=
+        std::string::npos);
   CHECK(m.body.find("process_resident_memory_bytes ") != std::string::npos);
   CHECK(m.body.find("process_cpu_seconds_total ") != std::string::npos);
   {

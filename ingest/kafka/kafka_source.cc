@@ -98,6 +98,15 @@ class Consumer {
   const std::string& topic() const { return topic_; }
   int partition(int slot) const { return partitions_[static_cast<size_t>(slot)]; }
 
+  // The partition's high watermark (the offset the next produced message gets) as the last fetch
+  // response reported it: librdkafka's cached figure, no broker round trip. -1 before any fetch.
+  int64_t HighWatermark(int slot) const {
+    int64_t low = -1, high = -1;
+    if (rd_kafka_get_watermark_offsets(rk_, topic_.c_str(), partition(slot), &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return -1;
+    return high;
+  }
+
   // Sets where slot `slot` starts: before the first read, the offset it is assigned at; after,
   // a seek (which purges what was prefetched).
   Status Seek(int slot, int64_t offset) {
@@ -227,7 +236,8 @@ class PartitionSplit final : public SourceSplit {
 
   Status Seek(uint64_t position) override {
     Release();
-    return consumer_->Seek(slot_, position < 1 ? 0 : static_cast<int64_t>(position - 1));
+    next_offset_ = position < 1 ? 0 : static_cast<int64_t>(position - 1);
+    return consumer_->Seek(slot_, next_offset_);
   }
 
   Status Read(size_t max_records, std::vector<SourceRecord>* out) override {
@@ -242,6 +252,7 @@ class PartitionSplit final : public SourceSplit {
       }
       rd_kafka_timestamp_type_t type;
       int64_t ts = rd_kafka_message_timestamp(m, &type);
+      next_offset_ = m->offset + 1;
       out->push_back({static_cast<uint64_t>(m->offset) + 1, ts < 0 ? 0 : ts,
                       std::string_view(static_cast<const char*>(m->key), m->key != nullptr ? m->key_len : 0),
                       std::string_view(static_cast<const char*>(m->payload), m->payload != nullptr ? m->len : 0)});
@@ -254,6 +265,14 @@ class PartitionSplit final : public SourceSplit {
     }
     last_error_.clear();
     return Status::IOError("kafka " + id_ + ": " + error);
+  }
+
+  // Consumer lag: the high watermark minus the next offset to read (Kafka's records-lag).
+  SplitLag lag() const override {
+    SplitLag l;
+    const int64_t high = consumer_->HighWatermark(slot_);
+    if (high >= 0 && next_offset_ >= 0) l.records = std::max<int64_t>(high - next_offset_, 0);
+    return l;
   }
 
   void OnCheckpointCommitted(uint64_t next_position) override {
@@ -275,6 +294,7 @@ class PartitionSplit final : public SourceSplit {
   std::vector<rd_kafka_message_t*> held_;  // messages the last Read() returned views into
   std::string last_error_;                  // an error seen beside records, reported later
   uint64_t committed_ = 0;                  // the last position sent to the consumer group
+  int64_t next_offset_ = -1;                // the next offset to read (-1: before the first Seek or read)
 };
 
 }  // namespace

@@ -104,6 +104,9 @@ TEST_CASE("KafkaSource: one split per partition, every record once in offset ord
     REQUIRE(got.size() == 10);
     CHECK(got.front().position == 101);
     CHECK(got.back().position == 110);
+    // Consumer lag: 250 records, the next offset to read is 110.
+    CHECK(splits[1]->lag().records == kPerPartition - 110);
+    CHECK(splits[1]->lag().behind_ms == -1);  // Kinesis' MillisBehindLatest only
     REQUIRE(splits[1]->Seek(31).ok());  // after: purges what was prefetched
     got = ReadN(splits[1].get(), 5, 5);
     REQUIRE(got.size() == 5);
