@@ -77,14 +77,15 @@ int RunDemo(const DemoOptions& o, const std::atomic<bool>& stop) {
       "Sluice Wild Rydes demo\n"
       "  pipeline:  examples/wildrydes/pipeline.sql (1-minute tumbling windows, 5 s watermark delay)\n"
       "  fleet:     %d unicorns, %.0fx simulated time (a minute closes every %.1f s), %.0f%% out of order\n"
+      "  status:    %s/  (live page: streams, queries, tables, checkpoints)\n"
       "  Kinesis:   POST %s/  (PutRecords, stream unicorn_telemetry)\n"
-      "  metrics:   %s/metrics\n"
+      "  metrics:   %s/metrics  (Grafana dashboards: examples/grafana, docs/monitoring.md)\n"
       "  queries:   %s/queries   (watermarks, late counts)\n"
       "  table:     curl '%s/tables/unicorn_minutes?prefix=Shadowfax'\n"
       "  archive:   %s/year=*/month=*/day=*/hour=*/*.jsonl.gz  (zcat to read; files publish every 60 s)\n"
       "  rejects:   %s/dead-letter/unicorn_telemetry.jsonl  (malformed and late records, with the reason)\n"
       "Per-minute rows appear below as each window closes. Ctrl-C stops.\n",
-      o.fleet.unicorns, o.fleet.speedup, 60.0 / o.fleet.speedup, o.fleet.out_of_order * 100, base.c_str(), base.c_str(), base.c_str(),
+      o.fleet.unicorns, o.fleet.speedup, 60.0 / o.fleet.speedup, o.fleet.out_of_order * 100, base.c_str(), base.c_str(), base.c_str(), base.c_str(),
       base.c_str(), archive.c_str(),
       std::filesystem::absolute(o.data_dir).lexically_normal().string().c_str());
   std::fflush(stdout);
