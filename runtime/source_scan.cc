@@ -170,6 +170,7 @@ struct SourceScan::Subtask {
   std::vector<Message> outgoing;  // per destination, for the batch being read
   std::vector<std::pair<std::string, std::string>> late_batch;
   Gauge* inbox_depth = nullptr;  // sluice_exchange_queue_messages{source, worker}
+  std::chrono::steady_clock::time_point last_lag{};  // when the splits' lag was last read
 };
 
 namespace {
@@ -1189,9 +1190,12 @@ void SourceScan::UpdateStatus(Subtask& t, EventTime now) {
     if (from != t.index) inbox += channel(from, t.index).size();
   }
   t.inbox_depth->Set(static_cast<double>(inbox));
+  // The splits' lag (SourceSplit::lag()) at most every 100 ms: cheap, but not per step.
+  const bool lag_due = mono - t.last_lag >= std::chrono::milliseconds(100);
+  if (lag_due) t.last_lag = mono;
   for (auto& sp : splits_) {
     Split& s = *sp;
-    if (s.owner != t.index) continue;
+    if (!lag_due || s.owner != t.index) continue;
     const SplitLag lag = s.reader->lag();
     if (s.behind_latest == nullptr) {
       const MetricLabels l{{"source", source_def_.name}, {"shard", s.reader->id()}};
@@ -1205,7 +1209,7 @@ void SourceScan::UpdateStatus(Subtask& t, EventTime now) {
     if (lag.records >= 0) s.lag_records->Set(static_cast<double>(lag.records));
     s.lag_now.store(lag.records, std::memory_order_relaxed);
   }
-  if (t.index == 0) ReportReplay();
+  if (t.index == 0 && lag_due) ReportReplay();
   for (size_t qi = 0; qi < queries_.size(); ++qi) {
     Query& q = *queries_[qi];
     ops::QueryPipeline& df = *t.dataflow[qi];
