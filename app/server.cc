@@ -238,7 +238,9 @@ struct Server::Impl {
 
 namespace {
 
-// Raises a counter kept elsewhere as a plain total to `total` (totals only grow).
+// Raises a counter kept elsewhere as a plain total to `total`. Totals only grow, except when a
+// stream is deleted and created again: its shards' totals restart at 0, and the counter then
+// stays put until they pass it (the series of a deleted stream are not removed).
 void SetTotal(Counter& c, uint64_t total) {
   const uint64_t v = c.value();
   if (total > v) c.Inc(total - v);

@@ -582,7 +582,7 @@ void SourceScan::Restart(const Status& cause, bool state_error) {
   if (in_flight_.result.valid()) in_flight_.result.wait();  // never restore under a running commit
   in_flight_.result = {};
   for (auto& q : queries_) q->checkpoint_failures->Inc();
-  RecordCheckpoint({in_flight_.id, source_def_.name, {}, WallNow(), 0, 0, cause.ToString()});
+  RecordCheckpoint({checkpoint_id_ + 1, source_def_.name, {}, WallNow(), 0, 0, cause.ToString()});  // the attempt
   SLUICE_LOG_ERROR(state_error ? "reading window state failed; restarting the queries from the last checkpoint"
                                : "checkpoint failed; restarting the queries from the last checkpoint",
                    {{"component", "engine"}, {"source", source_def_.name}, {"error", cause.ToString()},
@@ -1197,16 +1197,22 @@ void SourceScan::UpdateStatus(Subtask& t, EventTime now) {
     Split& s = *sp;
     if (!lag_due || s.owner != t.index) continue;
     const SplitLag lag = s.reader->lag();
-    if (s.behind_latest == nullptr) {
-      const MetricLabels l{{"source", source_def_.name}, {"shard", s.reader->id()}};
-      s.behind_latest = &env_.metrics->GetGauge(
-          "sluice_source_behind_latest_seconds",
-          "How far the reader is behind the split's newest record (Kinesis MillisBehindLatest, in seconds; log streams)", l);
-      s.lag_records = &env_.metrics->GetGauge(
-          "sluice_source_lag_records", "Records of the split not read yet (Kafka consumer lag; log streams too)", l);
+    // Each gauge appears once its figure is known (a new gauge reads 0, which would claim
+    // "caught up"): MillisBehindLatest never for Kafka splits, consumer lag after the first fetch.
+    const MetricLabels l{{"source", source_def_.name}, {"shard", s.reader->id()}};
+    if (lag.behind_ms >= 0) {
+      if (s.behind_latest == nullptr)
+        s.behind_latest = &env_.metrics->GetGauge(
+            "sluice_source_behind_latest_seconds",
+            "How far the reader is behind the split's newest record (Kinesis MillisBehindLatest, in seconds; log streams)", l);
+      s.behind_latest->Set(static_cast<double>(lag.behind_ms) / 1e3);
     }
-    if (lag.behind_ms >= 0) s.behind_latest->Set(static_cast<double>(lag.behind_ms) / 1e3);
-    if (lag.records >= 0) s.lag_records->Set(static_cast<double>(lag.records));
+    if (lag.records >= 0) {
+      if (s.lag_records == nullptr)
+        s.lag_records = &env_.metrics->GetGauge(
+            "sluice_source_lag_records", "Records of the split not read yet (Kafka consumer lag; log streams too)", l);
+      s.lag_records->Set(static_cast<double>(lag.records));
+    }
     s.lag_now.store(lag.records, std::memory_order_relaxed);
   }
   if (t.index == 0 && lag_due) ReportReplay();
@@ -1417,30 +1423,28 @@ void SourceScan::Finish() {
 
 void SourceScan::ReportReplay() {
   // A backlog of at least kReplayRecords when every split has first reported (a replay from
-  // TRIM_HORIZON, or a restart far behind) gets a progress report until it is read.
+  // TRIM_HORIZON, or a restart far behind) gets a progress report until that many records are
+  // read: the backlog found at the start, not a moving target that load may never let reach 0.
   if (replay_done_) return;
-  uint64_t remaining = 0;
-  for (const auto& s : splits_) {
-    const int64_t lag = s->lag_now.load(std::memory_order_relaxed);
-    if (lag < 0) {
-      if (!replay_) return;  // not every split has reported yet
-      continue;
-    }
-    remaining += static_cast<uint64_t>(lag);
-  }
   if (!replay_) {
+    uint64_t remaining = 0;
+    for (const auto& s : splits_) {
+      const int64_t lag = s->lag_now.load(std::memory_order_relaxed);
+      if (lag < 0) return;  // not every split has reported yet
+      remaining += static_cast<uint64_t>(lag);
+    }
     if (remaining < kReplayRecords) {
       replay_done_ = true;
       return;
     }
     replay_base_ = records_read_->value();
+    replay_total_ = remaining;
     replay_ = std::make_unique<Progress>(
         ProgressOptions{.task = "replay " + source_def_.name, .total = remaining, .unit = "records"});
   }
-  const uint64_t done = records_read_->value() - replay_base_;
-  if (done + remaining > 0) replay_->SetTotal(done + remaining);  // new records keep arriving
+  const uint64_t done = std::min(records_read_->value() - replay_base_, replay_total_);
   replay_->Update(done);
-  if (remaining == 0) {
+  if (done == replay_total_) {
     replay_->Finish();
     replay_.reset();
     replay_done_ = true;

@@ -336,6 +336,7 @@ class SourceScan {
   static constexpr uint64_t kReplayRecords = 100000;
   std::unique_ptr<Progress> replay_;  // subtask 0 only
   uint64_t replay_base_ = 0;          // records_read_ when the replay report began
+  uint64_t replay_total_ = 0;         // the backlog then, in records
   bool replay_done_ = false;          // checked once; no report is due
   std::string PendingReason(const Query& q, const QueryStatus& st) const;  // QueryStatus::pending_reason
   static constexpr size_t kCheckpointHistory = 50;

@@ -268,6 +268,8 @@ Status ArchiveSink::Recover(StateStore* store) {
         return Status::IOError("rename " + tmp + ": " + std::strerror(errno));
       SLUICE_RETURN_IF_ERROR(FsyncDir(dir));
       ++files_written_;
+      struct stat info;
+      if (::stat(final_path.c_str(), &info) == 0) bytes_written_ += static_cast<uint64_t>(info.st_size);
     } else if (::access(final_path.c_str(), F_OK) != 0) {
       SLUICE_LOG_WARN("a committed archive file is missing", {{"component", "archive"}, {"dir", options_.dir}, {"file", final_path}});
     }

@@ -1,5 +1,7 @@
 #include "sinks/kv_table.h"
 
+#include <algorithm>
+
 namespace sluice::sinks {
 
 KvTable::KvTable(StateStore* store, std::string name, Schema schema, std::vector<int> pk)
@@ -66,7 +68,7 @@ KvTable* KvTables::table(const std::string& name) const {
 }
 
 Status KvTableWriter::Write(const std::vector<Row>& rows) {
-  for (const Row& r : rows) staged_[table_->KeyOf(r)] = RowToJson(table_->schema(), r);
+  for (const Row& r : rows) staged_[table_->KeyOf(r)] = {next_seq_++, RowToJson(table_->schema(), r)};
   return Status::OK();
 }
 
@@ -98,12 +100,16 @@ std::vector<KvTable*> KvTables::tables() const {
 Status KvTableWriter::PrepareCheckpoint(uint64_t, StoreBatch* batch) {
   prepared_rows_ = staged_.size();
   prepared_latest_.clear();
-  size_t skip = staged_.size() > KvTable::kLatestRows ? staged_.size() - KvTable::kLatestRows : 0;
-  for (const auto& [key, json] : staged_) {
-    batch->Put(table_->space(), key, json);
-    if (skip > 0) --skip;
-    else prepared_latest_.push_back(json);
+  // The last kLatestRows rows written (by write order, not key order), oldest first.
+  std::vector<std::pair<uint64_t, const std::string*>> latest;
+  for (const auto& [key, staged] : staged_) {
+    batch->Put(table_->space(), key, staged.second);
+    latest.emplace_back(staged.first, &staged.second);
   }
+  const size_t keep = std::min(latest.size(), KvTable::kLatestRows);
+  std::partial_sort(latest.begin(), latest.begin() + static_cast<std::ptrdiff_t>(keep), latest.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (size_t i = keep; i-- > 0;) prepared_latest_.push_back(*latest[i].second);
   staged_.clear();
   return Status::OK();
 }

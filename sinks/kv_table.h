@@ -54,9 +54,11 @@ class KvTable final : public Sink {
   /// The names of the primary-key columns, in key order.
   std::vector<std::string> primary_key_names() const;
   /// Notes `n` rows committed to the table, the last few of which are `latest` (JSON objects,
-  /// oldest first), for rows_written() and LatestRows(). Thread-safe.
+  /// oldest first), for rows_written() and LatestRows(). A writer counts each key once per
+  /// checkpoint (the last row per key wins). Thread-safe.
   void NoteCommitted(uint64_t n, const std::vector<std::string>& latest);
-  /// Rows upserted (committed) since the table was opened in this process. Thread-safe.
+  /// Rows upserted through writers (committed) since the table was opened in this process: one
+  /// per key and checkpoint. Write() outside checkpoints is not counted. Thread-safe.
   uint64_t rows_written() const { return rows_written_.load(std::memory_order_relaxed); }
   /// The last rows committed, newest first: at most kLatestRows JSON objects. Thread-safe.
   std::vector<std::string> LatestRows() const;
@@ -120,7 +122,8 @@ class KvTableWriter final : public Sink {
 
  private:
   KvTable* table_;
-  std::map<std::string, std::string> staged_;  // key → JSON row
+  std::map<std::string, std::pair<uint64_t, std::string>> staged_;  // key → (write order, JSON row)
+  uint64_t next_seq_ = 0;
   uint64_t prepared_rows_ = 0;                 // rows of the checkpoint being committed
   std::vector<std::string> prepared_latest_;   // and its last KvTable::kLatestRows rows
 };

@@ -255,6 +255,12 @@ TEST_CASE("kv table writer: rows are staged until the checkpoint commits them") 
   latest = (*table)->LatestRows();
   REQUIRE(latest.size() == KvTable::kLatestRows);
   CHECK(latest[0].find("\"readings\":14") != std::string::npos);
+  // Within one checkpoint, newest by write order, not by key.
+  REQUIRE(w.Write({MinuteRow("zz", 1, 100), MinuteRow("aa", 1, 101)}).ok());
+  Checkpoint(&w, &store);
+  latest = (*table)->LatestRows();
+  CHECK(latest[0].find("\"name\":\"aa\"") != std::string::npos);
+  CHECK(latest[1].find("\"name\":\"zz\"") != std::string::npos);
 }
 
 TEST_CASE("metrics sink: numeric columns of the last committed row become gauges") {
