@@ -350,8 +350,15 @@ TEST_CASE("bad input gets clear errors and never stops the server") {
   CHECK(HttpGet(server.url() + "/nothing").status == 404);
   CHECK(HttpGet(server.url() + "/tables/nope").status == 404);
   CHECK(HttpGet(server.url() + "/tables/unicorn_minutes?limit=abc").status == 400);
-  // Still serving.
-  CHECK(HttpGet(server.url() + "/metrics").status == 200);
+  // Still serving, and every refused request is counted by operation and AWS error type.
+  auto m = HttpGet(server.url() + "/metrics");
+  CHECK(m.status == 200);
+  CHECK(m.body.find("sluice_kinesis_errors_total{operation=\"PutRecords\",error_code=\"ResourceNotFoundException\"} 1\n") !=
+        std::string::npos);
+  CHECK(m.body.find("sluice_kinesis_errors_total{operation=\"PutRecords\",error_code=\"ValidationException\"} ") !=
+        std::string::npos);
+  CHECK(m.body.find("sluice_kinesis_errors_total{operation=\"other\",error_code=\"UnknownOperationException\"} 1\n") !=
+        std::string::npos);
 }
 
 TEST_CASE("queries keep reading across SplitShard, MergeShards and UpdateShardCount, losing nothing") {

@@ -429,6 +429,15 @@ void KinesisApi::ObservePutLatency(const std::string& stream, double seconds) {
   h->Observe(seconds);
 }
 
+void KinesisApi::CountError(size_t op, const HttpResponse& r) {
+  std::string_view type = "unknown";
+  for (const auto& [k, v] : r.headers)
+    if (k == "x-amzn-ErrorType") type = v;
+  metrics_->GetCounter("sluice_kinesis_errors_total", "Kinesis API requests answered with an error, by operation and AWS error type",
+                       {{"operation", std::string(kOperationNames[op])}, {"error_code", std::string(type)}})
+      .Inc();
+}
+
 void KinesisApi::Handle(const HttpRequest& req, Responder respond) {
   std::string_view target = req.Header("x-amz-target");
   std::string_view ctype = req.Header("content-type");
@@ -441,7 +450,13 @@ void KinesisApi::Handle(const HttpRequest& req, Responder respond) {
   if (target.substr(0, kPrefix.size()) != kPrefix)
     return respond(AwsError(400, "UnknownOperationException", "missing or unknown X-Amz-Target header"));
   std::string_view op = target.substr(kPrefix.size());
-  CountRequest(OperationIndex(op), req.http_version);
+  const size_t op_index = OperationIndex(op);
+  CountRequest(op_index, req.http_version);
+  // Every error answer of a known operation, by its AWS error type.
+  respond = [this, op_index, inner = std::move(respond)](HttpResponse r) {
+    if (r.status >= 400) CountError(op_index, r);
+    inner(std::move(r));
+  };
   if (op == "PutRecords") return PutRecords(req, std::move(respond), false);
   if (op == "PutRecord") return PutRecords(req, std::move(respond), true);
   if (op == "GetRecords") return GetRecords(req.body, std::move(respond));

@@ -95,7 +95,8 @@ class KinesisApi {
 
   /// Serves one `POST /` request. Always answers through `respond`: at once, later from the log's
   /// sync thread (puts), or from the reader thread (GetRecords, AT_TIMESTAMP iterators).
-  /// Counts the request in sluice_kinesis_requests_total{operation, http_version}.
+  /// Counts the request in sluice_kinesis_requests_total{operation, http_version}, and an error
+  /// answer in sluice_kinesis_errors_total{operation, error_code} (the AWS error type).
   void Handle(const HttpRequest& req, Responder respond);
 
   /// Counts the outcome of one put of `results.size()` records to `stream`, once the log has
@@ -130,6 +131,8 @@ class KinesisApi {
   HttpResponse UpdateShardCount(std::string_view body);
 
   void CountRequest(size_t op, int http_version);
+  // sluice_kinesis_errors_total{operation, error_code} for one error answer (its x-amzn-ErrorType).
+  void CountError(size_t op, const HttpResponse& r);
   // Runs `task` on the reader thread.
   void RunOnReader(std::function<void()> task);
   void ReaderLoop();
