@@ -13,6 +13,7 @@
 #include <future>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "app/build_info.h"
@@ -237,6 +238,33 @@ struct Server::Impl {
 };
 
 namespace {
+
+// Continuation tokens of GET /tables/{t}: the last key returned, in lowercase hex.
+std::string HexEncode(std::string_view s) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size() * 2);
+  for (unsigned char c : s) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+std::optional<std::string> HexDecode(std::string_view s) {
+  if (s.size() % 2 != 0 || s.size() > 4096) return std::nullopt;
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < s.size(); i += 2) {
+    const int hi = digit(s[i]), lo = digit(s[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
 
 // Raises a counter kept elsewhere as a plain total to `total`. Totals only grow, except when a
 // stream is deleted and created again: its shards' totals restart at 0, and the counter then
@@ -592,7 +620,17 @@ std::string Server::Impl::TablesJson() const {
       if (i) b += ',';
       AppendJsonString(pk[i], &b);
     }
-    b += "],\"rows_written\":" + std::to_string(t->rows_written()) + ",\"latest\":[";
+    b += "],\"columns\":[";
+    for (size_t i = 0; i < t->schema().size(); ++i) {
+      if (i) b += ',';
+      b += "{\"name\":";
+      AppendJsonString(t->schema()[i].name, &b);
+      b += ",\"type\":";
+      AppendJsonString(DataTypeName(t->schema()[i].type), &b);
+      b += "}";
+    }
+    b += "],\"row_count\":" + std::to_string(kv->EstimateKeys(t->space())) +
+         ",\"rows_written\":" + std::to_string(t->rows_written()) + ",\"latest\":[";
     const auto latest = t->LatestRows();
     for (size_t i = 0; i < latest.size(); ++i) {
       if (i) b += ',';
@@ -680,8 +718,19 @@ void Server::Impl::Tables(const http::HttpRequest& req, const std::string& name,
       return respond(JsonError(400, "limit must be a number up to 9999999"));
     limit = std::stoul(l);
   }
-  auto rows = t->Scan(p["prefix"], p["start"], p["end"], limit);
+  // A continuation token is the hex of the last key returned; the next page starts just after it.
+  std::string start = p["start"];
+  if (p.count("next_token")) {
+    auto last = HexDecode(p["next_token"]);
+    if (!last) return respond(JsonError(400, "next_token is not a token this table API returned"));
+    start = *last + '\0';  // the smallest key after it
+  }
+  if (limit == 0) return respond(JsonError(400, "limit must be at least 1"));
+  // One row more than asked tells whether another page follows.
+  auto rows = t->Scan(p["prefix"], start, p["end"], limit + 1);
   if (!rows.ok()) return respond(JsonError(500, rows.status().message()));
+  const bool more = rows->size() > limit;
+  if (more) rows->resize(limit);
   std::string b = "{\"table\":";
   AppendJsonString(name, &b);
   b += ",\"rows\":[";
@@ -689,8 +738,9 @@ void Server::Impl::Tables(const http::HttpRequest& req, const std::string& name,
     if (i) b += ',';
     b += (*rows)[i].second;
   }
-  b += "],\"count\":" + std::to_string(rows->size()) + "}";
-  respond(Json(200, std::move(b)));
+  b += "],\"count\":" + std::to_string(rows->size());
+  if (more) b += ",\"next_token\":\"" + HexEncode(rows->back().first) + "\"";
+  respond(Json(200, b + "}"));
 }
 
 void Server::Impl::Route(const http::HttpRequest& req, http::Responder respond) {

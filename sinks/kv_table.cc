@@ -39,8 +39,8 @@ Result<std::vector<std::pair<std::string, std::string>>> KvTable::Scan(const std
                                                                        const std::string& end, size_t limit) const {
   std::vector<std::pair<std::string, std::string>> out;
   if (limit == 0) return out;
-  // With a prefix, every key under it from the prefix on; else [start, end).
-  const std::string& from = prefix.empty() ? start : prefix;
+  // With a prefix, every key under it from max(prefix, start) on; else [start, end).
+  const std::string& from = prefix.empty() ? start : std::max(prefix, start);
   SLUICE_RETURN_IF_ERROR(store_->ScanFrom(space_, from, prefix, [&](std::string_view k, std::string_view v, bool* more) {
     if (prefix.empty() && !end.empty() && k >= end) {
       *more = false;

@@ -46,8 +46,9 @@ class KvTable final : public Sink {
 
   /// The JSON object stored under `key`, or nullopt. Errors: IOError.
   Result<std::optional<std::string>> Get(const std::string& key) const;
-  /// Up to `limit` (key, JSON) pairs with keys in [start, end) (empty end: no upper bound), or
-  /// starting with `prefix` when it is non-empty, in key order. Errors: IOError.
+  /// Up to `limit` (key, JSON) pairs with keys in [start, end) (empty end: no upper bound), or,
+  /// when `prefix` is non-empty, keys starting with it and >= `start` (`end` unused), in key
+  /// order. Errors: IOError.
   Result<std::vector<std::pair<std::string, std::string>>> Scan(const std::string& prefix, const std::string& start,
                                                                 const std::string& end, size_t limit) const;
 

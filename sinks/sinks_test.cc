@@ -244,6 +244,11 @@ TEST_CASE("kv table writer: rows are staged until the checkpoint commits them") 
   CHECK((*table)->Scan("", "", "", 100)->size() == 2);
   // The table counts committed rows and keeps the latest, newest first.
   CHECK((*table)->rows_written() == 2);
+  // A prefix scan starting inside the prefix (the table API's continuation).
+  auto from_b = (*table)->Scan("b", "b|", "", 10);
+  REQUIRE(from_b.ok());
+  CHECK(from_b->size() == 1);
+  CHECK((*table)->Scan("a", "a|\xff", "", 10)->empty());
   auto latest = (*table)->LatestRows();
   REQUIRE(latest.size() == 2);
   CHECK(latest[0].find("\"name\":\"b\"") != std::string::npos);

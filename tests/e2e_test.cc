@@ -165,6 +165,19 @@ TEST_CASE("wild rydes end to end: per-minute rows equal an independent computati
   REQUIRE(one.status == 200);
   CHECK(json::parse(one.body)["readings"] == 60);
   CHECK(HttpGet(server.url() + "/tables/unicorn_minutes?key=Nobody").status == 404);
+  // Paging: Shadowfax's 3 minutes, 2 per page, with the continuation token; a bad token is refused.
+  auto page1 = json::parse(HttpGet(server.url() + "/tables/unicorn_minutes?prefix=Shadowfax%7C&limit=2").body);
+  REQUIRE(page1["count"] == 2);
+  REQUIRE(page1["next_token"].is_string());
+  CHECK(page1["rows"][0]["window_start"] == "2026-01-01T00:00:00.000Z");
+  auto page2 = json::parse(HttpGet(server.url() + "/tables/unicorn_minutes?prefix=Shadowfax%7C&limit=2&next_token=" +
+                                   page1["next_token"].get<std::string>())
+                               .body);
+  REQUIRE(page2["count"] == 1);
+  CHECK(page2["rows"][0]["window_start"] == "2026-01-01T00:02:00.000Z");
+  CHECK_FALSE(page2.contains("next_token"));
+  CHECK(HttpGet(server.url() + "/tables/unicorn_minutes?next_token=zz").status == 400);
+  CHECK(HttpGet(server.url() + "/tables/unicorn_minutes?limit=0").status == 400);
 
   // Every accepted event reaches the archive, under its hour partition, as gzip JSON lines.
   std::string archive_dir = tmp.path() + "/data/archive/unicorns";
@@ -258,6 +271,9 @@ TEST_CASE("wild rydes end to end: per-minute rows equal an independent computati
   CHECK(tables["tables"][0]["name"] == "unicorn_minutes");
   CHECK(tables["tables"][0]["primary_key"] == json::array({"name", "window_start"}));
   CHECK(tables["tables"][0]["rows_written"] == 15);
+  CHECK(tables["tables"][0]["row_count"].get<uint64_t>() >= 1);  // RocksDB's estimate
+  CHECK(tables["tables"][0]["columns"][0] == json({{"name", "name"}, {"type", "TEXT"}}));
+  CHECK(tables["tables"][0]["columns"].size() == 10);
   CHECK(tables["tables"][0]["latest"].size() == 10);
   CHECK(tables["tables"][0]["latest"][0].contains("readings"));
   auto checkpoints = json::parse(HttpGet(server.url() + "/checkpoints").body);
