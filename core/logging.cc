@@ -112,7 +112,9 @@ void AppendLogfmtValue(std::string_view v, std::string* out) {
   out->push_back('"');
 }
 
-void AppendJsonString(std::string_view v, std::string* out) {
+// A JSON string, as core/value.h AppendJsonString, but with invalid UTF-8 replaced (a log line
+// must stay valid JSON whatever bytes a field holds).
+void AppendJsonUtf8(std::string_view v, std::string* out) {
   out->push_back('"');
   AppendUtf8(v, out, AppendEscapedAscii);
   out->push_back('"');
@@ -218,15 +220,15 @@ std::string Logger::FormatImpl(std::chrono::system_clock::time_point ts, LogLeve
     out.append("\",\"level\":\"");
     out.append(LogLevelName(level));
     out.append("\",\"msg\":");
-    AppendJsonString(msg, &out);
+    AppendJsonUtf8(msg, &out);
     for (const LogField& f : std::span(fields, n)) {
       out.push_back(',');
-      AppendJsonString(f.key, &out);
+      AppendJsonUtf8(f.key, &out);
       out.push_back(':');
       if (f.bare_in_json) {
         out.append(f.value);
       } else {
-        AppendJsonString(f.value, &out);
+        AppendJsonUtf8(f.value, &out);
       }
     }
     out.push_back('}');

@@ -134,6 +134,7 @@ class Logger {
   }
   /// Changes the minimum level. Lines already being written are unaffected.
   void set_level(LogLevel level) { level_.store(static_cast<int>(level), std::memory_order_relaxed); }
+  /// The minimum level written (set by LogOptions::level or set_level). One relaxed load.
   LogLevel level() const { return static_cast<LogLevel>(level_.load(std::memory_order_relaxed)); }
   /// Changes the line format.
   void set_format(LogFormat format);

@@ -73,6 +73,10 @@ Progress::~Progress() {
 
 void Progress::WriteTerminal(std::string_view s, bool drawn) {
   std::lock_guard lock(log_internal::StderrMutex());
+  WriteTerminalLocked(s, drawn);
+}
+
+void Progress::WriteTerminalLocked(std::string_view s, bool drawn) {
   if (options_.terminal_write) {
     options_.terminal_write(s);
   } else {
@@ -154,14 +158,7 @@ void Progress::ClearLine() {
 
 void Progress::ClearLineStderrLocked() {
   if (!drawn_.load(std::memory_order_relaxed)) return;
-  const std::string s = "\r" + std::string(kEraseLine);
-  if (options_.terminal_write) {
-    options_.terminal_write(s);
-  } else {
-    std::fwrite(s.data(), 1, s.size(), stderr);
-    std::fflush(stderr);
-  }
-  drawn_.store(false, std::memory_order_relaxed);
+  WriteTerminalLocked("\r" + std::string(kEraseLine), false);
 }
 
 }  // namespace sluice

@@ -99,6 +99,7 @@ class Progress {
   void ReportLocked(bool final);
   // Writes `s` under log_internal::StderrMutex() and records whether the bar is now drawn.
   void WriteTerminal(std::string_view s, bool drawn);
+  void WriteTerminalLocked(std::string_view s, bool drawn);  // REQUIRES: log_internal::StderrMutex() held
   // REQUIRES: log_internal::StderrMutex() held.
   void ClearLineStderrLocked();
 

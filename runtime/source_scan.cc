@@ -1199,18 +1199,19 @@ void SourceScan::UpdateStatus(Subtask& t, EventTime now) {
     const SplitLag lag = s.reader->lag();
     // Each gauge appears once its figure is known (a new gauge reads 0, which would claim
     // "caught up"): MillisBehindLatest never for Kafka splits, consumer lag after the first fetch.
-    const MetricLabels l{{"source", source_def_.name}, {"shard", s.reader->id()}};
+    auto labels = [&] { return MetricLabels{{"source", source_def_.name}, {"shard", s.reader->id()}}; };
     if (lag.behind_ms >= 0) {
       if (s.behind_latest == nullptr)
         s.behind_latest = &env_.metrics->GetGauge(
             "sluice_source_behind_latest_seconds",
-            "How far the reader is behind the split's newest record (Kinesis MillisBehindLatest, in seconds; log streams)", l);
+            "How far the reader is behind the split's newest record (Kinesis MillisBehindLatest, in seconds; log streams)",
+            labels());
       s.behind_latest->Set(static_cast<double>(lag.behind_ms) / 1e3);
     }
     if (lag.records >= 0) {
       if (s.lag_records == nullptr)
         s.lag_records = &env_.metrics->GetGauge(
-            "sluice_source_lag_records", "Records of the split not read yet (Kafka consumer lag; log streams too)", l);
+            "sluice_source_lag_records", "Records of the split not read yet (Kafka consumer lag; log streams too)", labels());
       s.lag_records->Set(static_cast<double>(lag.records));
     }
     s.lag_now.store(lag.records, std::memory_order_relaxed);
